@@ -1,0 +1,102 @@
+"""CIFAR-10 python batches, from the extracted folder or straight from cifar-10-python.tar.gz.
+
+Nothing is downloaded: a missing file is an error that says where to get it.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import tarfile
+from typing import BinaryIO, Tuple
+
+import numpy as np
+
+from splitgan_keras.datasets import ImageData
+from splitgan_keras.errors import UserError
+
+BATCH_FILES = tuple("data_batch_%d" % i for i in range(1, 6))
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
+ARCHIVE_FOLDER = "cifar-10-batches-py"
+NUM_CLASSES = 10
+_WHERE = "download %s from https://www.cs.toronto.edu/~kriz/cifar.html" % ARCHIVE_NAME
+
+
+def load(path: str) -> ImageData:
+    """Loads the 5 training batches in file order (the original's data-set order).
+
+    Args:
+      path: the .tar.gz archive, the folder it extracts to (cifar-10-batches-py), or a folder that
+        holds either of them.
+
+    Returns:
+      ImageData with images uint8 [N, 32, 32, 3] and labels int32 [N] (N = 50000 for the real set).
+    """
+    if not os.path.exists(path):
+        raise UserError("--data-dir %s does not exist; %s and pass the file or its extracted folder"
+                        % (path, _WHERE))
+    if os.path.isdir(path):
+        if os.path.isdir(os.path.join(path, ARCHIVE_FOLDER)):
+            return load(os.path.join(path, ARCHIVE_FOLDER))
+        if not os.path.exists(os.path.join(path, BATCH_FILES[0])) and os.path.isfile(
+                os.path.join(path, ARCHIVE_NAME)):
+            return load(os.path.join(path, ARCHIVE_NAME))
+        parts = [_read_file(os.path.join(path, name)) for name in BATCH_FILES]
+    else:
+        parts = _read_archive(path)
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return ImageData(images, labels, NUM_CLASSES, "CIFAR-10 at %s" % path)
+
+
+def _read_file(filename: str) -> Tuple[np.ndarray, np.ndarray]:
+    if not os.path.isfile(filename):
+        raise UserError("CIFAR-10 batch %s is missing (expected %s); %s"
+                        % (filename, ", ".join(BATCH_FILES), _WHERE))
+    with open(filename, "rb") as f:
+        return _parse_batch(f, filename)
+
+
+def _read_archive(filename: str):
+    try:
+        with tarfile.open(filename, "r:*") as archive:
+            parts = []
+            for name in BATCH_FILES:
+                member = "%s/%s" % (ARCHIVE_FOLDER, name)
+                try:
+                    f = archive.extractfile(member)
+                except KeyError:
+                    f = None
+                if f is None:
+                    raise UserError("%s does not contain %s; is it %s?" % (filename, member, ARCHIVE_NAME))
+                parts.append(_parse_batch(f, "%s:%s" % (filename, member)))
+            return parts
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise UserError("cannot read %s as a .tar.gz archive (%s: %s); %s"
+                        % (filename, type(e).__name__, e, _WHERE))
+
+
+def _parse_batch(f: BinaryIO, where: str) -> Tuple[np.ndarray, np.ndarray]:
+    """Returns images uint8 [n, 32, 32, 3] and labels int32 [n] of one pickled batch."""
+    try:
+        batch = pickle.load(f, encoding="bytes")
+    except Exception as e:  # pickle raises many types on corrupt input
+        raise UserError("%s is not a CIFAR-10 python batch (%s: %s)" % (where, type(e).__name__, e))
+    if not isinstance(batch, dict):
+        raise UserError("%s is not a CIFAR-10 python batch (a pickled %s, expected a dict)"
+                        % (where, type(batch).__name__))
+    batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in batch.items()}
+    if "data" not in batch or "labels" not in batch:
+        raise UserError("%s is not a CIFAR-10 python batch (keys %s, expected 'data' and 'labels')"
+                        % (where, sorted(batch)))
+    data, labels = batch["data"], np.asarray(batch["labels"])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+        raise UserError("%s: 'data' must be a uint8 array [n, 3072] (3x32x32, channel-major), got %s %s"
+                        % (where, getattr(data, "dtype", type(data).__name__), list(np.shape(data))))
+    if labels.shape != (len(data),) or not np.issubdtype(labels.dtype, np.integer):
+        raise UserError("%s: 'labels' must be %d integers, got %s of shape %s"
+                        % (where, len(data), labels.dtype, list(labels.shape)))
+    if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+        raise UserError("%s: labels must lie in 0..%d, found %d..%d"
+                        % (where, NUM_CLASSES - 1, labels.min(), labels.max()))
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int32)

@@ -1,0 +1,229 @@
+"""The run configuration: frozen dataclass sections, JSON/flag overrides, validation.
+
+Every field carries its help text and, where users set it often, its command-line flag, so that
+`train.py`'s parser and every error message come from this one table. Overrides are diffs: a
+JSON file or flags name only the keys they change, and unknown keys or wrong types are errors.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import typing
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+from splitgan_keras.errors import UserError
+
+
+def _opt(default, help: str, flag: Optional[str] = None, choices: Optional[Tuple[str, ...]] = None):
+    return dataclasses.field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    width: int = _opt(128, "channels of generator and critic (ResNet-A 128, ResNet-B 256)", "--width")
+    image_size: int = _opt(
+        32, "image side in pixels, a multiple of 8 (CIFAR-10 32); the generator starts at image_size/8",
+        "--image-size")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    dataset: str = _opt("builtin", "training data", "--dataset", ("builtin", "cifar10"))
+    data_dir: Optional[str] = _opt(
+        None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file", "--data-dir")
+    builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size")
+    builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    iterations: int = _opt(
+        100000, "generator iterations; the learning rate decays linearly to 0 over them", "--iterations")
+    batch_size: int = _opt(64, "critic batch size (real images per critic step)", "--batch-size")
+    gen_batch_multiple: int = _opt(2, "generator-step batch = gen_batch_multiple * batch_size")
+    bn_groups: int = _opt(
+        2, "every generator batch runs as this many groups with their own batch-norm statistics "
+           "(the original's two-device split)")
+    n_critic: int = _opt(5, "critic steps per generator step", "--n-critic")
+    learning_rate: float = _opt(2e-4, "initial Adam learning rate of both networks")
+    adam_beta1: float = _opt(0.0, "Adam beta1 of both networks")
+    adam_beta2: float = _opt(0.9, "Adam beta2 of both networks")
+    adam_epsilon: float = _opt(1e-8, "Adam epsilon (the TF1 default the original ran with)")
+    gp_weight: float = _opt(10.0, "weight of the WGAN-GP gradient penalty")
+    acgan_scale: float = _opt(1.0, "weight of the critic's class loss on real images")
+    acgan_scale_g: float = _opt(0.1, "weight of the generator's class loss")
+    seed: int = _opt(0, "seed of the initial weights, all sampled noise and the data order", "--seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeConfig:
+    device: str = _opt("auto", "where to train", "--device", ("auto", "cpu", "gpu", "npu"))
+    precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it", "--precision",
+                          ("fp32", "mixed"))
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    run_dir: str = _opt("runs/splitgan", "folder for config, checkpoints, samples, logs, export", "--run-dir")
+    checkpoint_every: int = _opt(1000, "save a checkpoint every N iterations (and at the end); 0: end only",
+                                 "--checkpoint-every")
+    keep_checkpoints: int = _opt(3, "how many recent checkpoints to keep")
+    sample_every: int = _opt(100, "write per-class sample grids every N iterations (and at the end); 0: end only",
+                             "--sample-every")
+    samples_per_class: int = _opt(10, "images per class in the sample grids")
+    log_every: int = _opt(10, "TensorBoard scalars and the progress line every N iterations", "--log-every")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+
+
+# Sections a resumed run may change: they do not alter what is computed.
+RESUMABLE_SECTIONS = ("runtime", "output")
+
+
+def sections(cfg_type=Config):
+    """Yields (section name, section dataclass type) of the root config."""
+    hints = typing.get_type_hints(cfg_type)
+    for f in dataclasses.fields(cfg_type):
+        yield f.name, hints[f.name]
+
+
+def fields(section_type):
+    """Yields (field, resolved type) of one section."""
+    hints = typing.get_type_hints(section_type)
+    for f in dataclasses.fields(section_type):
+        yield f, hints[f.name]
+
+
+def describe(key: str) -> str:
+    """How a user names a key: its flag and dotted key, e.g. "--batch-size (train.batch_size)"."""
+    section, name = key.split(".")
+    for f, _ in fields(dict(sections())[section]):
+        if f.name == name and f.metadata["flag"]:
+            return "%s (%s)" % (f.metadata["flag"], key)
+    return key
+
+
+def to_dict(cfg: Config) -> Dict[str, Dict[str, Any]]:
+    """The nested plain-JSON form of a config (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))
+
+
+def _coerce(value: Any, tp, key: str, source: str):
+    """Checks `value` against the annotation `tp`; returns it in the field's own type."""
+    origin = getattr(tp, "__origin__", None)
+    args = getattr(tp, "__args__", ())
+    if origin is typing.Union and type(None) in args:  # Optional[X]
+        if value is None:
+            return None
+        return _coerce(value, next(a for a in args if a is not type(None)), key, source)
+    if origin in (tuple, Tuple):
+        if isinstance(value, (list, tuple)):
+            return tuple(_coerce(v, args[0], key, source) for v in value)
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, tp):
+        return value
+    raise UserError("%s in %s: expected %s, got %r" % (describe(key), source, _type_name(tp), value))
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def with_overrides(cfg: Config, overrides: Mapping[str, Any], source: str) -> Config:
+    """Returns `cfg` with dotted keys replaced, e.g. {"train.batch_size": 32}.
+
+    Raises UserError naming `source` for an unknown key, a wrong type or a value outside the
+    field's choices.
+    """
+    by_section: Dict[str, Dict[str, Any]] = {}
+    section_types = dict(sections())
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        if section not in section_types:
+            raise UserError("unknown configuration key %r in %s (sections: %s)"
+                            % (key, source, ", ".join(section_types)))
+        known = {f.name: (f, tp) for f, tp in fields(section_types[section])}
+        if name not in known:
+            raise UserError("unknown configuration key %r in %s (%s has: %s)"
+                            % (key, source, section, ", ".join(known)))
+        f, tp = known[name]
+        value = _coerce(value, tp, key, source)
+        choices = f.metadata["choices"]
+        if choices and value not in choices:
+            raise UserError("%s in %s: %r is not one of %s" % (describe(key), source, value, ", ".join(choices)))
+        by_section.setdefault(section, {})[name] = value
+    return dataclasses.replace(cfg, **{
+        s: dataclasses.replace(getattr(cfg, s), **changes) for s, changes in by_section.items()})
+
+
+def flatten(nested: Mapping[str, Any], source: str) -> Dict[str, Any]:
+    """{"train": {"batch_size": 8}} -> {"train.batch_size": 8}."""
+    flat = {}
+    for section, values in nested.items():
+        if not isinstance(values, Mapping):
+            raise UserError("%s: %r must be a section object such as {\"batch_size\": 64}" % (source, section))
+        for name, value in values.items():
+            flat["%s.%s" % (section, name)] = value
+    return flat
+
+
+def read_json(path: str) -> Dict[str, Any]:
+    """Reads a JSON config file (nested sections); errors name the file."""
+    if not os.path.isfile(path):
+        raise UserError("config file %s does not exist" % path)
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError("config file %s is not valid JSON: %s" % (path, e))
+    if not isinstance(data, dict):
+        raise UserError("config file %s must hold a JSON object of sections" % path)
+    return flatten(data, "config file %s" % path)
+
+
+def from_dict(nested: Mapping[str, Any], source: str) -> Config:
+    """A full config from its nested JSON form (missing keys keep their defaults)."""
+    return with_overrides(Config(), flatten(nested, source), source)
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks, before anything is built. Raises UserError naming the flag."""
+    m, d, t, o = cfg.model, cfg.data, cfg.train, cfg.output
+
+    def need(ok: bool, key: str, what: str):
+        if not ok:
+            raise UserError("%s %s" % (describe(key), what))
+
+    need(m.width >= 1, "model.width", "must be at least 1, got %d" % m.width)
+    need(m.image_size >= 8 and m.image_size % 8 == 0, "model.image_size",
+         "must be a positive multiple of 8 (three 2x upsamplings from image_size/8), got %d" % m.image_size)
+    if d.dataset == "cifar10":
+        need(d.data_dir is not None, "data.data_dir", "is required for --dataset cifar10")
+        need(m.image_size == 32, "model.image_size", "must be 32 for CIFAR-10, got %d" % m.image_size)
+    need(d.builtin_size >= 1, "data.builtin_size", "must be at least 1, got %d" % d.builtin_size)
+    need(t.iterations >= 1, "train.iterations", "must be at least 1, got %d" % t.iterations)
+    need(t.n_critic >= 1, "train.n_critic", "must be at least 1, got %d" % t.n_critic)
+    need(t.bn_groups >= 1, "train.bn_groups", "must be at least 1, got %d" % t.bn_groups)
+    need(t.gen_batch_multiple >= 1, "train.gen_batch_multiple", "must be at least 1")
+    need(t.batch_size >= 1 and t.batch_size % t.bn_groups == 0, "train.batch_size",
+         "must be a positive multiple of train.bn_groups=%d (the critic's fakes are generated in %d groups), "
+         "got %d" % (t.bn_groups, t.bn_groups, t.batch_size))
+    need(t.learning_rate > 0, "train.learning_rate", "must be positive")
+    need(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta2", "Adam betas must lie in [0, 1)")
+    for key in ("checkpoint_every", "sample_every", "log_every"):
+        need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
+    need(o.keep_checkpoints >= 1, "output.keep_checkpoints", "must be at least 1")
+    need(o.samples_per_class >= 1, "output.samples_per_class", "must be at least 1")

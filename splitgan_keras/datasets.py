@@ -1,0 +1,71 @@
+"""Training sets in memory: the container and the loader for each dataset name."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+
+from splitgan_keras.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageData:
+    """A training set held in memory, in data-set order.
+
+    Attributes:
+      images: uint8 [N, H, W, 3], NHWC.
+      labels: int32 [N], initial class of each image, in [0, num_classes).
+      num_classes: number of initial classes.
+      source: where the data came from, for logs and errors.
+      subclasses: int32 [N] hidden ground-truth sub-class of each image (0 or 1), or None when the
+        data set has none (only the built-in data set has them).
+    """
+
+    images: np.ndarray
+    labels: np.ndarray
+    num_classes: int
+    source: str
+    subclasses: Optional[np.ndarray] = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def check(data: ImageData, image_size: int, min_examples: int) -> None:
+    """Checks shapes, dtype and label range; raises UserError naming the data source."""
+    images, labels = data.images, data.labels
+    if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (image_size, image_size, 3):
+        raise UserError("%s: expected uint8 images of shape [N, %d, %d, 3], got %s %s"
+                        % (data.source, image_size, image_size, images.dtype, list(images.shape)))
+    if labels.shape != (len(images),):
+        raise UserError("%s: %d labels for %d images" % (data.source, labels.size, len(images)))
+    if len(images) < min_examples:
+        raise UserError("%s: %d images, fewer than one critic batch of %d"
+                        % (data.source, len(images), min_examples))
+    if labels.size and (labels.min() < 0 or labels.max() >= data.num_classes):
+        raise UserError("%s: labels must lie in [0, %d), found %d..%d"
+                        % (data.source, data.num_classes, labels.min(), labels.max()))
+    missing = sorted(set(range(data.num_classes)) - set(np.unique(labels).tolist()))
+    if missing:
+        raise UserError("%s: no images for class(es) %s of %d" % (data.source, missing, data.num_classes))
+
+
+def load(data_cfg, image_size: int, min_examples: int) -> ImageData:
+    """Loads and checks the data set a DataConfig names.
+
+    Args:
+      data_cfg: config.DataConfig.
+      image_size: the model's image side; the data must match it.
+      min_examples: the smallest usable size (one critic batch).
+    """
+    if data_cfg.dataset == "builtin":
+        from splitgan_keras import builtin_data
+        data = builtin_data.make(data_cfg.builtin_size, image_size, data_cfg.builtin_seed)
+    elif data_cfg.dataset == "cifar10":
+        from splitgan_keras import cifar10
+        data = cifar10.load(data_cfg.data_dir)
+    else:
+        raise UserError("unknown dataset %r" % data_cfg.dataset)
+    check(data, image_size, min_examples)
+    return data

@@ -1,0 +1,148 @@
+"""SplitGAN: the generator, the critic, the class state of the training set, and one training
+iteration as a Keras `train_step` (so `Model.fit` compiles it into one tf.function).
+
+One iteration, as in the original: the generator step (skipped at iteration 0), then `n_critic`
+critic steps, each on a fresh real batch. Every random tensor is drawn from the model's own
+`tf.random.Generator`, whose state is checkpointed, so a resumed run draws the same numbers.
+`critic_step` and `generator_step` take their random inputs as arguments; tests feed them the
+original's values.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import numpy as np
+import tensorflow as tf
+
+from splitgan_keras import losses, optimizers
+from splitgan_keras.networks import NOISE_DIM
+
+_GENERATOR_LOG_KEYS = ("g/wgan", "g/acgan", "g/cost")
+
+
+def scale_real(pixels, dequant_noise):
+    """x = 2 * (pixels / 256 - 0.5) + noise, the original's order of float32 operations.
+
+    Args:
+      pixels: uint8 [N, H, W, 3]; dequant_noise: float32 [N, H, W, 3] in [0, 1/128).
+
+    Returns:
+      float32 [N, H, W, 3] in [-1, 1).
+    """
+    return 2.0 * (tf.cast(pixels, tf.float32) / 256.0 - 0.5) + dequant_noise
+
+
+class SplitGAN(tf.keras.Model):
+    """Trains a Generator and a Critic; holds the labels of the training set.
+
+    State besides the networks (all checkpointed): `example_labels` int32 [N], the current class
+    of every training example (a class split rewrites it); `iteration` int64, the number of
+    completed generator iterations (it drives the learning-rate decay); `rng`, the random state.
+    """
+
+    def __init__(self, generator, critic, example_labels: np.ndarray, train_cfg, **kwargs):
+        kwargs.setdefault("name", "splitgan")
+        super().__init__(**kwargs)
+        self.generator, self.critic = generator, critic
+        self.cfg = train_cfg
+        self.example_labels = tf.Variable(np.asarray(example_labels, np.int32), trainable=False,
+                                          name="example_labels")
+        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
+        self.rng = tf.random.Generator.from_seed(train_cfg.seed)
+        self.learning_rate = optimizers.LinearDecay(train_cfg.learning_rate, self.iteration,
+                                                    train_cfg.iterations)
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        """Stores the two optimizers (already wrapped for the device) and builds their slots."""
+        super().compile(**kwargs)
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.build_networks()
+        optimizers.build(g_optimizer, self.generator.trainable_variables)
+        optimizers.build(d_optimizer, self.critic.trainable_variables)
+
+    def build_networks(self) -> None:
+        """Creates all network variables with one call on a tiny batch."""
+        n = self.cfg.bn_groups
+        size = self.generator.image_size
+        self.generator(tf.zeros([n, NOISE_DIM]), tf.zeros([n], tf.int32), bn_groups=n)
+        self.critic(tf.zeros([1, size, size, 3]))
+
+    def critic_losses(self, x_real, y_real, x_fake, alpha) -> Dict[str, tf.Tensor]:
+        """The critic's loss terms; `d/cost` is what its step minimises.
+
+        Args:
+          x_real: float32 [B, H, W, 3] scaled real images; y_real: int32 [B] their labels.
+          x_fake: float32 [B, H, W, 3] generated with the labels y_real.
+          alpha: float32 [B, 1, 1, 1] gradient-penalty interpolation weights.
+
+        Returns:
+          Scalars d/wgan (mean fake - mean real score), d/gp (weighted), d/acgan, d/cost,
+          d/acc_real, d/acc_fake.
+        """
+        cfg = self.cfg
+        out = self.critic(tf.concat([x_real, x_fake], 0))
+        score_real, score_fake = tf.split(out["score"], 2)
+        logits_real, logits_fake = tf.split(out["class_logits"], 2)
+        wgan = losses.critic_wgan(score_real, score_fake)
+        gp = cfg.gp_weight * losses.gradient_penalty(lambda x: self.critic(x)["score"], x_real, x_fake, alpha)
+        acgan = losses.class_cross_entropy(logits_real, y_real)
+        return {"d/wgan": wgan, "d/gp": gp, "d/acgan": acgan, "d/cost": wgan + gp + cfg.acgan_scale * acgan,
+                "d/acc_real": losses.class_accuracy(logits_real, y_real),
+                "d/acc_fake": losses.class_accuracy(logits_fake, y_real)}
+
+    def critic_step(self, x_real, y_real, z, alpha) -> Dict[str, tf.Tensor]:
+        """One critic update; fakes are G(z, y_real) (z: float32 [B, 128]) in `bn_groups` groups."""
+        x_fake = self.generator(z, y_real, bn_groups=self.cfg.bn_groups)
+        with tf.GradientTape() as tape:
+            logs = self.critic_losses(x_real, y_real, x_fake, alpha)
+        self._apply(tape, logs["d/cost"], self.critic.trainable_variables, self.d_optimizer)
+        return logs
+
+    def generator_losses(self, z, y) -> Dict[str, tf.Tensor]:
+        """The generator's loss terms: g/wgan, g/acgan (unweighted) and g/cost, which its step minimises.
+
+        Args:
+          z: float32 [M, 128] noise; y: int32 [M] labels (M = gen_batch_multiple * B).
+        """
+        out = self.critic(self.generator(z, y, bn_groups=self.cfg.bn_groups))
+        wgan = losses.generator_wgan(out["score"])
+        acgan = losses.class_cross_entropy(out["class_logits"], y)
+        return {"g/wgan": wgan, "g/acgan": acgan, "g/cost": wgan + self.cfg.acgan_scale_g * acgan}
+
+    def generator_step(self, z, y) -> Dict[str, tf.Tensor]:
+        """One generator update (see generator_losses)."""
+        with tf.GradientTape() as tape:
+            logs = self.generator_losses(z, y)
+        self._apply(tape, logs["g/cost"], self.generator.trainable_variables, self.g_optimizer)
+        return logs
+
+    @staticmethod
+    def _apply(tape, loss, variables, optimizer) -> None:
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+
+    def _sampled_critic_step(self, pixels, indices):
+        b = pixels.shape[0]
+        x_real = scale_real(pixels, self.rng.uniform(pixels.shape, 0.0, 1.0 / 128.0))
+        y_real = tf.gather(self.example_labels, indices)
+        return self.critic_step(x_real, y_real, self.rng.normal([b, NOISE_DIM]), self.rng.uniform([b, 1, 1, 1]))
+
+    def _sampled_generator_step(self):
+        m = self.cfg.gen_batch_multiple * self.cfg.batch_size
+        num_classes = tf.cast(self.generator.num_classes, tf.float32)
+        y = tf.cast(self.rng.uniform([m]) * num_classes, tf.int32)  # the original's uniform labels
+        return self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
+
+    @staticmethod
+    def _skipped_generator_step():
+        return {key: tf.constant(0.0) for key in _GENERATOR_LOG_KEYS}
+
+    def train_step(self, data):
+        """One iteration. data: (uint8 [n_critic, B, H, W, 3], int32 example indices [n_critic, B])."""
+        pixels, indices = data
+        logs = dict(tf.cond(self.iteration > 0, self._sampled_generator_step, self._skipped_generator_step))
+        for k in range(self.cfg.n_critic):
+            logs.update(self._sampled_critic_step(pixels[k], indices[k]))
+        logs["lr"] = self.learning_rate()
+        self.iteration.assign_add(1)
+        return logs
