@@ -1,0 +1,17 @@
+"""Class-Splitting GAN (Grinblat, Uzal, Granitto; arXiv 1709.07359) in TensorFlow 2 Keras.
+
+The public names are imported on first use, so that the command-line tools can check their
+input before TensorFlow is loaded.
+"""
+import importlib
+
+_PUBLIC = {"Generator": "networks", "Critic": "networks", "MAX_CLASSES": "networks", "NOISE_DIM": "networks",
+           "load_tf1_checkpoint": "tf1_import"}
+
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name):
+    if name in _PUBLIC:
+        return getattr(importlib.import_module("splitgan_keras." + _PUBLIC[name]), name)
+    raise AttributeError("module 'splitgan_keras' has no attribute %r" % name)

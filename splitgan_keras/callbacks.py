@@ -1,0 +1,103 @@
+"""Keras callbacks that act at iteration boundaries: progress, checkpoints, sample grids.
+
+Each reads the completed-iteration counter of the SplitGAN (which survives resumes) rather
+than Keras' per-fit batch index.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import tensorflow as tf
+
+from splitgan_keras import sampling
+
+
+def every(completed: int, n: int) -> bool:
+    """True after every n-th completed iteration; n = 0 means never."""
+    return n > 0 and completed % n == 0
+
+
+def _format_duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return "%dh%02dm" % (hours, rest // 60) if hours else "%dm%02ds" % divmod(rest, 60)
+
+
+class _IterationCallback(tf.keras.callbacks.Callback):
+    def completed(self) -> int:
+        return int(self.model.iteration.numpy())
+
+
+class ProgressReport(_IterationCallback):
+    """Every `every` iterations: all logs and iterations/s as TensorBoard scalars, and one
+    progress line (iterations/s, ETA, main losses) on `stream`."""
+
+    SHOWN = ("d/cost", "d/wgan", "d/gp", "d/acgan", "g/cost", "d/acc_real")
+
+    def __init__(self, log_dir: str, every: int, end: int, stream=None):
+        super().__init__()
+        self.log_dir, self.every, self.end = log_dir, every, end
+        self.stream = stream or sys.stdout
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+        self._mark = (self.completed(), time.perf_counter())
+
+    def on_train_batch_end(self, batch, logs=None):
+        completed = self.completed()
+        if not (every(completed, self.every) or completed == self.end):
+            return
+        last_completed, last_time = self._mark
+        now = time.perf_counter()
+        rate = (completed - last_completed) / max(now - last_time, 1e-9)
+        self._mark = (completed, now)
+        with self.writer.as_default():
+            for key, value in (logs or {}).items():
+                tf.summary.scalar(key, value, step=completed)
+            tf.summary.scalar("perf/iterations_per_second", rate, step=completed)
+        self.writer.flush()
+        shown = "  ".join("%s %.4f" % (k, logs[k]) for k in self.SHOWN if logs and k in logs)
+        eta = _format_duration((self.end - completed) / rate) if rate > 0 else "?"
+        print("iteration %d/%d  %.2f it/s  ETA %s  %s" % (completed, self.end, rate, eta, shown),
+              file=self.stream, flush=True)
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
+
+
+class PeriodicCheckpoint(_IterationCallback):
+    """Saves a training checkpoint every `every` iterations."""
+
+    def __init__(self, store, every: int):
+        super().__init__()
+        self.store, self.every = store, every
+
+    def on_train_batch_end(self, batch, logs=None):
+        if every(self.completed(), self.every):
+            self.store.save()
+
+
+def grid_path(samples_dir: str, completed: int) -> str:
+    return os.path.join(samples_dir, "iteration_%07d.png" % completed)
+
+
+class SampleGrids(_IterationCallback):
+    """Writes a grid with one row of `per_class` samples per active class every `every` iterations."""
+
+    def __init__(self, sampler: sampling.ClassSampler, samples_dir: str, every: int, per_class: int):
+        super().__init__()
+        self.sampler, self.samples_dir = sampler, samples_dir
+        self.every, self.per_class = every, per_class
+
+    def on_train_batch_end(self, batch, logs=None):
+        completed = self.completed()
+        if every(completed, self.every):
+            self.write(completed)
+
+    def write(self, completed: int) -> str:
+        path = grid_path(self.samples_dir, completed)
+        num_classes = int(self.sampler.generator.num_classes.numpy())
+        sampling.write_class_grid(path, self.sampler, num_classes, self.per_class)
+        return path

@@ -1,0 +1,50 @@
+"""Training checkpoints: everything needed to continue a run exactly.
+
+A checkpoint holds both networks (with the class tree and class count), both optimizers with
+their slots and step counts, the completed-iteration counter, the label of every training
+example and the random generator's state. The optimizers are stored unwrapped, so runs with and
+without loss scaling write the same layout. The data order needs no state: it is a function of
+the seed and the iteration (see pipeline.py).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import tensorflow as tf
+
+from splitgan_keras import optimizers
+from splitgan_keras.errors import UserError
+
+PREFIX = "ckpt"
+
+
+class TrainingCheckpoints:
+    """A CheckpointManager over a SplitGAN; checkpoint numbers are completed iterations."""
+
+    def __init__(self, directory: str, gan, keep: int):
+        self.gan = gan
+        self.checkpoint = tf.train.Checkpoint(
+            generator=gan.generator, critic=gan.critic,
+            g_optimizer=optimizers.unwrap(gan.g_optimizer), d_optimizer=optimizers.unwrap(gan.d_optimizer),
+            iteration=gan.iteration, example_labels=gan.example_labels, rng=gan.rng)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep,
+                                                  checkpoint_name=PREFIX)
+
+    def save(self) -> str:
+        """Saves the current state as ckpt-<completed iterations>, unless that one exists already."""
+        number = int(self.gan.iteration.numpy())
+        latest = self.manager.latest_checkpoint
+        if latest and latest.endswith("-%d" % number):
+            return latest
+        return self.manager.save(checkpoint_number=number)
+
+    @property
+    def latest(self) -> Optional[str]:
+        return self.manager.latest_checkpoint
+
+    def restore(self, path: str) -> None:
+        """Restores every tracked object from `path`; all of them must be in the checkpoint."""
+        try:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        except (AssertionError, ValueError, tf.errors.OpError) as e:
+            raise UserError("checkpoint %s does not fit this model: %s" % (path, str(e).splitlines()[0]))

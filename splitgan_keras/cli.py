@@ -1,0 +1,107 @@
+"""Command-line parsing for train.py, generated from the config table (config.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import typing
+from typing import Any, Dict, List, Optional
+
+from splitgan_keras import config as config_lib
+from splitgan_keras.errors import UserError
+
+
+def _parse_list(text: str):
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected comma-separated integers, got %r" % text)
+
+
+def _argparse_type(tp):
+    args = getattr(tp, "__args__", ())
+    if getattr(tp, "__origin__", None) is typing.Union:
+        tp = next(a for a in args if a is not type(None))
+    if getattr(tp, "__origin__", None) in (tuple, typing.Tuple):
+        return _parse_list
+    return tp
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    for section, section_type in config_lib.sections():
+        for f, tp in config_lib.fields(section_type):
+            flag = f.metadata["flag"]
+            if not flag:
+                continue
+            key = "%s.%s" % (section, f.name)
+            help_text = "%s (default: %s)" % (f.metadata["help"], f.default)
+            if tp is bool:
+                parser.add_argument(flag, dest=key, action="store_true", default=argparse.SUPPRESS, help=help_text)
+            else:
+                parser.add_argument(flag, dest=key, type=_argparse_type(tp), choices=f.metadata["choices"],
+                                    default=argparse.SUPPRESS, help=help_text)
+
+
+def train_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train.py", description="Train Class-Splitting GAN (see README.md). Precedence: defaults, then "
+                                     "--config FILE, then --set, then the flags below.")
+    parser.add_argument("--config", metavar="FILE", help="JSON file of config sections with the keys to change")
+    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                        help="change any config key, e.g. --set train.gp_weight=5 (repeatable)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --run-dir from its latest checkpoint")
+    parser.add_argument("--stop-at", type=int, metavar="N",
+                        help="end this session after N completed iterations; the learning-rate schedule still "
+                             "spans --iterations and --resume continues")
+    parser.add_argument("--init-from-tf1", metavar="CKPT",
+                        help="start a new run from a checkpoint of the original TF1 code (e.g. logs/model_best-12000)")
+    parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
+    _add_config_flags(parser)
+    return parser
+
+
+def _set_overrides(items: List[str]) -> Dict[str, Any]:
+    values = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise UserError("--set %s: expected KEY=VALUE, e.g. --set train.gp_weight=5" % item)
+        try:
+            values[key.strip()] = json.loads(text)
+        except ValueError:
+            values[key.strip()] = text
+    return values
+
+
+def overrides(args: argparse.Namespace):
+    """The config changes a command line asks for, as rundir.Overrides (lowest precedence first)."""
+    result = []
+    if args.config:
+        result.append(("config file %s" % args.config, config_lib.read_json(args.config)))
+    if args.set:
+        result.append(("--set", _set_overrides(args.set)))
+    flags = {k: v for k, v in vars(args).items() if "." in k}
+    flags = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items()}
+    if flags:
+        result.append(("command line", flags))
+    return result
+
+
+def main_train(argv: Optional[List[str]] = None) -> int:
+    args = train_parser().parse_args(argv)
+    try:
+        from splitgan_keras import datasets, rundir
+        cfg = rundir.resolve(overrides(args), resume=args.resume)
+        config_lib.validate(cfg)
+        if args.dry_run:
+            print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
+            return 0
+        # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
+        data = datasets.load(cfg.data, cfg.model.image_size, cfg.train.batch_size)
+        from splitgan_keras import training
+        training.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1)
+    except UserError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    return 0

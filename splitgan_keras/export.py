@@ -1,0 +1,71 @@
+"""Export of the generator as a float32 SavedModel with a serving signature.
+
+The exported model is rebuilt on the CPU under a float32 policy and given the trained weights,
+which include the class tree and the number of active classes, so it carries no device or
+precision state. It is written to a temporary folder and then renamed into place, so an
+interrupted export never replaces a good one.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from splitgan_keras.networks import NOISE_DIM, Generator
+
+SIGNATURE = "serving_default"
+
+
+@contextlib.contextmanager
+def _float32_policy():
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("float32")
+    try:
+        yield
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+
+
+def float32_copy(generator: Generator) -> Generator:
+    """A float32 Generator with the same configuration and weights."""
+    with _float32_policy():
+        copy = Generator.from_config(generator.get_config())
+        copy(tf.zeros([1, NOISE_DIM]), tf.zeros([1], tf.int32))
+    copy.set_weights(generator.get_weights())
+    return copy
+
+
+def _serving_function(generator: Generator):
+    @tf.function(input_signature=[tf.TensorSpec([None, NOISE_DIM], tf.float32, name="noise"),
+                                  tf.TensorSpec([None], tf.int32, name="labels")])
+    def serve(noise, labels):
+        """noise float32 [N, 128], labels int32 [N] -> images uint8 [N, H, W, 3]."""
+        images = generator(noise, labels)
+        pixels = tf.clip_by_value((images + 1.0) * (255.99 / 2), 0.0, 255.0)
+        return {"images": tf.cast(pixels, tf.uint8)}  # truncation, as the original converts
+    return serve
+
+
+def export_generator(generator: Generator, directory: str) -> str:
+    """Saves a float32 copy of `generator` at `directory` (replacing an earlier export atomically)."""
+    parent = os.path.dirname(os.path.abspath(directory))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(dir=parent, prefix=".export-")
+    try:
+        with tf.device("/cpu:0"):
+            copy = float32_copy(generator)
+            copy.save(staging, save_format="tf", signatures={SIGNATURE: _serving_function(copy)})
+        retired = None
+        if os.path.exists(directory):
+            retired = tempfile.mkdtemp(dir=parent, prefix=".export-old-")
+            os.rename(directory, os.path.join(retired, "export"))
+        os.rename(staging, directory)
+        if retired:
+            shutil.rmtree(retired)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory

@@ -1,0 +1,129 @@
+"""run(cfg): set up the device, load data, build or restore the model, train with Model.fit,
+then write the final checkpoint, sample grid and export."""
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from splitgan_keras import (callbacks, checkpoints, config as config_lib, datasets, export, gan as gan_lib,
+                            networks, optimizers, pipeline, rundir, runtime as runtime_lib, sampling, tf1_import)
+from splitgan_keras.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    iteration: int                  # completed iterations
+    checkpoint: str                 # path of the last checkpoint
+    sample_grid: str                # path of the last sample grid
+    export_dir: Optional[str]       # the exported generator, once the run is complete
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+class _HideSlowCallbackWarning:
+    """Keras warns when a callback outlasts a training step; grids and checkpoints do by design."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        return "is slow compared to the batch time" not in record.getMessage()
+
+
+tf.get_logger().addFilter(_HideSlowCallbackWarning)
+
+
+def _parameter_count(model) -> int:
+    return int(sum(np.prod(v.shape) for v in model.trainable_variables))
+
+
+def build_gan(cfg: config_lib.Config, data: datasets.ImageData, runtime: runtime_lib.Runtime) -> gan_lib.SplitGAN:
+    """Networks, the SplitGAN around them and both optimizers, compiled and with all variables."""
+    generator = networks.Generator(width=cfg.model.width, image_size=cfg.model.image_size,
+                                   initial_classes=data.num_classes)
+    critic = networks.Critic(width=cfg.model.width)
+    gan = gan_lib.SplitGAN(generator, critic, data.labels, cfg.train)
+    t = cfg.train
+
+    def make_optimizer():
+        return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2, t.adam_epsilon))
+
+    gan.compile(make_optimizer(), make_optimizer())
+    return gan
+
+
+def _start_from_tf1(path: str, gan: gan_lib.SplitGAN, data: datasets.ImageData) -> None:
+    num_classes = tf1_import.load_tf1_checkpoint(path, gan.generator, gan.critic, gan.g_optimizer, gan.d_optimizer)
+    if num_classes != data.num_classes:
+        raise UserError("--init-from-tf1 %s has %d classes but the data set has %d: TF1 checkpoints do not store "
+                        "the per-image labels of a split, so start from one saved before any split"
+                        % (path, num_classes, data.num_classes))
+    done = tf1_import.iteration_from_name(path)
+    if done is not None:
+        gan.iteration.assign(done + 1)  # the original names checkpoints by the iteration just finished
+
+
+def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resume: bool = False,
+        stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None) -> Result:
+    """Trains (or continues) the run described by `cfg`.
+
+    Args:
+      cfg: the resolved configuration (rundir.resolve).
+      data: the training set, if already loaded (datasets.load); loaded from cfg.data otherwise.
+      resume: continue from the latest checkpoint in the run dir.
+      stop_at: end this session after this many completed iterations (the learning-rate schedule
+        still spans cfg.train.iterations); --resume continues later.
+      init_from_tf1: a checkpoint of the original TF1 code to start a new run from.
+    """
+    config_lib.validate(cfg)
+    end = cfg.train.iterations if stop_at is None else stop_at
+    if not 1 <= end <= cfg.train.iterations:
+        raise UserError("--stop-at %d must lie in 1..%d (--iterations)" % (end, cfg.train.iterations))
+    if resume and init_from_tf1:
+        raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
+    runtime = runtime_lib.setup(cfg.runtime, cfg.train.seed)
+    if data is None:
+        data = datasets.load(cfg.data, cfg.model.image_size, cfg.train.batch_size)
+    gan = build_gan(cfg, data, runtime)
+    store = checkpoints.TrainingCheckpoints(rundir.path(cfg, rundir.CHECKPOINTS), gan, cfg.output.keep_checkpoints)
+    if resume and store.latest:
+        store.restore(store.latest)
+        log("resumed from %s" % store.latest)
+    elif resume:
+        log("no checkpoint in %s yet; starting from iteration 0" % rundir.path(cfg, rundir.CHECKPOINTS))
+    elif init_from_tf1:
+        _start_from_tf1(init_from_tf1, gan, data)
+        log("started from TF1 checkpoint %s" % init_from_tf1)
+    rundir.write_config(cfg)
+
+    start = int(gan.iteration.numpy())
+    log("%s | %s | generator %d, critic %d parameters | run dir %s"
+        % (runtime.describe(), data.source, _parameter_count(gan.generator), _parameter_count(gan.critic),
+           cfg.output.run_dir))
+    sampler = sampling.ClassSampler(gan.generator, cfg.train.seed)
+    grids = callbacks.SampleGrids(sampler, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every,
+                                  cfg.output.samples_per_class)
+    if start < end:
+        log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
+        batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic,
+                                             cfg.train.seed, start_iteration=start)
+        gan.fit(batches, epochs=1, steps_per_epoch=end - start, verbose=0, callbacks=[
+            callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
+            callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
+            grids])
+    checkpoint = store.save()
+    completed = int(gan.iteration.numpy())
+    grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
+    if not os.path.exists(grid):
+        grids.write(completed)
+    export_dir = None
+    if completed >= cfg.train.iterations:
+        export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT))
+    log("done: %d iterations | checkpoint %s | samples %s%s"
+        % (completed, checkpoint, grid, " | export %s" % export_dir if export_dir else
+           " | continue with --resume"))
+    return Result(completed, checkpoint, grid, export_dir)

@@ -1,0 +1,56 @@
+"""Shared fixtures: op determinism for the whole session, tiny configurations, CLI runners."""
+import os
+import pickle
+import subprocess
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from splitgan_keras import cli, runtime  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+runtime.enable_determinism()
+
+# A model small enough that a training iteration takes milliseconds.
+TINY = ["--width", "8", "--image-size", "16", "--batch-size", "4", "--n-critic", "2", "--builtin-size", "64",
+        "--log-every", "0", "--sample-every", "0", "--checkpoint-every", "0", "--set", "output.samples_per_class=2"]
+
+
+def train_cli(args, capsys=None):
+    """Runs train.py's main in this process; returns (exit status, stdout, stderr)."""
+    status = cli.main_train([str(a) for a in args])
+    out, err = capsys.readouterr() if capsys else ("", "")
+    return status, out, err
+
+
+def run_script(script, args, timeout=600):
+    """Runs a top-level script in a fresh Python process, as a user would."""
+    return subprocess.run([sys.executable, os.path.join(ROOT, script)] + [str(a) for a in args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+def write_cifar_batches(folder, per_batch=12, seed=0, corrupt=None):
+    """Writes the 5 CIFAR-10 training batches in the real pickle format, with few images.
+
+    corrupt: optional function(batch dict) -> batch dict applied to data_batch_3.
+    """
+    rng = np.random.default_rng(seed)
+    os.makedirs(folder, exist_ok=True)
+    for i in range(1, 6):
+        batch = {b"batch_label": b"training batch %d of 5" % i,
+                 b"labels": [int(x) for x in np.arange(per_batch) % 10],
+                 b"data": rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)}
+        if corrupt and i == 3:
+            batch = corrupt(batch)
+        with open(os.path.join(folder, "data_batch_%d" % i), "wb") as f:
+            pickle.dump(batch, f, protocol=2)
+    return folder
+
+
+@pytest.fixture
+def cifar_dir(tmp_path):
+    return write_cifar_batches(str(tmp_path / "cifar-10-batches-py"))

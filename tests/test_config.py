@@ -1,0 +1,84 @@
+"""Configuration overrides, validation and the resolution of new and resumed runs."""
+import json
+
+import pytest
+
+from splitgan_keras import cli, config, rundir
+from splitgan_keras.errors import UserError
+
+
+def test_overrides_change_only_named_keys_and_keep_types():
+    cfg = config.with_overrides(config.Config(), {"train.batch_size": 32, "train.gp_weight": 5}, "test")
+    assert cfg.train.batch_size == 32 and cfg.train.gp_weight == 5.0 and isinstance(cfg.train.gp_weight, float)
+    assert cfg.train.n_critic == 5 and cfg.model == config.ModelConfig()
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"train.batchsize": 3}, r"unknown configuration key 'train.batchsize' in test \(train has: iterations"),
+    ({"trian.batch_size": 3}, "unknown configuration key 'trian.batch_size'"),
+    ({"train.batch_size": "64"}, r"--batch-size \(train.batch_size\) in test: expected int, got '64'"),
+    ({"train.batch_size": 6.5}, "expected int"),
+    ({"train.n_critic": True}, "expected int"),
+    ({"runtime.device": "tpu"}, r"'tpu' is not one of auto, cpu, gpu, npu"),
+])
+def test_bad_overrides_are_named(overrides, message):
+    with pytest.raises(UserError, match=message):
+        config.with_overrides(config.Config(), overrides, "test")
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"model.image_size": 20}, r"--image-size \(model.image_size\) must be a positive multiple of 8"),
+    ({"model.width": 0}, "--width"),
+    ({"train.batch_size": 7}, r"--batch-size \(train.batch_size\) must be a positive multiple of train.bn_groups=2"),
+    ({"train.n_critic": 0}, "--n-critic"),
+    ({"train.iterations": 0}, "--iterations"),
+    ({"data.dataset": "cifar10"}, r"--data-dir \(data.data_dir\) is required"),
+    ({"data.dataset": "cifar10", "data.data_dir": "x", "model.image_size": 16}, "must be 32 for CIFAR-10"),
+    ({"output.log_every": -1}, "--log-every"),
+])
+def test_validation_names_the_flag(overrides, message):
+    with pytest.raises(UserError, match=message):
+        config.validate(config.with_overrides(config.Config(), overrides, "test"))
+
+
+def test_config_round_trips_through_json():
+    cfg = config.with_overrides(config.Config(), {"model.width": 16, "data.data_dir": "/d"}, "test")
+    assert config.from_dict(json.loads(json.dumps(config.to_dict(cfg))), "json") == cfg
+
+
+def test_command_line_precedence(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"train": {"batch_size": 16, "n_critic": 3}, "model": {"width": 32}}))
+    args = cli.train_parser().parse_args(["--config", str(path), "--set", "train.n_critic=4", "--width", "64"])
+    cfg = rundir.resolve(cli.overrides(args), resume=False)
+    assert (cfg.train.batch_size, cfg.train.n_critic, cfg.model.width) == (16, 4, 64)
+
+
+def test_config_file_errors(tmp_path):
+    with pytest.raises(UserError, match="config file .*missing.json does not exist"):
+        config.read_json(str(tmp_path / "missing.json"))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(UserError, match="bad.json is not valid JSON"):
+        config.read_json(str(bad))
+    flat = tmp_path / "flat.json"
+    flat.write_text(json.dumps({"batch_size": 3}))
+    with pytest.raises(UserError, match="must be a section object"):
+        config.read_json(str(flat))
+
+
+def test_resume_keeps_saved_config_and_rejects_changes(tmp_path):
+    run_dir = str(tmp_path / "run")
+    saved = config.with_overrides(config.Config(), {"output.run_dir": run_dir, "model.width": 16}, "test")
+    rundir.write_config(saved)
+    same = rundir.resolve([("flags", {"output.run_dir": run_dir, "model.width": 16})], resume=True)
+    assert same == saved
+    changed_output = rundir.resolve([("flags", {"output.run_dir": run_dir, "output.log_every": 7})], resume=True)
+    assert changed_output.output.log_every == 7 and changed_output.model == saved.model
+    with pytest.raises(UserError, match=r"--width \(model.width\) is 32 in flags, but the run in .* was made "
+                                        r"with 16 \(.*config.json\)"):
+        rundir.resolve([("flags", {"output.run_dir": run_dir, "model.width": 32})], resume=True)
+    with pytest.raises(UserError, match="already holds a run; add --resume"):
+        rundir.resolve([("flags", {"output.run_dir": run_dir})], resume=False)
+    with pytest.raises(UserError, match="holds no run to continue"):
+        rundir.resolve([("flags", {"output.run_dir": str(tmp_path / "empty")})], resume=True)

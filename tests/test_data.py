@@ -1,0 +1,130 @@
+"""Data sets and the input pipeline."""
+import os
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+
+from conftest import write_cifar_batches
+from splitgan_keras import builtin_data, cifar10, datasets, pipeline
+from splitgan_keras.errors import UserError
+
+
+def test_builtin_dataset_is_deterministic_balanced_and_in_range():
+    a = builtin_data.make(200, 16, seed=5)
+    b = builtin_data.make(200, 16, seed=5)
+    np.testing.assert_array_equal(a.images, b.images)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert not np.array_equal(a.images, builtin_data.make(200, 16, seed=6).images)
+    assert a.images.shape == (200, 16, 16, 3) and a.images.dtype == np.uint8
+    assert np.bincount(a.labels).tolist() == [20] * 10
+    assert np.bincount(a.subclasses, minlength=2).tolist() == [100, 100]
+    for k in range(10):  # both sub-classes in every class
+        assert set(a.subclasses[a.labels == k]) == {0, 1}
+    datasets.check(a, 16, 4)
+
+
+def test_builtin_subclasses_differ_visibly_and_classes_by_colour():
+    d = builtin_data.make(400, 32, seed=0)
+    x = d.images.astype(np.float32)
+    # Stripes alternate every 2 pixels: large differences between neighbours 2 apart; blobs are smooth.
+    roughness = np.abs(x[:, 2:] - x[:, :-2]).mean(axis=(1, 2, 3)) + np.abs(x[:, :, 2:] - x[:, :, :-2]).mean(axis=(1, 2, 3))
+    assert roughness[d.subclasses == 1].min() > 5 * roughness[d.subclasses == 0].max()
+    blob_colour = np.array([x[(d.labels == k) & (d.subclasses == 0)].mean(axis=(0, 1, 2)) for k in range(10)])
+    distances = np.linalg.norm(blob_colour[:, None] - blob_colour[None], axis=-1)
+    assert distances[~np.eye(10, dtype=bool)].min() > 10
+
+
+def test_cifar10_loads_folder_and_archive_identically(tmp_path):
+    folder = write_cifar_batches(str(tmp_path / "cifar-10-batches-py"), per_batch=10)
+    from_folder = cifar10.load(folder)
+    from_parent = cifar10.load(str(tmp_path))
+    archive = str(tmp_path / "cifar-10-python.tar.gz")
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname="cifar-10-batches-py")
+    from_archive = cifar10.load(archive)
+    assert from_folder.images.shape == (50, 32, 32, 3)
+    for other in (from_parent, from_archive):
+        np.testing.assert_array_equal(other.images, from_folder.images)
+        np.testing.assert_array_equal(other.labels, from_folder.labels)
+    # Channel-major rows: value at (c, y, x) is row[c*1024 + y*32 + x].
+    with open(os.path.join(folder, "data_batch_1"), "rb") as f:
+        row = pickle.load(f, encoding="bytes")[b"data"][0]
+    assert from_folder.images[0, 5, 7, 2] == row[2 * 1024 + 5 * 32 + 7]
+
+
+def _with(key, change):
+    return lambda batch: {**batch, key: change(batch[key])}
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (_with(b"data", lambda d: d[:, :3000]), r"uint8 array \[n, 3072\]"),
+    (_with(b"data", lambda d: d.astype(np.float32)), r"uint8 array \[n, 3072\]"),
+    (_with(b"labels", lambda labels: [10] + labels[1:]), r"labels must lie in 0\.\.9"),
+    (_with(b"labels", lambda labels: labels[:-1]), "'labels' must be"),
+    (lambda b: {b"images": b[b"data"]}, "expected 'data' and 'labels'"),
+])
+def test_cifar10_rejects_malformed_batches_naming_the_file(tmp_path, corrupt, message):
+    folder = write_cifar_batches(str(tmp_path / "c"), corrupt=corrupt)
+    with pytest.raises(UserError, match=message) as info:
+        cifar10.load(folder)
+    assert "data_batch_3" in str(info.value)
+
+
+def test_cifar10_missing_or_unreadable_files(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        cifar10.load(str(tmp_path / "nowhere"))
+    folder = write_cifar_batches(str(tmp_path / "c"))
+    os.remove(os.path.join(folder, "data_batch_4"))
+    with pytest.raises(UserError, match="data_batch_4 is missing"):
+        cifar10.load(folder)
+    with open(os.path.join(folder, "data_batch_4"), "wb") as f:
+        f.write(b"\x80\x02garbage")
+    with pytest.raises(UserError, match="data_batch_4 is not a CIFAR-10 python batch"):
+        cifar10.load(folder)
+    archive = tmp_path / "cifar-10-python.tar.gz"
+    archive.write_bytes(b"not an archive")
+    with pytest.raises(UserError, match="cannot read .*cifar-10-python.tar.gz"):
+        cifar10.load(str(archive))
+
+
+def test_check_rejects_wrong_shapes_and_labels():
+    good = builtin_data.make(40, 16)
+    with pytest.raises(UserError, match=r"shape \[N, 32, 32, 3\]"):
+        datasets.check(good, 32, 4)
+    bad = datasets.ImageData(good.images, good.labels + 1, 10, "test set")
+    with pytest.raises(UserError, match=r"test set: labels must lie in \[0, 10\)"):
+        datasets.check(bad, 16, 4)
+    few = datasets.ImageData(good.images[:3], good.labels[:3], 10, "test set")
+    with pytest.raises(UserError, match="fewer than one critic batch"):
+        datasets.check(few, 16, 4)
+    missing = datasets.ImageData(good.images, np.zeros(40, np.int32), 10, "test set")
+    with pytest.raises(UserError, match=r"no images for class\(es\) \[1, 2"):
+        datasets.check(missing, 16, 4)
+
+
+def _indices(ds, n):
+    return np.stack([idx.numpy() for _, idx in ds.take(n)])
+
+
+def test_pipeline_epochs_are_permutations_without_the_remainder():
+    images = np.arange(22, dtype=np.uint8).reshape(22, 1, 1, 1).repeat(3, -1)
+    ds = pipeline.iteration_batches(images, batch_size=4, n_critic=5, seed=1)
+    pixels, idx = next(iter(ds))
+    assert pixels.shape == (5, 4, 1, 1, 3) and idx.shape == (5, 4)
+    np.testing.assert_array_equal(pixels.numpy()[..., 0, 0, 0], idx.numpy())
+    flat = _indices(ds, 4).reshape(-1)  # 4 iterations of 5 batches of 4: one epoch (20 of 22) each
+    for epoch in range(4):
+        chunk = flat[epoch * 20:(epoch + 1) * 20]
+        assert len(set(chunk.tolist())) == 20  # 5 full batches per epoch, 2 images dropped
+    assert not np.array_equal(flat[:20], flat[20:40])  # reshuffled every epoch
+
+
+def test_pipeline_resumes_at_the_exact_batch():
+    images = np.zeros((50, 2, 2, 3), np.uint8)
+    full = _indices(pipeline.iteration_batches(images, 4, 3, seed=7), 10)
+    resumed = _indices(pipeline.iteration_batches(images, 4, 3, seed=7, start_iteration=6), 4)
+    np.testing.assert_array_equal(resumed, full[6:])
+    other_seed = _indices(pipeline.iteration_batches(images, 4, 3, seed=8), 10)
+    assert not np.array_equal(other_seed, full)

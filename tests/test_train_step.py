@@ -1,0 +1,107 @@
+"""The training iteration on a tiny model: variable ownership, step order, determinism."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from splitgan_keras import config, gan as gan_lib, networks, optimizers, pipeline
+
+TRAIN = config.TrainConfig(batch_size=4, n_critic=2, iterations=100, seed=3)
+SIZE = 16
+
+
+def _tiny_gan(train_cfg=TRAIN, num_classes=3):
+    tf.random.set_seed(0)
+    generator = networks.Generator(width=8, image_size=SIZE, initial_classes=num_classes)
+    critic = networks.Critic(width=8)
+    labels = np.arange(32) % num_classes
+    gan = gan_lib.SplitGAN(generator, critic, labels, train_cfg)
+    make = lambda: optimizers.adam(gan.learning_rate, 0.0, 0.9, 1e-8)
+    gan.compile(make(), make())
+    return gan
+
+
+def _batches(train_cfg=TRAIN):
+    images = np.random.default_rng(0).integers(0, 256, (32, SIZE, SIZE, 3), dtype=np.uint8)
+    return pipeline.iteration_batches(images, train_cfg.batch_size, train_cfg.n_critic, seed=0)
+
+
+def _values(variables):
+    return [v.numpy().copy() for v in variables]
+
+
+def _changed(before, variables):
+    return [not np.array_equal(b, v.numpy()) for b, v in zip(before, variables)]
+
+
+def test_every_trainable_variable_belongs_to_exactly_one_network():
+    gan = _tiny_gan()
+    g = {id(v) for v in gan.generator.trainable_variables}
+    d = {id(v) for v in gan.critic.trainable_variables}
+    assert g and d and not g & d
+    assert {id(v) for v in gan.trainable_variables} == g | d
+    class_state = {id(gan.generator.class_tree), id(gan.generator.num_classes), id(gan.example_labels)}
+    assert not class_state & (g | d)
+
+
+def test_critic_step_leaves_generator_untouched_and_vice_versa():
+    gan = _tiny_gan()
+    x = tf.random.uniform([4, SIZE, SIZE, 3], -1, 1)
+    y = tf.constant([0, 1, 2, 0])
+    g_before, d_before = _values(gan.generator.variables), _values(gan.critic.variables)
+    gan.critic_step(x, y, tf.random.normal([4, 128]), tf.random.uniform([4, 1, 1, 1]))
+    assert not any(_changed(g_before, gan.generator.variables))
+    assert any(_changed(d_before, gan.critic.trainable_variables))
+
+    g_before, d_before = _values(gan.generator.variables), _values(gan.critic.variables)
+    gan.generator_step(tf.random.normal([8, 128]), tf.constant([0, 1, 2, 0, 1, 2, 0, 1]))
+    assert not any(_changed(d_before, gan.critic.variables))
+    assert any(_changed(g_before, gan.generator.trainable_variables))
+
+
+def test_first_iteration_skips_the_generator_step_then_both_train():
+    gan = _tiny_gan()
+    step = tf.function(gan.train_step)
+    iterator = iter(_batches())
+    g_before = _values(gan.generator.trainable_variables)
+    logs = step(next(iterator))
+    assert not any(_changed(g_before, gan.generator.trainable_variables))
+    assert int(gan.iteration) == 1
+    assert int(optimizers.unwrap(gan.d_optimizer).iterations) == TRAIN.n_critic
+    assert int(optimizers.unwrap(gan.g_optimizer).iterations) == 0
+    assert float(logs["g/cost"]) == 0.0
+    step(next(iterator))
+    assert all(_changed(g_before, gan.generator.trainable_variables)[:4])  # the first layers moved
+    assert int(optimizers.unwrap(gan.d_optimizer).iterations) == 2 * TRAIN.n_critic
+    assert int(optimizers.unwrap(gan.g_optimizer).iterations) == 1
+
+
+def test_learning_rate_decays_linearly_with_the_generator_iteration():
+    gan = _tiny_gan()
+    assert float(gan.learning_rate()) == pytest.approx(2e-4)
+    gan.iteration.assign(25)
+    assert float(gan.learning_rate()) == pytest.approx(2e-4 * 0.75)
+    gan.iteration.assign(150)
+    assert float(gan.learning_rate()) == 0.0
+
+
+def test_logs_are_finite_and_named():
+    gan = _tiny_gan()
+    step = tf.function(gan.train_step)
+    iterator = iter(_batches())
+    step(next(iterator))
+    logs = {k: float(v) for k, v in step(next(iterator)).items()}
+    assert set(logs) == {"d/wgan", "d/gp", "d/acgan", "d/cost", "d/acc_real", "d/acc_fake",
+                         "g/wgan", "g/acgan", "g/cost", "lr"}
+    assert all(np.isfinite(v) for v in logs.values())
+    assert logs["d/cost"] == pytest.approx(logs["d/wgan"] + logs["d/gp"] + logs["d/acgan"], rel=1e-5)
+    assert logs["g/cost"] == pytest.approx(logs["g/wgan"] + 0.1 * logs["g/acgan"], rel=1e-5)
+
+
+def test_generator_batch_statistics_are_per_group():
+    gan = _tiny_gan()
+    z = tf.random.normal([8, 128])
+    y = tf.constant([0, 1, 2, 0, 1, 2, 0, 1])
+    grouped = gan.generator(z, y, bn_groups=2).numpy()
+    separate = np.concatenate([gan.generator(z[:4], y[:4]).numpy(), gan.generator(z[4:], y[4:]).numpy()])
+    np.testing.assert_allclose(grouped, separate, atol=1e-5)
+    assert not np.allclose(grouped, gan.generator(z, y).numpy(), atol=1e-3)
