@@ -25,7 +25,3 @@ def write_bytes(path: str, data: bytes) -> None:
 
 def write_json(path: str, value) -> None:
     write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
-
-
-def write_text(path: str, text: str) -> None:
-    write_bytes(path, text.encode())

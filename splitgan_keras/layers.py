@@ -152,27 +152,22 @@ class OptimizedDownBlock(tf.keras.layers.Layer):
         return self.shortcut(mean_pool(x)) + h
 
 
-class DownBlock(tf.keras.layers.Layer):
-    """Critic block: [ReLU-Conv3x3-ReLU-Conv3x3-meanpool] + [Conv1x1-meanpool]."""
+class CriticBlock(tf.keras.layers.Layer):
+    """Critic block: ReLU-Conv3x3-ReLU-Conv3x3, plus a shortcut.
 
-    def __init__(self, width: int, **kwargs):
+    With `downsample`, both paths end in 2x2 mean pooling and the shortcut is a Conv1x1;
+    otherwise the shortcut is the identity.
+    """
+
+    def __init__(self, width: int, downsample: bool, **kwargs):
         super().__init__(**kwargs)
-        self.shortcut = conv(width, 1, glorot_uniform(), "shortcut")
+        self.downsample = downsample
+        self.shortcut = conv(width, 1, glorot_uniform(), "shortcut") if downsample else None
         self.conv1 = conv(width, 3, he_uniform(), "conv1")
         self.conv2 = conv(width, 3, he_uniform(), "conv2")
 
     def call(self, x):
         h = self.conv2(tf.nn.relu(self.conv1(tf.nn.relu(x))))
-        return mean_pool(self.shortcut(x)) + mean_pool(h)
-
-
-class PlainBlock(tf.keras.layers.Layer):
-    """Critic block at constant resolution: identity + [ReLU-Conv3x3-ReLU-Conv3x3]."""
-
-    def __init__(self, width: int, **kwargs):
-        super().__init__(**kwargs)
-        self.conv1 = conv(width, 3, he_uniform(), "conv1")
-        self.conv2 = conv(width, 3, he_uniform(), "conv2")
-
-    def call(self, x):
-        return x + self.conv2(tf.nn.relu(self.conv1(tf.nn.relu(x))))
+        if self.downsample:
+            return mean_pool(self.shortcut(x)) + mean_pool(h)
+        return x + h

@@ -91,8 +91,10 @@ class Critic(tf.keras.Model):
         kwargs.setdefault("name", "critic")
         super().__init__(**kwargs)
         self.width, self.max_classes = width, max_classes
-        self.blocks = [layers.OptimizedDownBlock(width, name="block1"), layers.DownBlock(width, name="block2"),
-                       layers.PlainBlock(width, name="block3"), layers.PlainBlock(width, name="block4")]
+        self.blocks = [layers.OptimizedDownBlock(width, name="block1"),
+                       layers.CriticBlock(width, downsample=True, name="block2"),
+                       layers.CriticBlock(width, downsample=False, name="block3"),
+                       layers.CriticBlock(width, downsample=False, name="block4")]
         # float32 heads: the gradient penalty differentiates the score twice; fp16 would underflow.
         self.score_head = tf.keras.layers.Dense(1, kernel_initializer=layers.glorot_uniform(),
                                                 dtype="float32", name="score")

@@ -16,10 +16,6 @@ import tensorflow as tf
 _UNBOUNDED_EPOCHS = 2 ** 62
 
 
-def batches_per_epoch(num_examples: int, batch_size: int) -> int:
-    return num_examples // batch_size
-
-
 def iteration_batches(images: np.ndarray, batch_size: int, n_critic: int, seed: int,
                       start_iteration: int = 0) -> tf.data.Dataset:
     """An endless dataset of one training iteration's real batches per element.
@@ -36,7 +32,7 @@ def iteration_batches(images: np.ndarray, batch_size: int, n_critic: int, seed: 
       fully static shapes (what the NPU's graph engine needs).
     """
     n = len(images)
-    per_epoch = batches_per_epoch(n, batch_size)
+    per_epoch = n // batch_size
     start_epoch, skip = divmod(start_iteration * n_critic, per_epoch)
     pixels = tf.constant(images)
 
