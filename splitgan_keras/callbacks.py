@@ -25,12 +25,14 @@ def _format_duration(seconds: float) -> str:
     return "%dh%02dm" % (hours, rest // 60) if hours else "%dm%02ds" % divmod(rest, 60)
 
 
-class _IterationCallback(tf.keras.callbacks.Callback):
+class IterationCallback(tf.keras.callbacks.Callback):
+    """A callback of a SplitGAN's fit; `completed()` counts iterations across resumes."""
+
     def completed(self) -> int:
         return int(self.model.iteration.numpy())
 
 
-class ProgressReport(_IterationCallback):
+class ProgressReport(IterationCallback):
     """Every `every` iterations: all logs and iterations/s as TensorBoard scalars, and one
     progress line (iterations/s, ETA, main losses) on `stream`."""
 
@@ -67,7 +69,24 @@ class ProgressReport(_IterationCallback):
         self.writer.close()
 
 
-class PeriodicCheckpoint(_IterationCallback):
+class ClassSplitCallback(IterationCallback):
+    """Splits the classes after every scheduled iteration (class_split.ClassSplitter), then
+    checkpoints the new state. Put it first, so that later callbacks see the split model."""
+
+    def __init__(self, splitter, schedule, store, stream=None):
+        super().__init__()
+        self.splitter, self.schedule, self.store = splitter, set(schedule), store
+        self.stream = stream or sys.stdout
+
+    def on_train_batch_end(self, batch, logs=None):
+        finished = self.completed() - 1  # the original's 0-based number of the iteration just done
+        if finished in self.schedule:
+            result = self.splitter.split(finished)
+            print(result.summary(), file=self.stream, flush=True)
+            self.store.save()
+
+
+class PeriodicCheckpoint(IterationCallback):
     """Saves a training checkpoint every `every` iterations."""
 
     def __init__(self, store, every: int):
@@ -83,7 +102,7 @@ def grid_path(samples_dir: str, completed: int) -> str:
     return os.path.join(samples_dir, "iteration_%07d.png" % completed)
 
 
-class SampleGrids(_IterationCallback):
+class SampleGrids(IterationCallback):
     """Writes a grid with one row of `per_class` samples per active class every `every` iterations."""
 
     def __init__(self, sampler: sampling.ClassSampler, samples_dir: str, every: int, per_class: int):

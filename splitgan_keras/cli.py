@@ -98,7 +98,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
             print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
             return 0
         # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
-        data = datasets.load(cfg.data, cfg.model.image_size, cfg.train.batch_size)
+        data = datasets.load(cfg)
         from splitgan_keras import training
         training.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1)
     except UserError as e:

@@ -29,9 +29,11 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _opt("builtin", "training data", "--dataset", ("builtin", "cifar10"))
+    dataset: str = _opt("builtin", "training data (stl10 is unlabelled: one class to start with)", "--dataset",
+                        ("builtin", "cifar10", "stl10"))
     data_dir: Optional[str] = _opt(
-        None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file", "--data-dir")
+        None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file; "
+              "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir")
     builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size")
     builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)")
 
@@ -54,6 +56,18 @@ class TrainConfig:
     acgan_scale: float = _opt(1.0, "weight of the critic's class loss on real images")
     acgan_scale_g: float = _opt(0.1, "weight of the generator's class loss")
     seed: int = _opt(0, "seed of the initial weights, all sampled noise and the data order", "--seed")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    split_at: Tuple[int, ...] = _opt(
+        (), "split the classes after these iterations, numbered from 0 as the original counts "
+            "(supervised CIFAR-10: 15620)", "--split-at")
+    min_split_size: int = _opt(2000, "only classes with more images than this are split", "--min-split-size")
+    unsupervised: bool = _opt(False, "ignore the data set's labels: start from one class", "--unsupervised")
+    feature_norm: str = _opt("batch", "normalisation of the critic features before k-means: batch (the original: "
+                                      "each feature over groups of batch_size images) or image (each image's vector)",
+                             None, ("batch", "image"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,6 +94,7 @@ class Config:
     model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
@@ -201,7 +216,7 @@ def from_dict(nested: Mapping[str, Any], source: str) -> Config:
 
 def validate(cfg: Config) -> None:
     """Cross-field checks, before anything is built. Raises UserError naming the flag."""
-    m, d, t, o = cfg.model, cfg.data, cfg.train, cfg.output
+    m, d, t, s, o = cfg.model, cfg.data, cfg.train, cfg.split, cfg.output
 
     def need(ok: bool, key: str, what: str):
         if not ok:
@@ -210,9 +225,13 @@ def validate(cfg: Config) -> None:
     need(m.width >= 1, "model.width", "must be at least 1, got %d" % m.width)
     need(m.image_size >= 8 and m.image_size % 8 == 0, "model.image_size",
          "must be a positive multiple of 8 (three 2x upsamplings from image_size/8), got %d" % m.image_size)
+    if d.dataset in ("cifar10", "stl10"):
+        need(d.data_dir is not None, "data.data_dir", "is required for --dataset %s" % d.dataset)
     if d.dataset == "cifar10":
-        need(d.data_dir is not None, "data.data_dir", "is required for --dataset cifar10")
         need(m.image_size == 32, "model.image_size", "must be 32 for CIFAR-10, got %d" % m.image_size)
+    if d.dataset == "stl10":
+        need(m.image_size == 48, "model.image_size", "must be 48 for STL-10 (its images are resized to 48x48), "
+                                                     "got %d" % m.image_size)
     need(d.builtin_size >= 1, "data.builtin_size", "must be at least 1, got %d" % d.builtin_size)
     need(t.iterations >= 1, "train.iterations", "must be at least 1, got %d" % t.iterations)
     need(t.n_critic >= 1, "train.n_critic", "must be at least 1, got %d" % t.n_critic)
@@ -223,6 +242,11 @@ def validate(cfg: Config) -> None:
          "got %d" % (t.bn_groups, t.bn_groups, t.batch_size))
     need(t.learning_rate > 0, "train.learning_rate", "must be positive")
     need(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta2", "Adam betas must lie in [0, 1)")
+    need(list(s.split_at) == sorted(set(s.split_at)) and all(0 <= i for i in s.split_at), "split.split_at",
+         "must list distinct iterations in increasing order, got %s" % list(s.split_at))
+    need(all(i < t.iterations for i in s.split_at), "split.split_at",
+         "%s lies beyond the run (--iterations %d: iterations 0..%d)" % (list(s.split_at), t.iterations, t.iterations - 1))
+    need(s.min_split_size >= 1, "split.min_split_size", "must be at least 1 (k-means needs two images)")
     for key in ("checkpoint_every", "sample_every", "log_every"):
         need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
     need(o.keep_checkpoints >= 1, "output.keep_checkpoints", "must be at least 1")

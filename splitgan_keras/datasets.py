@@ -18,8 +18,8 @@ class ImageData:
       labels: int32 [N], initial class of each image, in [0, num_classes).
       num_classes: number of initial classes.
       source: where the data came from, for logs and errors.
-      subclasses: int32 [N] hidden ground-truth sub-class of each image (0 or 1), or None when the
-        data set has none (only the built-in data set has them).
+      subclasses: int32 [N] hidden ground truth finer than the labels, or None. The built-in data
+        set's blob/stripe sub-classes (0 or 1); in unsupervised mode the dropped labels.
     """
 
     images: np.ndarray
@@ -30,6 +30,16 @@ class ImageData:
 
     def __len__(self) -> int:
         return len(self.images)
+
+
+def unsupervised(data: ImageData) -> ImageData:
+    """The same images in one class. The dropped labels (combined with any sub-classes) become
+    the hidden ground truth that class splits are scored against."""
+    truth = data.labels if data.num_classes > 1 else None
+    if data.subclasses is not None:
+        truth = data.labels * (int(data.subclasses.max()) + 1) + data.subclasses
+    return ImageData(data.images, np.zeros(len(data.images), np.int32), 1, data.source + ", unsupervised",
+                     None if truth is None else truth.astype(np.int32))
 
 
 def check(data: ImageData, image_size: int, min_examples: int) -> None:
@@ -51,21 +61,23 @@ def check(data: ImageData, image_size: int, min_examples: int) -> None:
         raise UserError("%s: no images for class(es) %s of %d" % (data.source, missing, data.num_classes))
 
 
-def load(data_cfg, image_size: int, min_examples: int) -> ImageData:
-    """Loads and checks the data set a DataConfig names.
+def load(cfg) -> ImageData:
+    """Loads and checks the training set a config.Config names.
 
-    Args:
-      data_cfg: config.DataConfig.
-      image_size: the model's image side; the data must match it.
-      min_examples: the smallest usable size (one critic batch).
+    The images must match cfg.model.image_size and fill at least one critic batch. With
+    cfg.split.unsupervised every image starts in one class.
     """
+    data_cfg, image_size = cfg.data, cfg.model.image_size
     if data_cfg.dataset == "builtin":
         from splitgan_keras import builtin_data
         data = builtin_data.make(data_cfg.builtin_size, image_size, data_cfg.builtin_seed)
     elif data_cfg.dataset == "cifar10":
         from splitgan_keras import cifar10
         data = cifar10.load(data_cfg.data_dir)
+    elif data_cfg.dataset == "stl10":
+        from splitgan_keras import stl10
+        data = stl10.load(data_cfg.data_dir, image_size)
     else:
         raise UserError("unknown dataset %r" % data_cfg.dataset)
-    check(data, image_size, min_examples)
-    return data
+    check(data, image_size, cfg.train.batch_size)
+    return unsupervised(data) if cfg.split.unsupervised and data.num_classes > 1 else data

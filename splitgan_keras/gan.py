@@ -144,5 +144,6 @@ class SplitGAN(tf.keras.Model):
         for k in range(self.cfg.n_critic):
             logs.update(self._sampled_critic_step(pixels[k], indices[k]))
         logs["lr"] = self.learning_rate()
+        logs["split/num_classes"] = tf.cast(self.generator.num_classes, tf.float32)
         self.iteration.assign_add(1)
         return logs

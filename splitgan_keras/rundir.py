@@ -4,6 +4,7 @@
     <run_dir>/checkpoints/    tf.train.CheckpointManager checkpoints (ckpt-<iteration>)
     <run_dir>/samples/        per-class sample grids (PNG)
     <run_dir>/logs/           TensorBoard event files
+    <run_dir>/splits/         one record per class split (labels, tree, hierarchy, real images per class)
     <run_dir>/export/         the exported generator (SavedModel)
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from splitgan_keras import files
 from splitgan_keras.errors import UserError
 
 CONFIG_FILE = "config.json"
-CHECKPOINTS, SAMPLES, LOGS, EXPORT = "checkpoints", "samples", "logs", "export"
+CHECKPOINTS, SAMPLES, LOGS, SPLITS, EXPORT = "checkpoints", "samples", "logs", "splits", "export"
 
 # (source name, {dotted key: value}) in increasing precedence, e.g. a config file then flags.
 Overrides = List[Tuple[str, Mapping[str, Any]]]

@@ -7,9 +7,10 @@ which the Generator keeps (it reshapes to [width, s, s] and transposes); Adam's 
 """
 from __future__ import annotations
 
+import collections.abc
 import math
 import re
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -65,31 +66,44 @@ def critic_entries(critic) -> List[_Entry]:
             + _linear("Discriminator.ACGANOutput", critic.class_head))
 
 
-class _Reader:
-    """A TF1 checkpoint whose every read is checked against the model's expectation."""
+class _CheckpointValues(collections.abc.Mapping):
+    """The tensors of a TF1 checkpoint by name, read on access."""
 
     def __init__(self, path: str):
-        self.path = path
         try:
             self.reader = tf.train.load_checkpoint(path)
         except (tf.errors.OpError, ValueError) as e:
             raise UserError("cannot read TF1 checkpoint %s (expected a checkpoint prefix such as "
                             "logs/model_best-12000, with its .index and .data files): %s"
                             % (path, str(e).splitlines()[0]))
-        self.shapes = self.reader.get_variable_to_shape_map()
+        self.names = self.reader.get_variable_to_shape_map()
 
-    def has(self, name: str) -> bool:
-        return name in self.shapes
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self.names:
+            raise KeyError(name)
+        return self.reader.get_tensor(name)
+
+    def __iter__(self):
+        return iter(self.names)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+
+class _Reader:
+    """TF1 values by name, each read checked against the model's expectation."""
+
+    def __init__(self, values: Mapping[str, np.ndarray], source: str):
+        self.values, self.source = values, source
 
     def get(self, name: str, expected_shape) -> np.ndarray:
-        if name not in self.shapes:
-            raise UserError("TF1 checkpoint %s has no variable %r: not a checkpoint of the original "
-                            "Class-Splitting GAN code?" % (self.path, name))
-        value = self.reader.get_tensor(name)
+        if name not in self.values:
+            raise UserError("%s has no variable %r: not a checkpoint of the original Class-Splitting GAN code?"
+                            % (self.source, name))
+        value = np.asarray(self.values[name])
         if list(value.shape) != list(expected_shape):
-            raise UserError("TF1 checkpoint %s: %s has shape %s, the model expects %s (was it trained with "
-                            "another width or image size?)" % (self.path, name, list(value.shape),
-                                                               list(expected_shape)))
+            raise UserError("%s: %s has shape %s, the model expects %s (was it trained with another width or "
+                            "image size?)" % (self.source, name, list(value.shape), list(expected_shape)))
         return value
 
 
@@ -144,16 +158,23 @@ def load_tf1_checkpoint(path: str, generator=None, critic=None, g_optimizer=None
       UserError: unreadable file, a missing variable or a shape that does not fit the networks.
         Nothing is assigned in that case.
     """
-    reader = _Reader(path)
+    return restore_tf1_values(_CheckpointValues(path), generator, critic, g_optimizer, d_optimizer,
+                              source="TF1 checkpoint %s" % path)
+
+
+def restore_tf1_values(values: Mapping[str, np.ndarray], generator=None, critic=None, g_optimizer=None,
+                       d_optimizer=None, source: str = "TF1 values") -> int:
+    """load_tf1_checkpoint from any mapping of TF1 variable names to arrays."""
+    reader = _Reader(values, source)
     num_classes = int(reader.get(NUM_CLASSES_NAME, []))
-    # Read and check everything before the first assignment, so that a bad file changes nothing.
-    values = []
+    # Read and check everything before the first assignment, so that bad input changes nothing.
+    assignments = []
     if generator is not None:
-        values += _collect(reader, generator_entries(generator), g_optimizer, "generator")
-        values += [(generator.class_tree, reader.get(TREE_NAME, generator.class_tree.shape)),
-                   (generator.num_classes, num_classes)]
+        assignments += _collect(reader, generator_entries(generator), g_optimizer, "generator")
+        assignments += [(generator.class_tree, reader.get(TREE_NAME, generator.class_tree.shape)),
+                        (generator.num_classes, num_classes)]
     if critic is not None:
-        values += _collect(reader, critic_entries(critic), d_optimizer, "critic")
-    for variable, value in values:
+        assignments += _collect(reader, critic_entries(critic), d_optimizer, "critic")
+    for variable, value in assignments:
         variable.assign(value)
     return num_classes

@@ -9,8 +9,9 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import (callbacks, checkpoints, config as config_lib, datasets, export, gan as gan_lib,
-                            networks, optimizers, pipeline, rundir, runtime as runtime_lib, sampling, tf1_import)
+from splitgan_keras import (callbacks, checkpoints, class_split, config as config_lib, datasets, export,
+                            gan as gan_lib, networks, optimizers, pipeline, rundir, runtime as runtime_lib, sampling,
+                            splitting, tf1_import)
 from splitgan_keras.errors import UserError
 
 
@@ -87,7 +88,8 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
     runtime = runtime_lib.setup(cfg.runtime, cfg.train.seed)
     if data is None:
-        data = datasets.load(cfg.data, cfg.model.image_size, cfg.train.batch_size)
+        data = datasets.load(cfg)
+    splitting.check_capacity(data.num_classes, len(cfg.split.split_at), networks.MAX_CLASSES)
     gan = build_gan(cfg, data, runtime)
     store = checkpoints.TrainingCheckpoints(rundir.path(cfg, rundir.CHECKPOINTS), gan, cfg.output.keep_checkpoints)
     if resume and store.latest:
@@ -107,11 +109,14 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
     sampler = sampling.ClassSampler(gan.generator, cfg.train.seed)
     grids = callbacks.SampleGrids(sampler, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every,
                                   cfg.output.samples_per_class)
+    splitter = class_split.ClassSplitter(gan, data, cfg.split, cfg.train.batch_size, cfg.train.seed,
+                                         rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS))
     if start < end:
         log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
         batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic,
                                              cfg.train.seed, start_iteration=start)
         gan.fit(batches, epochs=1, steps_per_epoch=end - start, verbose=0, callbacks=[
+            callbacks.ClassSplitCallback(splitter, cfg.split.split_at, store),
             callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
             callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
             grids])
@@ -123,6 +128,8 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
     export_dir = None
     if completed >= cfg.train.iterations:
         export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT))
+    for split in splitter.history:
+        log(split.summary())
     log("done: %d iterations | checkpoint %s | samples %s%s"
         % (completed, checkpoint, grid, " | export %s" % export_dir if export_dir else
            " | continue with --resume"))

@@ -50,6 +50,7 @@ class GoldenSet:
         self.grads = self._npz("grads.npz")
         self.after = self._npz("after_step.npz")
         self.checkpoint = os.path.join(path, "init.ckpt")
+        self.seed = settings["seed"]
 
     def _npz(self, name):
         with np.load(os.path.join(self.path, name)) as data:
@@ -59,17 +60,30 @@ class GoldenSet:
         """Parameters whose true gradient is zero and whose stored one is float32 round-off."""
         return {v["name"] for v in self.variables["variables"] if "batch norm" in v.get("note", "")}
 
-    def build(self):
+    def build(self, labels=None):
         """A SplitGAN in the golden set's initial state, at the golden iteration."""
         cfg = self.train_cfg
         generator = networks.Generator(width=self.width, initial_classes=self.num_classes)
         critic = networks.Critic(width=self.width)
-        gan = gan_lib.SplitGAN(generator, critic, np.zeros([self.batch_size], np.int32), cfg)
+        labels = np.zeros([self.batch_size], np.int32) if labels is None else labels
+        gan = gan_lib.SplitGAN(generator, critic, labels, cfg)
         make = lambda: optimizers.adam(gan.learning_rate, cfg.adam_beta1, cfg.adam_beta2, cfg.adam_epsilon)
         gan.compile(make(), make())
         tf1_import.load_tf1_checkpoint(self.checkpoint, generator, critic, gan.g_optimizer, gan.d_optimizer)
         gan.iteration.assign(int(self.inputs["iteration"]))
         return gan
+
+    def build_presplit(self):
+        """A SplitGAN in the state before the golden split: the critic after one critic step and the
+        generator after one generator step (with their optimizers), initial tree and class count."""
+        split_inputs = self._npz(os.path.join("split", "inputs.npz"))
+        gan = self.build(labels=split_inputs["labels_before"])
+        reader = tf.train.load_checkpoint(self.checkpoint)
+        values = {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+        for key, value in self.after.items():
+            values[key.split("/", 1)[1]] = value
+        tf1_import.restore_tf1_values(values, gan.generator, gan.critic, gan.g_optimizer, gan.d_optimizer)
+        return gan, split_inputs, self._npz(os.path.join("split", "split.npz"))
 
     # The golden inputs as the Keras step functions take them.
     def x_real(self):

@@ -1,5 +1,6 @@
 """Configuration overrides, validation and the resolution of new and resumed runs."""
 import json
+import os
 
 import pytest
 
@@ -82,3 +83,21 @@ def test_resume_keeps_saved_config_and_rejects_changes(tmp_path):
         rundir.resolve([("flags", {"output.run_dir": run_dir})], resume=False)
     with pytest.raises(UserError, match="holds no run to continue"):
         rundir.resolve([("flags", {"output.run_dir": str(tmp_path / "empty")})], resume=True)
+
+
+CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+@pytest.mark.parametrize("name", sorted(os.listdir(CONFIGS)))
+def test_preset_configs_are_valid(name):
+    cfg = config.with_overrides(config.Config(), config.read_json(os.path.join(CONFIGS, name)), name)
+    config.validate(config.with_overrides(cfg, {"data.data_dir": "/data"}, "test"))
+
+
+def test_split_presets_are_the_original_schedules():
+    def schedule(name):
+        return config.read_json(os.path.join(CONFIGS, name))["split.split_at"]
+
+    assert schedule("cifar10.json") == [15620]
+    assert schedule("cifar10_unsupervised.json") == [7810, 15620, 23430, 31240, 39050]
+    assert schedule("stl10.json") == [15620, 31240, 46860, 62480, 78100]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import write_cifar_batches
-from splitgan_keras import builtin_data, cifar10, datasets, pipeline
+from splitgan_keras import builtin_data, cifar10, datasets, pipeline, stl10
 from splitgan_keras.errors import UserError
 
 
@@ -128,3 +128,41 @@ def test_pipeline_resumes_at_the_exact_batch():
     np.testing.assert_array_equal(resumed, full[6:])
     other_seed = _indices(pipeline.iteration_batches(images, 4, 3, seed=8), 10)
     assert not np.array_equal(other_seed, full)
+
+
+def _write_stl(folder, images_chw):
+    """images_chw: uint8 [N, 3, 96, 96]; stored as STL-10 does, each channel column-major."""
+    os.makedirs(os.path.join(folder, "stl10_binary"), exist_ok=True)
+    path = os.path.join(folder, "stl10_binary", "unlabeled_X.bin")
+    np.ascontiguousarray(np.transpose(images_chw, (0, 1, 3, 2))).tofile(path)
+    return path
+
+
+def test_stl10_reads_column_major_channels_and_resizes(tmp_path):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 3, 96, 96), dtype=np.uint8)
+    images[0, 0, 10, 70] = 255  # a marker at row 10, column 70 of the red channel
+    path = _write_stl(str(tmp_path), images)
+    full = stl10.load(str(tmp_path), 96)
+    assert full.images.shape == (3, 96, 96, 3) and full.num_classes == 1 and not full.labels.any()
+    np.testing.assert_array_equal(full.images, np.transpose(images, (0, 2, 3, 1)))
+    for location in (str(tmp_path / "stl10_binary"), path):
+        np.testing.assert_array_equal(stl10.load(location, 96).images, full.images)
+    small = stl10.load(str(tmp_path), 48)
+    assert small.images.shape == (3, 48, 48, 3)
+    # Halving with the triangle filter: weights 1/8, 3/8, 3/8, 1/8 along each axis.
+    w = np.array([1, 3, 3, 1]) / 8.0
+    window = np.transpose(images, (0, 2, 3, 1))[1, 19:23, 39:43, 2].astype(np.float64)
+    assert abs(int(small.images[1, 10, 20, 2]) - w @ window @ w) <= 1
+
+
+def test_stl10_errors(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        stl10.load(str(tmp_path / "nope"), 48)
+    with pytest.raises(UserError, match=r"holds no stl10_binary/unlabeled_X.bin"):
+        stl10.load(str(tmp_path), 48)
+    path = _write_stl(str(tmp_path), np.zeros((2, 3, 96, 96), np.uint8))
+    with open(path, "ab") as f:
+        f.write(b"\0" * 100)
+    with pytest.raises(UserError, match="not a whole number of 3x96x96 uint8 images"):
+        stl10.load(str(tmp_path), 48)

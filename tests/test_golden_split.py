@@ -1,0 +1,103 @@
+"""Parity of one class split with the original code (golden split/ set)."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from golden_sets import GoldenSet, golden_dirs, nhwc
+from splitgan_keras import class_split, config, datasets, optimizers, splitting, surgery, tf1_import
+
+
+@pytest.fixture(scope="module", params=[d for d in golden_dirs() if os.path.isdir(os.path.join(d, "split"))],
+                ids=lambda p: p.rsplit("/", 1)[-1])
+def golden(request):
+    return GoldenSet(request.param)
+
+
+def _head_state(gan):
+    kernel, bias = gan.critic.class_head.kernel, gan.critic.class_head.bias
+    slot = lambda v, n: optimizers.slot(gan.d_optimizer, v, n).numpy()
+    # TF1 layout: weights and their slots [classes, features].
+    return {"acgan_W": kernel.numpy().T, "acgan_b": bias.numpy(),
+            "acgan_W_adam_m": slot(kernel, "m").T, "acgan_W_adam_v": slot(kernel, "v").T,
+            "acgan_b_adam_m": slot(bias, "m"), "acgan_b_adam_v": slot(bias, "v")}
+
+
+def _named_state(gan):
+    """Every variable the original's split could touch, by TF1 name (parameters and Adam slots)."""
+    named = {tf1_import.TREE_NAME: gan.generator.class_tree, tf1_import.NUM_CLASSES_NAME: gan.generator.num_classes}
+    for entries, opt in ((tf1_import.generator_entries(gan.generator), gan.g_optimizer),
+                         (tf1_import.critic_entries(gan.critic), gan.d_optimizer)):
+        for name, variable, _ in entries:
+            named[name] = variable
+            named[name + "/Adam"] = optimizers.slot(opt, variable, "m")
+            named[name + "/Adam_1"] = optimizers.slot(opt, variable, "v")
+    return named
+
+
+def _generate(gan, noise, label):
+    return gan.generator(tf.constant(noise), tf.fill([len(noise)], label)).numpy()
+
+
+def test_split_matches_the_original(golden):
+    gan, inputs, expected = golden.build_presplit()
+    images = nhwc(inputs["images"])
+    noise = nhwc(inputs["dequant_noise"].astype(np.float32))
+    checks = json.load(open(os.path.join(golden.path, "split", "checks.json")))
+    parent, child, other = (int(expected[k]) for k in ("parent_class", "child_class", "other_class"))
+    fixed_noise = expected["fixed_noise"]
+
+    head_before = _head_state(gan)
+    for key, value in head_before.items():
+        np.testing.assert_array_equal(value, expected[key + "_before"], err_msg=key)
+    np.testing.assert_array_equal(gan.generator.class_tree.numpy(), expected["tree_before"])
+    generated_before = {c: _generate(gan, fixed_noise, c) for c in (parent, child, other)}
+    for c, key in ((parent, "gen_parent_before"), (child, "gen_child_before"), (other, "gen_other_before")):
+        np.testing.assert_allclose(generated_before[c], nhwc(expected[key]), atol=2e-5, rtol=0)
+
+    data = datasets.ImageData(images, inputs["labels_before"], golden.num_classes, "golden split set",
+                              inputs["hidden_subclass"])
+    split_cfg = config.SplitConfig(min_split_size=20)  # the golden run's threshold: more than 20 images
+    splitter = class_split.ClassSplitter(gan, data, split_cfg, int(inputs["batch_size"]), golden.seed, "/unused")
+    features = splitter.features(images, noise)
+    np.testing.assert_allclose(features, expected["features_raw"], atol=2e-5, rtol=0)
+    normalised = splitting.normalize_features(features, int(inputs["batch_size"]))
+    np.testing.assert_allclose(normalised, expected["features_normalised"], atol=1e-5, rtol=0)
+
+    plan = splitting.plan_split(normalised, inputs["labels_before"], golden.num_classes,
+                                gan.generator.class_tree.numpy(), split_cfg.min_split_size, golden.seed)
+    np.testing.assert_array_equal(plan.labels, expected["labels_after"])
+    np.testing.assert_array_equal(plan.children, expected["new_classes"])
+    np.testing.assert_array_equal(plan.tree, expected["tree_after"])
+    assert plan.num_classes == int(expected["n_classes_after"])
+    np.testing.assert_array_equal(plan.children, checks["new_classes"])
+
+    named = _named_state(gan)
+    before = {name: v.numpy().copy() for name, v in named.items()}
+    surgery.apply_split(plan, gan)
+    changed = {name for name, v in named.items() if not np.array_equal(v.numpy(), before[name])}
+    assert changed == set(checks["variables_changed_by_split"])
+    for key, value in _head_state(gan).items():
+        np.testing.assert_array_equal(value, expected[key + "_after"], err_msg=key)
+    assert int(gan.generator.num_classes) == int(expected["n_classes_after"])
+    np.testing.assert_array_equal(gan.example_labels.numpy(), expected["labels_after"])
+
+    parent_after, child_after = _generate(gan, fixed_noise, parent), _generate(gan, fixed_noise, child)
+    np.testing.assert_array_equal(child_after, parent_after)  # bit for bit: the new slots are zero
+    np.testing.assert_array_equal(parent_after, generated_before[parent])
+    np.testing.assert_array_equal(_generate(gan, fixed_noise, other), generated_before[other])
+    np.testing.assert_allclose(parent_after, nhwc(expected["gen_parent_after"]), atol=2e-5, rtol=0)
+
+
+def test_split_recovery_matches_the_recorded_figures(golden):
+    gan, inputs, expected = golden.build_presplit()
+    plan_children = expected["new_classes"]
+    recovery = splitting.subclass_recovery(inputs["labels_before"], expected["labels_after"], plan_children,
+                                           inputs["hidden_subclass"])
+    readme = open(os.path.join(golden.path, "README.md")).read()
+    recorded = readme.split("adjusted Rand index per class:")[1].split("\n")[0]
+    figures = dict(item.strip().split(": ") for item in recorded.strip().rstrip(".").split(", "))
+    for parent, stats in recovery.items():
+        assert stats["ari"] == pytest.approx(float(figures[str(parent)]), abs=0.005)
