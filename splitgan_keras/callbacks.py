@@ -1,4 +1,5 @@
-"""Keras callbacks that act at iteration boundaries: progress, checkpoints, sample grids.
+"""Keras callbacks that act at iteration boundaries: progress, class splits, checkpoints, sample
+grids, parity records.
 
 Each reads the completed-iteration counter of the SplitGAN (which survives resumes) rather
 than Keras' per-fit batch index.
@@ -8,10 +9,13 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Dict, List
 
+import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import sampling
+from splitgan_keras.networks import NOISE_DIM
 
 
 def every(completed: int, n: int) -> bool:
@@ -120,3 +124,27 @@ class SampleGrids(IterationCallback):
         num_classes = int(self.sampler.generator.num_classes.numpy())
         sampling.write_class_grid(path, self.sampler, num_classes, self.per_class)
         return path
+
+
+class ParityRecorder(IterationCallback):
+    """Collects parity-record entries (parity.py), one per iteration: the step's logs, statistics of
+    the generator's output on fixed noise and labels, and the random generator's state."""
+
+    PROBE_SIZE = 64
+
+    def __init__(self, generator, num_classes: int, seed: int):
+        super().__init__()
+        rng = np.random.default_rng(seed)
+        self.noise = tf.constant(rng.standard_normal((self.PROBE_SIZE, NOISE_DIM)).astype(np.float32))
+        self.labels = tf.constant(rng.integers(0, num_classes, self.PROBE_SIZE).astype(np.int32))
+        self.generator = generator
+        self.entries: List[Dict[str, float]] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        images = self.generator(self.noise, self.labels).numpy()
+        entry = {"iteration": self.completed()}
+        entry.update({k: float(v) for k, v in (logs or {}).items()})
+        entry.update({"gen/mean": float(images.mean()), "gen/std": float(images.std()),
+                      "gen/min": float(images.min()), "gen/max": float(images.max())})
+        entry["rng_state"] = [int(v) for v in self.model.rng.state.numpy()]
+        self.entries.append(entry)

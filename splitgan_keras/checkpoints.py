@@ -2,9 +2,10 @@
 
 A checkpoint holds both networks (with the class tree and class count), both optimizers with
 their slots and step counts, the completed-iteration counter, the label of every training
-example and the random generator's state. The optimizers are stored unwrapped, so runs with and
-without loss scaling write the same layout. The data order needs no state: it is a function of
-the seed and the iteration (see pipeline.py).
+example and the random generator's state, plus the dynamic loss scales when there are any. The
+optimizers are stored unwrapped and the loss scales apart, so a run may resume on another device
+or precision. The data order needs no state: it is a function of the seed and the iteration
+(see pipeline.py).
 """
 from __future__ import annotations
 
@@ -23,10 +24,14 @@ class TrainingCheckpoints:
 
     def __init__(self, directory: str, gan, keep: int):
         self.gan = gan
-        self.checkpoint = tf.train.Checkpoint(
+        self.core = dict(
             generator=gan.generator, critic=gan.critic,
             g_optimizer=optimizers.unwrap(gan.g_optimizer), d_optimizer=optimizers.unwrap(gan.d_optimizer),
             iteration=gan.iteration, example_labels=gan.example_labels, rng=gan.rng)
+        scales = (("g_loss_scale", optimizers.loss_scale_state(gan.g_optimizer)),
+                  ("d_loss_scale", optimizers.loss_scale_state(gan.d_optimizer)))
+        self.loss_scales = {name: state for name, state in scales if state is not None}
+        self.checkpoint = tf.train.Checkpoint(**self.core, **self.loss_scales)
         self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep,
                                                   checkpoint_name=PREFIX)
 
@@ -43,8 +48,11 @@ class TrainingCheckpoints:
         return self.manager.latest_checkpoint
 
     def restore(self, path: str) -> None:
-        """Restores every tracked object from `path`; all of them must be in the checkpoint."""
+        """Restores every tracked object from `path`; all but the loss scales must be in it (a run
+        that had none starts its loss scales afresh)."""
         try:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+            tf.train.Checkpoint(**self.core).restore(path).assert_existing_objects_matched()
+            if self.loss_scales:
+                tf.train.Checkpoint(**self.loss_scales).restore(path).expect_partial()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             raise UserError("checkpoint %s does not fit this model: %s" % (path, str(e).splitlines()[0]))

@@ -30,15 +30,15 @@ def _argparse_type(tp):
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for section, section_type in config_lib.sections():
         for f, tp in config_lib.fields(section_type):
-            flag = f.metadata["flag"]
-            if not flag:
+            flags = f.metadata["flags"]
+            if not flags:
                 continue
             key = "%s.%s" % (section, f.name)
             help_text = "%s (default: %s)" % (f.metadata["help"], f.default)
             if tp is bool:
-                parser.add_argument(flag, dest=key, action="store_true", default=argparse.SUPPRESS, help=help_text)
+                parser.add_argument(*flags, dest=key, action="store_true", default=argparse.SUPPRESS, help=help_text)
             else:
-                parser.add_argument(flag, dest=key, type=_argparse_type(tp), choices=f.metadata["choices"],
+                parser.add_argument(*flags, dest=key, type=_argparse_type(tp), choices=f.metadata["choices"],
                                     default=argparse.SUPPRESS, help=help_text)
 
 
@@ -56,6 +56,11 @@ def train_parser() -> argparse.ArgumentParser:
                              "spans --iterations and --resume continues")
     parser.add_argument("--init-from-tf1", metavar="CKPT",
                         help="start a new run from a checkpoint of the original TF1 code (e.g. logs/model_best-12000)")
+    parser.add_argument("--parity-record", metavar="FILE",
+                        help="instead of training: run --parity-iterations deterministic iterations from scratch and "
+                             "write what they compute to FILE (compare two with eval.py --compare A B)")
+    parser.add_argument("--parity-iterations", type=int, default=10, metavar="N",
+                        help="iterations of a --parity-record run (default: 10)")
     parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
     _add_config_flags(parser)
     return parser
@@ -92,7 +97,9 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     args = train_parser().parse_args(argv)
     try:
         from splitgan_keras import datasets, rundir
-        cfg = rundir.resolve(overrides(args), resume=args.resume)
+        if args.parity_record and (args.resume or args.init_from_tf1):
+            raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
+        cfg = rundir.resolve(overrides(args), resume=args.resume, fresh_dir=not args.parity_record)
         config_lib.validate(cfg)
         if args.dry_run:
             print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
@@ -100,7 +107,38 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
         data = datasets.load(cfg)
         from splitgan_keras import training
-        training.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1)
+        if args.parity_record:
+            training.record_parity(cfg, args.parity_record, args.parity_iterations, data)
+        else:
+            training.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1)
+    except UserError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return 2
+    return 0
+
+
+def eval_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eval.py", description="Evaluate Class-Splitting GAN runs (see README.md).")
+    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
+                        help="compare two parity records (train.py --parity-record) quantity by quantity; exit 1 "
+                             "when a deviation exceeds its tolerance")
+    parser.add_argument("--rtol", type=float, help="relative tolerance for --compare (default by precision: fp32 "
+                                                   "1e-2, mixed 1e-1)")
+    parser.add_argument("--atol", type=float, help="absolute tolerance for --compare (default: fp32 1e-3, mixed 2e-2)")
+    return parser
+
+
+def main_eval(argv: Optional[List[str]] = None) -> int:
+    parser = eval_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.compare:
+            from splitgan_keras import parity
+            a, b = (parity.read(path) for path in args.compare)
+            rows, notes, ok = parity.compare(a, b, args.rtol, args.atol)
+            print(parity.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
+            return 0 if ok else 1
+        parser.error("nothing to do: give --compare A B")
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

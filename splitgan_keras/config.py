@@ -15,8 +15,10 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from splitgan_keras.errors import UserError
 
 
-def _opt(default, help: str, flag: Optional[str] = None, choices: Optional[Tuple[str, ...]] = None):
-    return dataclasses.field(default=default, metadata={"help": help, "flag": flag, "choices": choices})
+def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None):
+    """A config field. `flag`: its command-line flag, or a tuple of the flag and its aliases."""
+    flags = (flag,) if isinstance(flag, str) else tuple(flag or ())
+    return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "choices": choices})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,8 +75,31 @@ class SplitConfig:
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
     device: str = _opt("auto", "where to train", "--device", ("auto", "cpu", "gpu", "npu"))
-    precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it", "--precision",
-                          ("fp32", "mixed"))
+    precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: table)",
+                          "--precision", ("fp32", "mixed"))
+    xla: bool = _opt(False, "compile the training step with XLA (CPU and GPU)", "--xla")
+
+
+@dataclasses.dataclass(frozen=True)
+class NpuConfig:
+    """Ascend adapter switches (--device npu), named as in Huawei's ModelZoo scripts."""
+    precision_mode: Optional[str] = _opt(
+        None, "the adapter's precision_mode (e.g. allow_mix_precision, must_keep_origin_dtype); default: the "
+              "adapter's own, which the mixed policy needs", ("--npu-precision-mode", "--precision_mode"))
+    mixlist_file: Optional[str] = _opt(None, "JSON mixlist for the adapter's modify_mixlist",
+                                       ("--mixlist-file", "--mixlist_file"))
+    fusion_off_file: Optional[str] = _opt(None, "fusion switch file for the adapter's fusion_switch_file",
+                                          ("--fusion-off-file", "--fusion_off_file"))
+    data_dump: bool = _opt(False, "dump operator data at --data-dump-step", ("--data-dump", "--data_dump_flag"))
+    data_dump_step: str = _opt("10", "steps to dump, e.g. 0|5|10 or 0|3-5", ("--data-dump-step", "--data_dump_step"))
+    overflow_dump: bool = _opt(False, "dump operators that overflow", ("--overflow-dump", "--over_dump"))
+    dump_path: str = _opt("npu_dump", "folder for data and overflow dumps",
+                          ("--dump-path", "--data_dump_path", "--over_dump_path"))
+    profiling: bool = _opt(False, "profile with the adapter's profiler", "--profiling")
+    profiling_dir: str = _opt("npu_profiling", "folder for profiling output",
+                              ("--profiling-dir", "--profiling_dump_path"))
+    deterministic: bool = _opt(False, "the adapter's deterministic computing (for parity runs)",
+                               "--npu-deterministic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,11 +121,12 @@ class Config:
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
+    npu: NpuConfig = dataclasses.field(default_factory=NpuConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
 
 # Sections a resumed run may change: they do not alter what is computed.
-RESUMABLE_SECTIONS = ("runtime", "output")
+RESUMABLE_SECTIONS = ("runtime", "npu", "output")
 
 
 def sections(cfg_type=Config):
@@ -121,8 +147,8 @@ def describe(key: str) -> str:
     """How a user names a key: its flag and dotted key, e.g. "--batch-size (train.batch_size)"."""
     section, name = key.split(".")
     for f, _ in fields(dict(sections())[section]):
-        if f.name == name and f.metadata["flag"]:
-            return "%s (%s)" % (f.metadata["flag"], key)
+        if f.name == name and f.metadata["flags"]:
+            return "%s (%s)" % (f.metadata["flags"][0], key)
     return key
 
 

@@ -49,13 +49,17 @@ def _serving_function(generator: Generator):
     return serve
 
 
-def export_generator(generator: Generator, directory: str) -> str:
-    """Saves a float32 copy of `generator` at `directory` (replacing an earlier export atomically)."""
+def export_generator(generator: Generator, directory: str, host_scope=lambda: tf.device("/cpu:0")) -> str:
+    """Saves a float32 copy of `generator` at `directory` (replacing an earlier export atomically).
+
+    `host_scope` places the copy on the host CPU (runtime.Runtime.host_scope: tf.device does not
+    move work on the NPU).
+    """
     parent = os.path.dirname(os.path.abspath(directory))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent, prefix=".export-")
     try:
-        with tf.device("/cpu:0"):
+        with host_scope():
             copy = float32_copy(generator)
             copy.save(staging, save_format="tf", signatures={SIGNATURE: _serving_function(copy)})
         retired = None

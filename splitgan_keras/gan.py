@@ -17,7 +17,32 @@ import tensorflow as tf
 from splitgan_keras import losses, optimizers
 from splitgan_keras.networks import NOISE_DIM
 
-_GENERATOR_LOG_KEYS = ("g/wgan", "g/acgan", "g/cost")
+_GENERATOR_LOG_KEYS = ("g/wgan", "g/acgan", "g/cost", "g/grad_norm")
+
+
+def _scales_loss(optimizer) -> bool:
+    """True for loss-scale optimizers (Keras' and the NPU's, which subclasses it)."""
+    return hasattr(optimizer, "get_scaled_loss")
+
+
+def _scaled(loss, optimizer):
+    """The loss to differentiate: multiplied by the loss scale when the optimizer scales. Call it
+    inside the tape, so that the multiplication is recorded."""
+    return optimizer.get_scaled_loss(loss) if _scales_loss(optimizer) else loss
+
+
+def _apply(tape, loss, variables, optimizer, prefix: str) -> Dict[str, tf.Tensor]:
+    """Applies the gradient of `loss` (unscaled first, if scaled); returns the gradient's global
+    norm and, with loss scaling, the scale used. A loss-scale optimizer skips the update itself
+    when the gradient is not finite."""
+    grads = tape.gradient(loss, variables)
+    logs = {}
+    if _scales_loss(optimizer):
+        logs[prefix + "/loss_scale"] = tf.cast(optimizer.loss_scale, tf.float32)
+        grads = optimizer.get_unscaled_gradients(grads)
+    optimizer.apply_gradients(zip(grads, variables))
+    logs[prefix + "/grad_norm"] = tf.linalg.global_norm(grads)
+    return logs
 
 
 def scale_real(pixels, dequant_noise):
@@ -91,11 +116,15 @@ class SplitGAN(tf.keras.Model):
                 "d/acc_fake": losses.class_accuracy(logits_fake, y_real)}
 
     def critic_step(self, x_real, y_real, z, alpha) -> Dict[str, tf.Tensor]:
-        """One critic update; fakes are G(z, y_real) (z: float32 [B, 128]) in `bn_groups` groups."""
+        """One critic update; fakes are G(z, y_real) (z: float32 [B, 128]) in `bn_groups` groups.
+
+        Returns critic_losses' scalars plus d/grad_norm (and d/loss_scale with loss scaling).
+        """
         x_fake = self.generator(z, y_real, bn_groups=self.cfg.bn_groups)
         with tf.GradientTape() as tape:
             logs = self.critic_losses(x_real, y_real, x_fake, alpha)
-        self._apply(tape, logs["d/cost"], self.critic.trainable_variables, self.d_optimizer)
+            loss = _scaled(logs["d/cost"], self.d_optimizer)
+        logs.update(_apply(tape, loss, self.critic.trainable_variables, self.d_optimizer, "d"))
         return logs
 
     def generator_losses(self, z, y) -> Dict[str, tf.Tensor]:
@@ -110,16 +139,12 @@ class SplitGAN(tf.keras.Model):
         return {"g/wgan": wgan, "g/acgan": acgan, "g/cost": wgan + self.cfg.acgan_scale_g * acgan}
 
     def generator_step(self, z, y) -> Dict[str, tf.Tensor]:
-        """One generator update (see generator_losses)."""
+        """One generator update (see generator_losses); adds g/grad_norm (and g/loss_scale)."""
         with tf.GradientTape() as tape:
             logs = self.generator_losses(z, y)
-        self._apply(tape, logs["g/cost"], self.generator.trainable_variables, self.g_optimizer)
+            loss = _scaled(logs["g/cost"], self.g_optimizer)
+        logs.update(_apply(tape, loss, self.generator.trainable_variables, self.g_optimizer, "g"))
         return logs
-
-    @staticmethod
-    def _apply(tape, loss, variables, optimizer) -> None:
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
 
     def _sampled_critic_step(self, pixels, indices):
         b = pixels.shape[0]
@@ -133,9 +158,9 @@ class SplitGAN(tf.keras.Model):
         y = tf.cast(self.rng.uniform([m]) * num_classes, tf.int32)  # the original's uniform labels
         return self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
 
-    @staticmethod
-    def _skipped_generator_step():
-        return {key: tf.constant(0.0) for key in _GENERATOR_LOG_KEYS}
+    def _skipped_generator_step(self):
+        keys = _GENERATOR_LOG_KEYS + (("g/loss_scale",) if _scales_loss(self.g_optimizer) else ())
+        return {key: tf.constant(0.0) for key in keys}
 
     def train_step(self, data):
         """One iteration. data: (uint8 [n_critic, B, H, W, 3], int32 example indices [n_critic, B])."""

@@ -44,6 +44,15 @@ def unwrap(optimizer):
     return optimizer
 
 
+def loss_scale_state(optimizer):
+    """The trackable holding a loss-scale wrapper's dynamic scale and good-step counter, or None.
+
+    Keras tracks it as the wrapper's `loss_scale` dependency (TF 2.6 and 2.15 alike); the NPU
+    wrapper inherits it. Checkpointing it alone keeps checkpoints independent of the wrapper class.
+    """
+    return getattr(optimizer, "_loss_scale", None) if hasattr(optimizer, "inner_optimizer") else None
+
+
 def build(optimizer, variables: Sequence[tf.Variable]) -> None:
     """Creates the slots and step counter now, so that updates may run inside tf.cond branches."""
     unwrap(optimizer)._create_all_weights(list(variables))  # OptimizerV2's own slot builder

@@ -49,19 +49,19 @@ def read_config(run_dir: str) -> config_lib.Config:
     return config_lib.from_dict(nested, filename)
 
 
-def resolve(overrides: Overrides, resume: bool) -> config_lib.Config:
+def resolve(overrides: Overrides, resume: bool, fresh_dir: bool = True) -> config_lib.Config:
     """The configuration of the run to start or continue.
 
-    A new run applies the overrides to the defaults and needs a run dir that holds no run. A
-    resumed run starts from the run dir's config.json; overrides may change only the sections in
-    config.RESUMABLE_SECTIONS, and any other key must repeat the saved value.
+    A new run applies the overrides to the defaults and, with `fresh_dir`, needs a run dir that
+    holds no run. A resumed run starts from the run dir's config.json; overrides may change only
+    the sections in config.RESUMABLE_SECTIONS, and any other key must repeat the saved value.
     """
     run_dir = _run_dir_of(overrides)
     if not resume:
         cfg = config_lib.Config()
         for source, values in overrides:
             cfg = config_lib.with_overrides(cfg, values, source)
-        if holds_run(run_dir):
+        if fresh_dir and holds_run(run_dir):
             raise UserError("--run-dir %s already holds a run; add --resume to continue it, or choose "
                             "another --run-dir" % run_dir)
         return cfg

@@ -1,62 +1,172 @@
 """Device and precision setup: the only module that knows about CPU, GPU and NPU.
 
 `setup` runs before any model is built and returns a small Runtime object that the rest of the
-code asks for what differs between devices.
+code asks for what differs between devices. One mixed-precision mechanism per device:
+
+  device  --precision fp32                        --precision mixed
+  cpu     float32                                 Keras mixed_bfloat16 (no loss scaling: bf16 has fp32's range)
+  gpu     float32                                 Keras mixed_float16 + LossScaleOptimizer (dynamic)
+  npu     float32; the adapter's precision_mode   Keras mixed_float16 + npu NpuLossScaleOptimizer (dynamic; the
+          stays at its default unless set          910 saturates instead of producing inf, which only the NPU
+          (910: cube ops in fp16; set              optimizer detects); precision_mode stays at its default
+          must_keep_origin_dtype for true fp32)    unless set, so the two mechanisms are never stacked
+
+In every case the batch norms, the critic's score and class heads, the losses and the gradient
+penalty compute in float32.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
+import os
 import random
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow as tf
 
+from splitgan_keras import config as config_lib
 from splitgan_keras.errors import UserError
+
+POLICIES = {("cpu", "fp32"): "float32", ("cpu", "mixed"): "mixed_bfloat16",
+            ("gpu", "fp32"): "float32", ("gpu", "mixed"): "mixed_float16",
+            ("npu", "fp32"): "float32", ("npu", "mixed"): "mixed_float16"}
+
+_CANN_HINT = ("source the CANN toolkit and TF plugin environments first, e.g. "
+              "`source /usr/local/Ascend/ascend-toolkit/set_env.sh; source /usr/local/Ascend/tfplugin/set_env.sh` "
+              "(CANN 8.x: `source /usr/local/Ascend/cann/set_env.sh`), in a Python with TensorFlow 2.6.5")
 
 
 @dataclasses.dataclass(frozen=True)
 class Runtime:
-    device: str   # "cpu" | "gpu"
-    policy: str   # Keras mixed-precision policy name
+    device: str                   # "cpu" | "gpu" | "npu"
+    policy: str                   # Keras mixed-precision policy name
+    xla: bool = False             # compile the training step with XLA (jit_compile)
+    loss_scale_optimizer: Optional[Callable[[Any], Any]] = None   # wraps an optimizer for loss scaling
+    device_name: str = ""         # the NPU handle's device name, for logs
+    host_scope: Callable[[], Any] = contextlib.nullcontext          # places ops on the host CPU
 
     def wrap_optimizer(self, optimizer):
         """The optimizer as the training step must use it on this device and precision."""
-        return optimizer
+        return self.loss_scale_optimizer(optimizer) if self.loss_scale_optimizer else optimizer
+
+    def compile_options(self) -> dict:
+        """Keyword arguments for Model.compile."""
+        return {"jit_compile": True} if self.xla else {}
 
     def describe(self) -> str:
-        return "device %s, precision policy %s" % (self.device, self.policy)
+        scaling = "dynamic, %s" % self.loss_scale_optimizer.__name__ if self.loss_scale_optimizer else "none"
+        return "device %s%s, policy %s, loss scaling %s%s" % (
+            self.device, " (%s)" % self.device_name if self.device_name else "", self.policy, scaling,
+            ", XLA" if self.xla else "")
 
 
 def _resolve_device(requested: str) -> str:
-    gpus = tf.config.list_physical_devices("GPU")
     if requested == "auto":
-        return "gpu" if gpus else "cpu"
-    if requested == "gpu" and not gpus:
+        return "gpu" if tf.config.list_physical_devices("GPU") else "cpu"
+    if requested == "gpu" and not tf.config.list_physical_devices("GPU"):
         raise UserError("--device gpu: TensorFlow sees no GPU on this machine (check the driver, "
                         "CUDA_VISIBLE_DEVICES, or `docker run --gpus all`); use --device cpu")
-    if requested == "npu":
-        raise UserError("--device npu is not supported by this version yet; use --device cpu or gpu")
     return requested
 
 
-def setup(runtime_cfg, seed: int) -> Runtime:
-    """Configures TensorFlow for the device and precision and seeds every generator.
+def setup(cfg: config_lib.Config) -> Runtime:
+    """Configures TensorFlow for cfg.runtime (and cfg.npu) and seeds every generator.
 
-    Args:
-      runtime_cfg: config.RuntimeConfig.
-      seed: seed of Python, numpy and TensorFlow's global generator (weight initialisation).
+    Must run before any model is built: it sets the global mixed-precision policy, and on the
+    NPU the adapter reads its options only once, when the device opens.
     """
-    if runtime_cfg.precision != "fp32":
-        raise UserError("--precision %s is not supported by this version yet; use --precision fp32"
-                        % runtime_cfg.precision)
-    device = _resolve_device(runtime_cfg.device)
-    if device == "gpu":
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
+    rt = cfg.runtime
+    device = _resolve_device(rt.device)
+    if rt.xla and device == "npu":
+        raise UserError("--xla is not available with --device npu: the Ascend adapter compiles every graph itself "
+                        "and drops jit_compile")
+    policy = POLICIES[(device, rt.precision)]
+    loss_scale, device_name, host_scope = None, "", contextlib.nullcontext
+    if device == "npu":
+        npu, handle = _open_npu(cfg.npu)
+        device_name = handle.name()
+        host_scope = _npu_host_scope
+        if policy == "mixed_float16":
+            loss_scale = npu.train.optimizer.NpuLossScaleOptimizer
     else:
-        tf.config.set_visible_devices([], "GPU")
-    seed_everything(seed)
-    return Runtime(device=device, policy="float32")
+        gpus = tf.config.list_physical_devices("GPU")
+        if device == "gpu":
+            for gpu in gpus:
+                tf.config.experimental.set_memory_growth(gpu, True)
+        elif gpus:
+            tf.config.set_visible_devices([], "GPU")
+        host_scope = lambda: tf.device("/cpu:0")  # noqa: E731
+        if policy == "mixed_float16":
+            loss_scale = tf.keras.mixed_precision.LossScaleOptimizer  # dynamic scaling is its default
+    tf.keras.mixed_precision.set_global_policy(policy)
+    seed_everything(cfg.train.seed)
+    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope)
+
+
+def _npu_host_scope():
+    # On the NPU tf.device is a no-op; the adapter documents eager context.device for host placement.
+    from tensorflow.python.eager import context
+    return context.device("cpu:0")
+
+
+def _set_option(target, name: str, value, flag: str) -> None:
+    try:
+        setattr(target, name, value)
+    except (ValueError, TypeError) as e:
+        raise UserError("%s: the Ascend adapter refused %s=%r: %s" % (flag, name, value, e))
+
+
+def _open_npu(npu_cfg):
+    """Imports npu_device, sets its global options, then opens the device (the adapter's order).
+
+    Returns:
+      (the npu_device module, the open device handle).
+    """
+    try:
+        import npu_device as npu
+    except ImportError as e:
+        raise UserError("--device npu: cannot import npu_device (%s); %s" % (e, _CANN_HINT))
+    options = npu.global_options()
+    if npu_cfg.precision_mode:
+        _set_option(options, "precision_mode", npu_cfg.precision_mode, "--npu-precision-mode")
+    if npu_cfg.mixlist_file:
+        if not os.path.isfile(npu_cfg.mixlist_file):
+            raise UserError("--mixlist-file %s does not exist" % npu_cfg.mixlist_file)
+        _set_option(options, "modify_mixlist", npu_cfg.mixlist_file, "--mixlist-file")
+    if npu_cfg.fusion_off_file:
+        if not os.path.isfile(npu_cfg.fusion_off_file):
+            raise UserError("--fusion-off-file %s does not exist" % npu_cfg.fusion_off_file)
+        _set_option(options, "fusion_switch_file", npu_cfg.fusion_off_file, "--fusion-off-file")
+    dump = options.dump_config
+    if npu_cfg.data_dump:
+        _set_option(dump, "enable_dump", True, "--data-dump")
+        _set_option(dump, "dump_path", _ensure_dir(npu_cfg.dump_path, "--dump-path"), "--dump-path")
+        _set_option(dump, "dump_step", npu_cfg.data_dump_step, "--data-dump-step")
+        _set_option(dump, "dump_mode", "all", "--data-dump")
+    if npu_cfg.overflow_dump:
+        _set_option(dump, "enable_dump_debug", True, "--overflow-dump")
+        _set_option(dump, "dump_path", _ensure_dir(npu_cfg.dump_path, "--dump-path"), "--dump-path")
+        _set_option(dump, "dump_debug_mode", "all", "--overflow-dump")
+    if npu_cfg.profiling:
+        profiling_dir = _ensure_dir(npu_cfg.profiling_dir, "--profiling-dir")
+        _set_option(options.profiling_config, "enable_profiling", True, "--profiling")
+        _set_option(options.profiling_config, "profiling_options", json.dumps({
+            "output": profiling_dir, "training_trace": "on", "task_trace": "on", "aicpu": "on",
+            "aic_metrics": "PipeUtilization", "fp_point": "", "bp_point": ""}), "--profiling")
+    if npu_cfg.deterministic:
+        _set_option(options, "deterministic", 1, "--npu-deterministic")
+    handle = npu.open().as_default()  # the device id comes from ASCEND_DEVICE_ID, as the adapter reads it
+    return npu, handle
+
+
+def _ensure_dir(path: str, flag: str) -> str:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise UserError("%s %s: cannot create the folder (%s)" % (flag, path, e))
+    return os.path.abspath(path)
 
 
 def seed_everything(seed: int) -> None:
@@ -70,5 +180,4 @@ def enable_determinism() -> None:
     if hasattr(tf.config.experimental, "enable_op_determinism"):
         tf.config.experimental.enable_op_determinism()
     else:
-        import os
         os.environ["TF_DETERMINISTIC_OPS"] = "1"

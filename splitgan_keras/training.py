@@ -10,8 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import (callbacks, checkpoints, class_split, config as config_lib, datasets, export,
-                            gan as gan_lib, networks, optimizers, pipeline, rundir, runtime as runtime_lib, sampling,
-                            splitting, tf1_import)
+                            gan as gan_lib, networks, optimizers, parity, pipeline, rundir, runtime as runtime_lib,
+                            sampling, splitting, tf1_import)
 from splitgan_keras.errors import UserError
 
 
@@ -53,7 +53,7 @@ def build_gan(cfg: config_lib.Config, data: datasets.ImageData, runtime: runtime
     def make_optimizer():
         return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2, t.adam_epsilon))
 
-    gan.compile(make_optimizer(), make_optimizer())
+    gan.compile(make_optimizer(), make_optimizer(), **runtime.compile_options())
     return gan
 
 
@@ -68,6 +68,37 @@ def _start_from_tf1(path: str, gan: gan_lib.SplitGAN, data: datasets.ImageData) 
         gan.iteration.assign(done + 1)  # the original names checkpoints by the iteration just finished
 
 
+def _prepare(cfg: config_lib.Config, data: Optional[datasets.ImageData]):
+    """Checks the config, sets up the device, loads the data and builds the model: (runtime, data, gan)."""
+    config_lib.validate(cfg)
+    runtime = runtime_lib.setup(cfg)
+    if data is None:
+        data = datasets.load(cfg)
+    splitting.check_capacity(data.num_classes, len(cfg.split.split_at), networks.MAX_CLASSES)
+    return runtime, data, build_gan(cfg, data, runtime)
+
+
+def record_parity(cfg: config_lib.Config, path: str, iterations: int,
+                  data: Optional[datasets.ImageData] = None) -> None:
+    """Runs `iterations` deterministic iterations from scratch and writes a parity record to `path`.
+
+    Nothing else is written; scheduled class splits are not run.
+    """
+    if iterations < 1:
+        raise UserError("--parity-iterations must be at least 1, got %d" % iterations)
+    if cfg.runtime.device == "npu":  # the adapter's switch; TF's op determinism does not reach the NPU
+        cfg = config_lib.with_overrides(cfg, {"npu.deterministic": True}, "parity record")
+    else:
+        runtime_lib.enable_determinism()
+    runtime, data, gan = _prepare(cfg, data)
+    log("parity record: %d iterations | %s | %s" % (iterations, runtime.describe(), data.source))
+    recorder = callbacks.ParityRecorder(gan.generator, data.num_classes, cfg.train.seed)
+    batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, cfg.train.seed)
+    gan.fit(batches, epochs=1, steps_per_epoch=iterations, verbose=0, callbacks=[recorder])
+    parity.write(path, cfg, runtime, recorder.entries)
+    log("wrote %s" % path)
+
+
 def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resume: bool = False,
         stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None) -> Result:
     """Trains (or continues) the run described by `cfg`.
@@ -80,17 +111,12 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         still spans cfg.train.iterations); --resume continues later.
       init_from_tf1: a checkpoint of the original TF1 code to start a new run from.
     """
-    config_lib.validate(cfg)
     end = cfg.train.iterations if stop_at is None else stop_at
     if not 1 <= end <= cfg.train.iterations:
         raise UserError("--stop-at %d must lie in 1..%d (--iterations)" % (end, cfg.train.iterations))
     if resume and init_from_tf1:
         raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
-    runtime = runtime_lib.setup(cfg.runtime, cfg.train.seed)
-    if data is None:
-        data = datasets.load(cfg)
-    splitting.check_capacity(data.num_classes, len(cfg.split.split_at), networks.MAX_CLASSES)
-    gan = build_gan(cfg, data, runtime)
+    runtime, data, gan = _prepare(cfg, data)
     store = checkpoints.TrainingCheckpoints(rundir.path(cfg, rundir.CHECKPOINTS), gan, cfg.output.keep_checkpoints)
     if resume and store.latest:
         store.restore(store.latest)
@@ -127,7 +153,7 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         grids.write(completed)
     export_dir = None
     if completed >= cfg.train.iterations:
-        export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT))
+        export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT), runtime.host_scope)
     for split in splitter.history:
         log(split.summary())
     log("done: %d iterations | checkpoint %s | samples %s%s"

@@ -54,3 +54,22 @@ def write_cifar_batches(folder, per_batch=12, seed=0, corrupt=None):
 @pytest.fixture
 def cifar_dir(tmp_path):
     return write_cifar_batches(str(tmp_path / "cifar-10-batches-py"))
+
+
+@pytest.fixture(autouse=True)
+def float32_policy_afterwards():
+    """Tests that set a mixed-precision policy must not leak it into the next test."""
+    yield
+    import tensorflow as tf
+    tf.keras.mixed_precision.set_global_policy("float32")
+
+
+NPU_DOUBLE = os.path.join(ROOT, "tests", "npu_double")
+
+
+def run_with_npu_double(args, log_path, device_id="0", timeout=600):
+    """train.py in a fresh process whose `npu_device` is the test double (events in log_path)."""
+    env = dict(os.environ, PYTHONPATH=NPU_DOUBLE + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               NPU_DOUBLE_LOG=str(log_path), ASCEND_DEVICE_ID=device_id)
+    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + [str(a) for a in args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)

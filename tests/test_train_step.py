@@ -91,7 +91,7 @@ def test_logs_are_finite_and_named():
     step(next(iterator))
     logs = {k: float(v) for k, v in step(next(iterator)).items()}
     assert set(logs) == {"d/wgan", "d/gp", "d/acgan", "d/cost", "d/acc_real", "d/acc_fake",
-                         "g/wgan", "g/acgan", "g/cost", "lr", "split/num_classes"}
+                         "g/wgan", "g/acgan", "g/cost", "lr", "split/num_classes", "d/grad_norm", "g/grad_norm"}
     assert all(np.isfinite(v) for v in logs.values())
     assert logs["d/cost"] == pytest.approx(logs["d/wgan"] + logs["d/gp"] + logs["d/acgan"], rel=1e-5)
     assert logs["g/cost"] == pytest.approx(logs["g/wgan"] + 0.1 * logs["g/acgan"], rel=1e-5)

@@ -1,0 +1,107 @@
+"""Parity records: what a short deterministic run computes, iteration by iteration, and a
+comparison of two records (e.g. an NPU run against a GPU run) quantity by quantity.
+
+A record holds, per iteration, every training log (loss terms, accuracies, gradient norms,
+loss scales, learning rate), statistics of the generator's output on fixed noise and labels,
+and the random generator's state; plus the device, precision and software versions.
+"""
+from __future__ import annotations
+
+import json
+import platform
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from splitgan_keras import config as config_lib, files
+from splitgan_keras.errors import UserError
+
+FORMAT = "splitgan-parity/1"
+# Sections that must agree for two records to be comparable (runtime and output may differ).
+COMPARED_SECTIONS = ("model", "data", "train", "split")
+# Default tolerances |a - b| <= atol + rtol * max(|a|, |b|), by the records' precisions.
+TOLERANCES = {"fp32": (1e-2, 1e-3), "mixed": (1e-1, 2e-2)}
+
+
+def _versions() -> Dict[str, str]:
+    import tensorflow as tf  # loaded already when a record is written; --compare does not need it
+
+    versions = {"python": platform.python_version(), "tensorflow": tf.__version__, "numpy": np.__version__}
+    try:
+        import npu_device  # noqa: F401 - only its version is read
+        versions["npu_device"] = getattr(npu_device, "__version__", "unknown")
+    except ImportError:
+        pass
+    return versions
+
+
+def write(path: str, cfg: config_lib.Config, runtime, entries: List[dict]) -> None:
+    files.write_json(path, {"format": FORMAT, "device": runtime.device, "device_name": runtime.device_name,
+                            "precision": cfg.runtime.precision, "policy": runtime.policy,
+                            "versions": _versions(), "config": config_lib.to_dict(cfg), "iterations": entries})
+
+
+def read(path: str) -> dict:
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError) as e:
+        raise UserError("cannot read parity record %s: %s" % (path, e))
+    if not isinstance(record, dict) or record.get("format") != FORMAT or not record.get("iterations"):
+        raise UserError("%s is not a parity record (expected format %s with iterations; write one with "
+                        "train.py --parity-record)" % (path, FORMAT))
+    return record
+
+
+def default_tolerances(a: dict, b: dict) -> Tuple[float, float]:
+    """(rtol, atol): the looser of the two records' precisions."""
+    return max((TOLERANCES[r["precision"]] for r in (a, b)), key=lambda t: t[0])
+
+
+def compare(a: dict, b: dict, rtol: Optional[float] = None, atol: Optional[float] = None):
+    """Compares two records.
+
+    Returns:
+      (rows, notes, ok): rows of (quantity, max |a - b|, worst iteration, tolerance there, passed),
+      notes (strings worth printing), and whether every quantity is within tolerance.
+    """
+    differing = [s for s in COMPARED_SECTIONS if a["config"].get(s) != b["config"].get(s)]
+    if differing:
+        raise UserError("the records come from different configurations (sections %s differ); parity needs the "
+                        "same model, data and training settings" % ", ".join(differing))
+    default_rtol, default_atol = default_tolerances(a, b)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
+    notes = []
+    steps = min(len(a["iterations"]), len(b["iterations"]))
+    if len(a["iterations"]) != len(b["iterations"]):
+        notes.append("the records have %d and %d iterations; comparing the first %d"
+                     % (len(a["iterations"]), len(b["iterations"]), steps))
+    if any(x["rng_state"] != y["rng_state"] for x, y in zip(a["iterations"][:steps], b["iterations"][:steps])):
+        notes.append("the random-generator states differ: the runs drew different random numbers, so deviations "
+                     "are not only the devices' arithmetic")
+    keys = [k for k in a["iterations"][0] if k not in ("iteration", "rng_state") and k in b["iterations"][0]]
+    rows, ok = [], True
+    for key in keys:
+        x = np.array([e[key] for e in a["iterations"][:steps]], np.float64)
+        y = np.array([e[key] for e in b["iterations"][:steps]], np.float64)
+        deviation = np.abs(x - y)
+        allowed = atol + rtol * np.maximum(np.abs(x), np.abs(y))
+        excess = np.where(np.isnan(deviation), np.inf, deviation - allowed)
+        worst = int(np.argmax(excess))
+        passed = bool(np.all(excess <= 0))
+        ok &= passed
+        rows.append((key, float(deviation[worst]), a["iterations"][worst]["iteration"], float(allowed[worst]), passed))
+    return rows, notes, ok
+
+
+def format_report(path_a: str, a: dict, path_b: str, b: dict, rows, notes, ok: bool) -> str:
+    lines = ["A: %s (%s, %s, TF %s)" % (path_a, a["device"], a["policy"], a["versions"]["tensorflow"]),
+             "B: %s (%s, %s, TF %s)" % (path_b, b["device"], b["policy"], b["versions"]["tensorflow"]),
+             "%-22s %14s %10s %14s  %s" % ("quantity", "max |A-B|", "iteration", "tolerance", "")]
+    for key, deviation, iteration, allowed, passed in rows:
+        lines.append("%-22s %14.6g %10d %14.6g  %s" % (key, deviation, iteration, allowed, "ok" if passed else "EXCEEDED"))
+    lines += ["note: " + n for n in notes]
+    lines.append("parity: %s" % ("within tolerance" if ok else "EXCEEDED for %s" % ", ".join(
+        r[0] for r in rows if not r[4])))
+    return "\n".join(lines)

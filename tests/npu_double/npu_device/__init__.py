@@ -1,0 +1,69 @@
+"""A test double of Huawei's Ascend TF2 adapter `npu_device`, written from ../shared/NPU_ADAPTER.md.
+
+It follows the documented API (section 7 checklist): the exports, the validated global options
+singleton, open()/as_default() with ASCEND_DEVICE_ID and rank checks, the handle, the
+NpuLossScaleOptimizer subclassing Keras' LossScaleOptimizer, and no-op distribute functions.
+Like the adapter, as_default() forces jit_compile off in tf.function and turns tf.device into a
+no-op. Computation stays on the CPU.
+
+For tests it appends one JSON line per event (option set, open, as_default, optimizer wrapped,
+a jit_compile request) to the file named by $NPU_DOUBLE_LOG.
+"""
+import contextlib
+import json
+import os
+
+import tensorflow as tf
+
+from npu_device import configs, distribute, npu_device, ops, train  # noqa: F401
+from npu_device.configs import global_options
+from npu_device.npu_device import open, npu_compat_function  # noqa: A004
+
+__all__ = ["open", "npu_compat_function", "gen_npu_ops", "global_options", "set_npu_loop_size", "npu_run_context",
+           "set_device_sat_mode", "is_inf_nan_enabled", "keep_dtype_scope", "npu_recompute_scope",
+           "distribute", "train", "ops", "compat", "configs"]
+
+gen_npu_ops = None
+compat = None
+_state = {"loop_size": int(os.getenv("NPU_LOOP_SIZE", "1")), "sat_mode": 0}
+
+
+def record(event, **details):
+    path = os.environ.get("NPU_DOUBLE_LOG")
+    if path:
+        with builtins_open(path, "a") as f:
+            f.write(json.dumps(dict(event=event, **details)) + "\n")
+
+
+builtins_open = __builtins__["open"] if isinstance(__builtins__, dict) else __builtins__.open
+
+
+def set_npu_loop_size(loop_size):
+    if loop_size <= 0:
+        return
+    _state["loop_size"] = loop_size
+
+
+def set_device_sat_mode(mode):
+    if mode > 2:
+        return
+    _state["sat_mode"] = mode
+
+
+def is_inf_nan_enabled():
+    return _state["sat_mode"] == 1
+
+
+@contextlib.contextmanager
+def keep_dtype_scope():
+    yield
+
+
+@contextlib.contextmanager
+def npu_recompute_scope():
+    yield
+
+
+@contextlib.contextmanager
+def npu_run_context(*args, **kwargs):
+    yield

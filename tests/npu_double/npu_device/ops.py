@@ -1,0 +1,5 @@
+import tensorflow as tf
+
+
+def gelu(x):
+    return tf.nn.gelu(x)

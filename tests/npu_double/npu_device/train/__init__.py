@@ -1,0 +1,1 @@
+from npu_device.train import optimizer  # noqa: F401

@@ -1,0 +1,91 @@
+"""The device module: the NPU path through a test double of npu_device, and device errors."""
+import json
+import os
+
+import pytest
+import tensorflow as tf
+
+from conftest import TINY, run_script, run_with_npu_double, train_cli
+from splitgan_keras import config, runtime
+from splitgan_keras.errors import UserError
+
+
+def _events(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
+    log = tmp_path / "npu.log"
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 3, "--device", "npu",
+                                         "--precision", "mixed", "--overflow-dump", "--dump-path", tmp_path / "dump",
+                                         "--mixlist-file", os.path.join(os.path.dirname(__file__), "npu_mixlist.json"),
+                                         "--profiling", "--profiling-dir", tmp_path / "prof"], log, device_id="3")
+    assert result.returncode == 0, result.stderr
+    events = _events(log)
+    kinds = [e["event"] for e in events]
+    opened = kinds.index("open")
+    assert kinds[opened + 1] == "as_default"
+    options = {e["name"]: e["value"] for e in events if e["event"] == "option"}
+    assert all(e["event"] != "option" or not e["after_open"] for e in events)
+    assert all(i < opened for i, k in enumerate(kinds) if k == "option")
+    assert options["DumpConfig.enable_dump_debug"] is True and options["DumpConfig.dump_debug_mode"] == "all"
+    assert options["NpuConfig.modify_mixlist"].endswith("npu_mixlist.json")
+    assert options["ProfilingConfig.enable_profiling"] is True
+    assert json.loads(options["ProfilingConfig.profiling_options"])["output"] == str(tmp_path / "prof")
+    assert "NpuConfig.precision_mode" not in options  # left at the adapter's default under the mixed policy
+    assert events[opened]["device_id"] == 3  # from ASCEND_DEVICE_ID
+    wrapped = [e for e in events if e["event"] == "npu_loss_scale_optimizer"]
+    assert len(wrapped) == 2 and all(e["dynamic"] for e in wrapped)
+    assert "jit_compile_requested" not in kinds
+    assert "device npu (/job:localhost/replica:0/task:0/device:NPU:3), policy mixed_float16" in result.stdout
+    assert "loss scaling dynamic, NpuLossScaleOptimizer" in result.stdout
+    assert "done: 3 iterations" in result.stdout
+
+
+def test_npu_fp32_with_a_precision_mode_and_no_loss_scaling(tmp_path):
+    log = tmp_path / "npu.log"
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 2, "--device", "npu",
+                                         "--precision_mode", "must_keep_origin_dtype"], log)
+    assert result.returncode == 0, result.stderr
+    events = _events(log)
+    assert {"event": "option", "name": "NpuConfig.precision_mode", "value": "must_keep_origin_dtype",
+            "after_open": False} in events
+    assert not [e for e in events if e["event"] == "npu_loss_scale_optimizer"]
+    assert "policy float32, loss scaling none" in result.stdout
+
+
+def test_npu_option_refused_by_the_adapter_names_the_flag(tmp_path):
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--device", "npu",
+                                         "--npu-precision-mode", "fastest"], tmp_path / "npu.log")
+    assert result.returncode == 2
+    assert "error: --npu-precision-mode: the Ascend adapter refused precision_mode='fastest'" in result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_npu_without_the_adapter_says_how_to_get_it(tmp_path):
+    result = run_script("train.py", TINY + ["--run-dir", tmp_path / "run", "--device", "npu"])
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: --device npu: cannot import npu_device") and "set_env.sh" in last
+
+
+def test_xla_is_refused_on_the_npu(tmp_path, capsys):
+    status, _, err = train_cli(TINY + ["--run-dir", tmp_path / "run", "--device", "npu", "--xla"], capsys)
+    assert status == 2 and "--xla is not available with --device npu" in err
+
+
+def test_gpu_requested_without_a_gpu(monkeypatch):
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])
+    cfg = config.with_overrides(config.Config(), {"runtime.device": "gpu"}, "test")
+    with pytest.raises(UserError, match="--device gpu: TensorFlow sees no GPU on this machine"):
+        runtime.setup(cfg)
+
+
+@pytest.mark.parametrize("device, precision, policy, scaling", [
+    ("cpu", "fp32", "float32", None), ("cpu", "mixed", "mixed_bfloat16", None)])
+def test_cpu_policies(device, precision, policy, scaling):
+    cfg = config.with_overrides(config.Config(), {"runtime.device": device, "runtime.precision": precision}, "t")
+    rt = runtime.setup(cfg)
+    assert (rt.device, rt.policy, rt.loss_scale_optimizer) == (device, policy, scaling)
+    assert tf.keras.mixed_precision.global_policy().name == policy
