@@ -89,3 +89,15 @@ def test_cpu_policies(device, precision, policy, scaling):
     rt = runtime.setup(cfg)
     assert (rt.device, rt.policy, rt.loss_scale_optimizer) == (device, policy, scaling)
     assert tf.keras.mixed_precision.global_policy().name == policy
+
+
+def test_xla_compiles_the_training_step(tmp_path, capsys):
+    # XLA draws other numbers from the same tf.random.Generator state (checked: same state, different
+    # values), so an XLA run is not compared with a plain one; it must compile and train.
+    status, out, err = train_cli(TINY + ["--parity-record", tmp_path / "xla.json", "--parity-iterations", 2, "--xla"],
+                                 capsys)
+    assert status == 0, err
+    assert "XLA" in out
+    last = json.loads((tmp_path / "xla.json").read_text())["iterations"][-1]
+    assert all(abs(v) < 1e6 for k, v in last.items() if k not in ("iteration", "rng_state"))
+    assert last["g/grad_norm"] > 0 and last["d/grad_norm"] > 0
