@@ -26,9 +26,8 @@ class ClassSampler:
     def __init__(self, generator, seed: int):
         self.generator = generator
         self.seed = seed
-        self._generate = tf.function(
-            lambda z, y: generator(z, y),
-            input_signature=[tf.TensorSpec([None, NOISE_DIM], tf.float32), tf.TensorSpec([None], tf.int32)])
+        # Traced per batch shape (at most two per grid): static shapes, as the NPU needs.
+        self._generate = tf.function(lambda z, y: generator(z, y))
 
     def samples(self, num_classes: int, per_class: int) -> np.ndarray:
         """float32 [num_classes * per_class, H, W, 3] in [-1, 1], class-major order."""
