@@ -107,12 +107,13 @@ def grid_path(samples_dir: str, completed: int) -> str:
 
 
 class SampleGrids(IterationCallback):
-    """Writes a grid with one row of `per_class` samples per active class every `every` iterations."""
+    """Writes a grid with one row of `per_class` samples per active class every `every` iterations
+    (the same noise each time, so the grids show progress)."""
 
-    def __init__(self, sampler: sampling.ClassSampler, samples_dir: str, every: int, per_class: int):
+    def __init__(self, source: sampling.GeneratorSource, samples_dir: str, every: int, per_class: int, seed: int):
         super().__init__()
-        self.sampler, self.samples_dir = sampler, samples_dir
-        self.every, self.per_class = every, per_class
+        self.source, self.samples_dir = source, samples_dir
+        self.every, self.per_class, self.seed = every, per_class, seed
 
     def on_train_batch_end(self, batch, logs=None):
         completed = self.completed()
@@ -121,9 +122,54 @@ class SampleGrids(IterationCallback):
 
     def write(self, completed: int) -> str:
         path = grid_path(self.samples_dir, completed)
-        num_classes = int(self.sampler.generator.num_classes.numpy())
-        sampling.write_class_grid(path, self.sampler, num_classes, self.per_class)
+        sampling.write_class_grid(path, self.source, self.per_class, self.seed)
         return path
+
+
+def format_results(results: Dict[str, float]) -> str:
+    """"is50k 8.21 +- 0.10, fid50k_train 21.3, ..." (an Inception Score with its std)."""
+    parts = []
+    for key, value in results.items():
+        if key.endswith("_std"):
+            continue
+        std = results.get(key + "_std")
+        parts.append("%s %.4g" % (key, value) + (" +- %.3g" % std if std is not None else ""))
+    return ", ".join(parts)
+
+
+class PeriodicEvaluation(IterationCallback):
+    """Every `every` iterations: the named metrics (metrics.registry), as TensorBoard scalars
+    eval/<name> and one line on `stream`; optionally offers `best_metric` to a BestCheckpoint after
+    `best_after` iterations."""
+
+    def __init__(self, evaluator, names: List[str], source, every: int, log_dir: str, seed: int,
+                 best=None, best_metric: str = "", best_after: int = 0, stream=None):
+        super().__init__()
+        self.evaluator, self.names, self.source = evaluator, names, source
+        self.every, self.log_dir, self.seed = every, log_dir, seed
+        self.best, self.best_metric, self.best_after = best, best_metric, best_after
+        self.stream = stream or sys.stdout
+
+    def on_train_begin(self, logs=None):
+        self.writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_train_batch_end(self, batch, logs=None):
+        completed = self.completed()
+        if not every(completed, self.every):
+            return
+        results = self.evaluator.evaluate(self.names, self.source, self.seed)
+        with self.writer.as_default():
+            for key, value in results.items():
+                tf.summary.scalar("eval/" + key, value, step=completed)
+        self.writer.flush()
+        line = "evaluation after iteration %d: %s" % (completed, format_results(results))
+        if (self.best is not None and self.best_metric in results and completed > self.best_after
+                and self.best.offer(results[self.best_metric], completed)):
+            line += " (best so far: checkpoint kept)"
+        print(line, file=self.stream, flush=True)
+
+    def on_train_end(self, logs=None):
+        self.writer.close()
 
 
 class ParityRecorder(IterationCallback):

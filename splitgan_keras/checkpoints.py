@@ -9,11 +9,14 @@ or precision. The data order needs no state: it is a function of the seed and th
 """
 from __future__ import annotations
 
+import json
+import math
+import os
 from typing import Optional
 
 import tensorflow as tf
 
-from splitgan_keras import optimizers
+from splitgan_keras import files, optimizers
 from splitgan_keras.errors import UserError
 
 PREFIX = "ckpt"
@@ -56,3 +59,29 @@ class TrainingCheckpoints:
                 tf.train.Checkpoint(**self.loss_scales).restore(path).expect_partial()
         except (AssertionError, ValueError, tf.errors.OpError) as e:
             raise UserError("checkpoint %s does not fit this model: %s" % (path, str(e).splitlines()[0]))
+
+
+class BestCheckpoint:
+    """Keeps the checkpoint with the highest value of a metric (the original: Inception Score) in
+    its own folder, with best.json naming the metric, its value and the iteration."""
+
+    RECORD = "best.json"
+
+    def __init__(self, store: TrainingCheckpoints, directory: str, metric: str):
+        self.metric = metric
+        self.manager = tf.train.CheckpointManager(store.checkpoint, directory, max_to_keep=1, checkpoint_name=PREFIX)
+        self.record = os.path.join(directory, self.RECORD)
+        self.best = -math.inf
+        if os.path.isfile(self.record):
+            with open(self.record) as f:
+                self.best = json.load(f)["value"]
+
+    def offer(self, value: float, completed: int) -> bool:
+        """Saves the current state if `value` beats the best so far; returns whether it did."""
+        if not value > self.best:
+            return False
+        path = self.manager.save(checkpoint_number=completed)
+        files.write_json(self.record, {"metric": self.metric, "value": value, "iteration": completed,
+                                       "checkpoint": os.path.basename(path)})
+        self.best = value
+        return True

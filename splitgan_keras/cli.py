@@ -11,11 +11,14 @@ from splitgan_keras import config as config_lib
 from splitgan_keras.errors import UserError
 
 
-def _parse_list(text: str):
-    try:
-        return [int(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected comma-separated integers, got %r" % text)
+def _list_parser(element_type):
+    def parse(text: str):
+        try:
+            return [element_type(part.strip()) for part in text.split(",") if part.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError("expected a comma-separated list of %s, got %r"
+                                             % (element_type.__name__, text))
+    return parse
 
 
 def _argparse_type(tp):
@@ -23,7 +26,7 @@ def _argparse_type(tp):
     if getattr(tp, "__origin__", None) is typing.Union:
         tp = next(a for a in args if a is not type(None))
     if getattr(tp, "__origin__", None) in (tuple, typing.Tuple):
-        return _parse_list
+        return _list_parser(tp.__args__[0])
     return tp
 
 
@@ -118,7 +121,32 @@ def main_train(argv: Optional[List[str]] = None) -> int:
 
 
 def eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="eval.py", description="Evaluate Class-Splitting GAN runs (see README.md).")
+    parser = argparse.ArgumentParser(
+        prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
+                                    "compare two parity records (see README.md).")
+    parser.add_argument("source", nargs="?",
+                        help="a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
+                             "(runs/x/export) or a checkpoint of the original TF1 code")
+    parser.add_argument("--checkpoint", metavar="CKPT", help="with a run dir: this checkpoint instead of the latest")
+    parser.add_argument("--metrics", type=_list_parser(str), default=[],
+                        help="comma-separated protocol names: is<N> (Inception Score of N samples, e.g. is50k), "
+                             "fid<N>_train (FID against the training set, e.g. fid50k_train), builtin_quality")
+    parser.add_argument("--inception", metavar="DIR",
+                        help="folder of tfgan's Inception module (default: its TF-Hub handle, which needs network)")
+    parser.add_argument("--grid", metavar="FILE.png", help="write a grid with one row of samples per class")
+    parser.add_argument("--per-class", type=int, default=10, metavar="N", help="samples per class in --grid")
+    parser.add_argument("--samples", type=int, metavar="N", help="with --out: N samples with uniform labels")
+    parser.add_argument("--out", metavar="FILE.npz", help="where --samples go (uint8 images, int32 labels)")
+    parser.add_argument("--export-to", metavar="DIR", help="export the generator as a SavedModel")
+    parser.add_argument("--json", metavar="FILE", help="also write the metric values to FILE as JSON")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the noise and labels (default: 0)")
+    parser.add_argument("--dataset", choices=("builtin", "cifar10", "stl10"),
+                        help="training set for FID when the source has no run config (an export, a TF1 checkpoint)")
+    parser.add_argument("--data-dir", help="with --dataset")
+    parser.add_argument("--tf1-initial-classes", type=int, default=10, metavar="N",
+                        help="classes a TF1 run started from (10 supervised, 1 unsupervised)")
+    parser.add_argument("--cache-dir", help="cache of FID statistics and the built-in classifier "
+                                            "(default: $SPLITGAN_CACHE or ~/.cache/splitgan-keras)")
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
                         help="compare two parity records (train.py --parity-record) quantity by quantity; exit 1 "
                              "when a deviation exceeds its tolerance")
@@ -131,6 +159,10 @@ def eval_parser() -> argparse.ArgumentParser:
 def main_eval(argv: Optional[List[str]] = None) -> int:
     parser = eval_parser()
     args = parser.parse_args(argv)
+    if not args.compare and not args.source:
+        parser.error("give a source to evaluate, or --compare A B")
+    if args.source and not (args.metrics or args.grid or args.out or args.samples or args.export_to):
+        parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
     try:
         if args.compare:
             from splitgan_keras import parity
@@ -138,7 +170,10 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
             rows, notes, ok = parity.compare(a, b, args.rtol, args.atol)
             print(parity.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
             return 0 if ok else 1
-        parser.error("nothing to do: give --compare A B")
+        from splitgan_keras import evaluation
+        evaluation.evaluate(args.source, args.checkpoint, args.metrics, args.inception, args.grid, args.per_class,
+                            args.samples, args.out, args.export_to, args.json, args.seed, args.dataset,
+                            args.data_dir, args.tf1_initial_classes, args.cache_dir)
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
         return 2

@@ -73,6 +73,20 @@ class SplitConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    every: int = _opt(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every")
+    samples: int = _opt(50000, "samples per evaluation (the original: 50000)", "--eval-samples")
+    metrics: Tuple[str, ...] = _opt(("is",), "metrics in training: is (Inception Score), fid (against the "
+                                             "training set), builtin_quality (built-in dataset)", "--eval-metrics")
+    inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
+                                          "needs network)", "--inception")
+    best_after: int = _opt(10000, "keep the checkpoint with the best Inception Score seen after this many "
+                                  "iterations (the original: 10000)")
+    cache_dir: Optional[str] = _opt(None, "cache of FID real statistics and the built-in classifier (default: "
+                                          "$SPLITGAN_CACHE or ~/.cache/splitgan-keras)")
+
+
+@dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
     device: str = _opt("auto", "where to train", "--device", ("auto", "cpu", "gpu", "npu"))
     precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: table)",
@@ -120,13 +134,15 @@ class Config:
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     npu: NpuConfig = dataclasses.field(default_factory=NpuConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
 
-# Sections a resumed run may change: they do not alter what is computed.
-RESUMABLE_SECTIONS = ("runtime", "npu", "output")
+# Sections a resumed run may change: they do not alter what is trained.
+RESUMABLE_SECTIONS = ("eval", "runtime", "npu", "output")
+EVAL_METRICS = ("is", "fid", "builtin_quality")
 
 
 def sections(cfg_type=Config):
@@ -273,6 +289,13 @@ def validate(cfg: Config) -> None:
     need(all(i < t.iterations for i in s.split_at), "split.split_at",
          "%s lies beyond the run (--iterations %d: iterations 0..%d)" % (list(s.split_at), t.iterations, t.iterations - 1))
     need(s.min_split_size >= 1, "split.min_split_size", "must be at least 1 (k-means needs two images)")
+    e = cfg.eval
+    need(e.every >= 0, "eval.every", "must be 0 or more")
+    need(e.samples >= 10, "eval.samples", "must be at least 10 (the Inception Score uses 10 splits)")
+    need(bool(e.metrics) and set(e.metrics) <= set(EVAL_METRICS), "eval.metrics",
+         "must list some of %s, got %s" % (", ".join(EVAL_METRICS), list(e.metrics)))
+    need("builtin_quality" not in e.metrics or d.dataset == "builtin", "eval.metrics",
+         "builtin_quality needs --dataset builtin")
     for key in ("checkpoint_every", "sample_every", "log_every"):
         need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
     need(o.keep_checkpoints >= 1, "output.keep_checkpoints", "must be at least 1")

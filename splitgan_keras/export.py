@@ -2,7 +2,8 @@
 
 The exported model is rebuilt on the CPU under a float32 policy and given the trained weights,
 which include the class tree and the number of active classes, so it carries no device or
-precision state. It is written to a temporary folder and then renamed into place, so an
+precision state. Signatures: `serving_default` (noise, labels) -> uint8 images, and
+`class_hierarchy` () -> number of classes, parent of every class, class tree. It is written to a temporary folder and then renamed into place, so an
 interrupted export never replaces a good one.
 """
 from __future__ import annotations
@@ -14,9 +15,11 @@ import tempfile
 
 import tensorflow as tf
 
+from splitgan_keras import sampling, splitting
 from splitgan_keras.networks import NOISE_DIM, Generator
 
 SIGNATURE = "serving_default"
+HIERARCHY_SIGNATURE = "class_hierarchy"
 
 
 @contextlib.contextmanager
@@ -42,11 +45,24 @@ def _serving_function(generator: Generator):
     @tf.function(input_signature=[tf.TensorSpec([None, NOISE_DIM], tf.float32, name="noise"),
                                   tf.TensorSpec([None], tf.int32, name="labels")])
     def serve(noise, labels):
-        """noise float32 [N, 128], labels int32 [N] -> images uint8 [N, H, W, 3]."""
-        images = generator(noise, labels)
-        pixels = tf.clip_by_value((images + 1.0) * (255.99 / 2), 0.0, 255.0)
-        return {"images": tf.cast(pixels, tf.uint8)}  # truncation, as the original converts
+        """noise float32 [N, 128], labels int32 [N] in [0, num_classes) -> images uint8 [N, H, W, 3].
+
+        Batch norm uses the statistics of this batch (as in training), so use batches of tens of
+        samples with a mix of labels."""
+        return {"images": sampling.to_uint8(generator(noise, labels))}
     return serve
+
+
+def _hierarchy_function(generator: Generator):
+    parents = splitting.generator_parents(generator)
+
+    @tf.function(input_signature=[])
+    def class_hierarchy():
+        """num_classes int32 scalar; class_parents int32 [num_classes] (-1: an initial class);
+        class_tree float32 [512, 512] (row y: the conditional-BN slots of class y)."""
+        return {"num_classes": tf.identity(generator.num_classes), "class_parents": tf.constant(parents),
+                "class_tree": tf.identity(generator.class_tree)}
+    return class_hierarchy
 
 
 def export_generator(generator: Generator, directory: str, host_scope=lambda: tf.device("/cpu:0")) -> str:
@@ -61,7 +77,8 @@ def export_generator(generator: Generator, directory: str, host_scope=lambda: tf
     try:
         with host_scope():
             copy = float32_copy(generator)
-            copy.save(staging, save_format="tf", signatures={SIGNATURE: _serving_function(copy)})
+            copy.save(staging, save_format="tf", signatures={
+                SIGNATURE: _serving_function(copy), HIERARCHY_SIGNATURE: _hierarchy_function(copy)})
         retired = None
         if os.path.exists(directory):
             retired = tempfile.mkdtemp(dir=parent, prefix=".export-old-")

@@ -1,5 +1,11 @@
-"""Per-class samples from a generator, and image grids as PNG files."""
+"""Samples from a generator (a Keras model or an exported SavedModel) and image grids as PNG.
+
+Batch norm uses the statistics of each generator call, so how samples are batched is part of
+the protocol: like the original, samples come in batches of 100 whose labels are a uniform mix.
+"""
 from __future__ import annotations
+
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -7,43 +13,64 @@ import tensorflow as tf
 from splitgan_keras import files
 from splitgan_keras.networks import NOISE_DIM
 
-# The original samples its grids and Inception Score images in batches of 100.
-SAMPLE_BATCH = 100
+SAMPLE_BATCH = 100  # the original samples its grids and Inception Score images 100 at a time
 
 
-def to_uint8(images) -> np.ndarray:
-    """[-1, 1] floats -> uint8, as the original converts its samples ((x + 1) * 255.99 / 2)."""
-    return ((np.asarray(images) + 1.0) * (255.99 / 2)).astype(np.int32).clip(0, 255).astype(np.uint8)
+def to_uint8(images):
+    """[-1, 1] floats -> uint8, as the original converts samples: int((x + 1) * 255.99 / 2)."""
+    pixels = tf.clip_by_value((tf.convert_to_tensor(images) + 1.0) * (255.99 / 2), 0.0, 255.0)
+    return tf.cast(pixels, tf.uint8)  # the cast truncates, as the original's astype('int32')
 
 
-class ClassSampler:
-    """Generates fixed per-class samples: the same noise every call, so grids show progress.
+class GeneratorSource:
+    """Images from a Keras Generator; every batch shape is traced once (static shapes, as the NPU needs)."""
 
-    Labels are shuffled across batches of about SAMPLE_BATCH so that every batch (and its batch
-    statistics) holds a uniform mix of classes, as the original's uniformly-labelled batches do.
-    """
-
-    def __init__(self, generator, seed: int):
+    def __init__(self, generator):
         self.generator = generator
-        self.seed = seed
-        # Traced per batch shape (at most two per grid): static shapes, as the NPU needs.
-        self._generate = tf.function(lambda z, y: generator(z, y))
+        self.image_size = generator.image_size
+        self._generate = tf.function(lambda z, y: to_uint8(generator(z, y)))
 
-    def samples(self, num_classes: int, per_class: int) -> np.ndarray:
-        """float32 [num_classes * per_class, H, W, 3] in [-1, 1], class-major order."""
-        rng = np.random.default_rng(self.seed)
-        labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
-        noise = rng.standard_normal((len(labels), NOISE_DIM)).astype(np.float32)
-        order = rng.permutation(len(labels))
-        images = np.empty((len(labels),) + tuple(self._image_shape()), np.float32)
-        n_batches = -(-len(labels) // SAMPLE_BATCH)
-        for batch in np.array_split(order, n_batches):
-            images[batch] = self._generate(noise[batch], labels[batch]).numpy()
-        return images
+    def num_classes(self) -> int:
+        return int(self.generator.num_classes.numpy())
 
-    def _image_shape(self):
-        size = self.generator.image_size
-        return size, size, 3
+    def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """uint8 [N, H, W, 3] for noise float32 [N, 128] and labels int32 [N] (one batch)."""
+        return self._generate(tf.constant(noise, tf.float32), tf.constant(labels, tf.int32)).numpy()
+
+
+def _generate_in_batches(source, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    size = source.image_size
+    images = np.empty((len(labels), size, size, 3), np.uint8)
+    for batch in np.array_split(np.arange(len(labels)), max(1, -(-len(labels) // SAMPLE_BATCH))):
+        images[batch] = source.generate(noise[batch], labels[batch])
+    return images
+
+
+def per_class_samples(source, per_class: int, seed: int) -> np.ndarray:
+    """uint8 [num_classes * per_class, H, W, 3], class-major, the same noise on every call.
+
+    Labels are shuffled across batches of about SAMPLE_BATCH, so each batch is a uniform mix.
+    """
+    num_classes = source.num_classes()
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+    noise = rng.standard_normal((len(labels), NOISE_DIM)).astype(np.float32)
+    order = rng.permutation(len(labels))
+    images = np.empty((len(labels), source.image_size, source.image_size, 3), np.uint8)
+    images[order] = _generate_in_batches(source, noise[order], labels[order])
+    return images
+
+
+def uniform_samples(source, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """n samples with labels drawn uniformly from the active classes, as the original's IS samples.
+
+    Returns:
+      (uint8 [n, H, W, 3], int32 [n] labels).
+    """
+    rng = np.random.default_rng(seed)
+    labels = (rng.uniform(size=n) * source.num_classes()).astype(np.int32)
+    noise = rng.standard_normal((n, NOISE_DIM)).astype(np.float32)
+    return _generate_in_batches(source, noise, labels), labels
 
 
 def grid(images: np.ndarray, columns: int, border: int = 1) -> np.ndarray:
@@ -63,7 +90,6 @@ def write_png(path: str, image: np.ndarray) -> None:
     files.write_bytes(path, tf.io.encode_png(image).numpy())
 
 
-def write_class_grid(path: str, sampler: ClassSampler, num_classes: int, per_class: int) -> None:
+def write_class_grid(path: str, source, per_class: int, seed: int) -> None:
     """One row per class, `per_class` samples per row."""
-    images = to_uint8(sampler.samples(num_classes, per_class))
-    write_png(path, grid(images, per_class))
+    write_png(path, grid(per_class_samples(source, per_class, seed), per_class))

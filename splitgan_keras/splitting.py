@@ -149,6 +149,11 @@ def class_parents(tree: np.ndarray, num_classes: int, initial_classes: int) -> n
     return parents
 
 
+def generator_parents(generator) -> np.ndarray:
+    """class_parents of a Generator's current class state."""
+    return class_parents(generator.class_tree.numpy(), int(generator.num_classes.numpy()), generator.initial_classes)
+
+
 def subclass_recovery(labels_before: np.ndarray, labels_after: np.ndarray, children: np.ndarray,
                       truth: np.ndarray) -> dict:
     """How well each split separates hidden ground-truth sub-classes.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import (callbacks, checkpoints, class_split, config as config_lib, datasets, export,
-                            gan as gan_lib, networks, optimizers, parity, pipeline, rundir, runtime as runtime_lib,
-                            sampling, splitting, tf1_import)
+from splitgan_keras import (builtin_data, callbacks, checkpoints, class_split, config as config_lib, datasets,
+                            export, gan as gan_lib, networks, optimizers, parity, pipeline, rundir,
+                            runtime as runtime_lib, sampling, splitting, tf1_import)
+from splitgan_keras.metrics import builtin_quality, registry
 from splitgan_keras.errors import UserError
 
 
@@ -99,6 +100,35 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int,
     log("wrote %s" % path)
 
 
+def eval_metric_names(eval_cfg) -> List[str]:
+    """Protocol names (metrics.registry) of the metrics the config asks for in training."""
+    names = {"is": "is%d" % eval_cfg.samples, "fid": "fid%d_train" % eval_cfg.samples,
+             "builtin_quality": registry.BUILTIN_QUALITY}
+    return [names[m] for m in eval_cfg.metrics]
+
+
+def _quality_probe(cfg: config_lib.Config, gan) -> builtin_quality.QualityProbe:
+    """The built-in dataset's quality probe, reading the live class state of `gan`."""
+    raw = builtin_data.make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed)
+    return builtin_quality.QualityProbe(
+        raw, lambda: (gan.example_labels.numpy(), splitting.generator_parents(gan.generator)),
+        cfg.eval.cache_dir or registry.default_cache_dir())
+
+
+def _evaluation_callback(cfg, data, gan, source, store) -> Optional[callbacks.PeriodicEvaluation]:
+    if not cfg.eval.every:
+        return None
+    names = eval_metric_names(cfg.eval)
+    probe = _quality_probe(cfg, gan) if registry.BUILTIN_QUALITY in names else None
+    evaluator = registry.Evaluator(cfg.eval.inception, data.images, data.source, cfg.eval.cache_dir, quality=probe)
+    evaluator.check(names)  # a missing Inception module fails now, before anything is written
+    best_metric = next((n for n in names if n.startswith("is")), "")
+    best = checkpoints.BestCheckpoint(store, rundir.path(cfg, rundir.CHECKPOINTS, "best"), best_metric) \
+        if best_metric else None
+    return callbacks.PeriodicEvaluation(evaluator, names, source, cfg.eval.every, rundir.path(cfg, rundir.LOGS),
+                                        cfg.train.seed, best, best_metric, cfg.eval.best_after)
+
+
 def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resume: bool = False,
         stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None) -> Result:
     """Trains (or continues) the run described by `cfg`.
@@ -126,15 +156,16 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
     elif init_from_tf1:
         _start_from_tf1(init_from_tf1, gan, data)
         log("started from TF1 checkpoint %s" % init_from_tf1)
+    source = sampling.GeneratorSource(gan.generator)
+    evaluation = _evaluation_callback(cfg, data, gan, source, store)
     rundir.write_config(cfg)
 
     start = int(gan.iteration.numpy())
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
         % (runtime.describe(), data.source, _parameter_count(gan.generator), _parameter_count(gan.critic),
            cfg.output.run_dir))
-    sampler = sampling.ClassSampler(gan.generator, cfg.train.seed)
-    grids = callbacks.SampleGrids(sampler, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every,
-                                  cfg.output.samples_per_class)
+    grids = callbacks.SampleGrids(source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every,
+                                  cfg.output.samples_per_class, cfg.train.seed)
     splitter = class_split.ClassSplitter(gan, data, cfg.split, cfg.train.batch_size, cfg.train.seed,
                                          rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS))
     if start < end:
@@ -145,7 +176,7 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
             callbacks.ClassSplitCallback(splitter, cfg.split.split_at, store),
             callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
             callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
-            grids])
+            grids] + ([evaluation] if evaluation else []))
     checkpoint = store.save()
     completed = int(gan.iteration.numpy())
     grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
@@ -156,6 +187,8 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT), runtime.host_scope)
     for split in splitter.history:
         log(split.summary())
+    if cfg.data.dataset == "builtin":
+        log(builtin_quality.describe(_quality_probe(cfg, gan).measure(source, cfg.train.seed)))
     log("done: %d iterations | checkpoint %s | samples %s%s"
         % (completed, checkpoint, grid, " | export %s" % export_dir if export_dir else
            " | continue with --resume"))

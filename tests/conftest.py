@@ -73,3 +73,17 @@ def run_with_npu_double(args, log_path, device_id="0", timeout=600):
                NPU_DOUBLE_LOG=str(log_path), ASCEND_DEVICE_ID=device_id)
     return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + [str(a) for a in args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+@pytest.fixture(scope="session")
+def inception_dir(tmp_path_factory):
+    """A stand-in of tfgan's Inception module, saved as a TF-Hub-loadable SavedModel."""
+    from inception_standin import build
+    return build(tmp_path_factory.mktemp("inception") / "module")
+
+
+@pytest.fixture
+def cache_dir(tmp_path, monkeypatch):
+    path = tmp_path / "cache"
+    monkeypatch.setenv("SPLITGAN_CACHE", str(path))
+    return path

@@ -1,0 +1,103 @@
+"""The Inception network of tensorflow-gan's metrics: loading it, and running it on images.
+
+The network is tfgan's TF-Hub module (tfgan.eval.INCEPTION_TFHUB, the 2015 Inception graph the
+OpenAI Inception Score uses), or a local copy of it for offline machines. It takes [-1, 1] images
+of 299x299 and returns `logits` [N, 1008] and `pool_3` [N, 2048].
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_gan as tfgan
+
+from splitgan_keras.errors import UserError
+
+DEFAULT_HANDLE = tfgan.eval.INCEPTION_TFHUB
+LOGITS, POOL = tfgan.eval.INCEPTION_OUTPUT, tfgan.eval.INCEPTION_FINAL_POOL
+IMAGE_SIZE = tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE
+BATCH = 100  # the original's Inception Score batch
+_HOW_TO_GET = ("on a machine with network, download %s?tf-hub-format=compressed, extract the archive and pass its "
+               "folder with --inception DIR" % DEFAULT_HANDLE)
+
+
+def preprocess(pixels):
+    """uint8 [N, H, W, 3] -> float32 [N, 299, 299, 3] in [-1, 1].
+
+    As the common tfgan port of the OpenAI score does: scale to [-1, 1], then TF1's bilinear
+    resize (align_corners=False, half_pixel_centers=False), which the 2015 graph used.
+    """
+    x = tf.cast(pixels, tf.float32) / 255.0 * 2.0 - 1.0
+    return tf.compat.v1.image.resize_bilinear(x, [IMAGE_SIZE, IMAGE_SIZE], align_corners=False)
+
+
+def _flatten(tensor):
+    return tf.reshape(tensor, [tf.shape(tensor)[0], -1])
+
+
+def load_module(handle: str):
+    """tensorflow_hub.load(handle) (what tfgan's classifier_fn_from_tfhub calls), with clear errors."""
+    import tensorflow_hub as hub
+
+    if "://" not in handle:
+        if not os.path.isdir(handle):
+            raise UserError("--inception %s does not exist; %s" % (handle, _HOW_TO_GET))
+        if not os.path.isfile(os.path.join(handle, "saved_model.pb")):
+            raise UserError("--inception %s is not a TF-Hub module folder (no saved_model.pb in it); %s"
+                            % (handle, _HOW_TO_GET))
+    try:
+        return hub.load(handle)
+    except Exception as e:  # network, cache and format errors come in many types
+        raise UserError("cannot load the Inception module %s (%s: %s); %s"
+                        % (handle, type(e).__name__, str(e).splitlines()[0][:200], _HOW_TO_GET))
+
+
+def fingerprint(handle: str) -> bytes:
+    """Identifies a module's weights: a local folder by its graph and variable index (whose entries
+    carry checksums of the tensors), a TF-Hub handle by its name."""
+    if "://" in handle:
+        return handle.encode()
+    digest = hashlib.sha1()
+    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
+        path = os.path.join(handle, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                digest.update(f.read())
+    return digest.digest()
+
+
+class InceptionNetwork:
+    """Runs the module on uint8 images in fixed-size batches (static shapes; the last is padded)."""
+
+    def __init__(self, handle: Optional[str] = None, batch: int = BATCH):
+        self.handle = handle or DEFAULT_HANDLE
+        self.batch = batch
+        module = load_module(self.handle)
+
+        @tf.function
+        def run(pixels):
+            out = module(preprocess(pixels))
+            if not isinstance(out, dict) or LOGITS not in out or POOL not in out:
+                raise UserError("the Inception module %s returns %s, not a dict with %r and %r: not tfgan's "
+                                "Inception module" % (self.handle, type(out).__name__, LOGITS, POOL))
+            return _flatten(out[LOGITS]), _flatten(out[POOL])
+
+        self._run = run
+
+    def outputs(self, images: np.ndarray, progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
+        """(logits float32 [N, K], pool_3 float32 [N, 2048]) of uint8 images [N, H, W, 3]."""
+        n = len(images)
+        bar = tf.keras.utils.Progbar(n, unit_name="image") if progress else None
+        logits, pool = [], []
+        for start in range(0, n, self.batch):
+            chunk = images[start:start + self.batch]
+            padded = np.concatenate([chunk, np.zeros((self.batch - len(chunk),) + chunk.shape[1:], chunk.dtype)])
+            out_logits, out_pool = self._run(tf.constant(padded))
+            logits.append(out_logits.numpy()[:len(chunk)])
+            pool.append(out_pool.numpy()[:len(chunk)])
+            if bar:
+                bar.add(len(chunk))
+        return np.concatenate(logits), np.concatenate(pool)

@@ -1,0 +1,128 @@
+"""Metrics by name. The name states the protocol, because sample counts change the numbers:
+
+  is<N>           Inception Score of N samples with uniform labels, 10 splits, mean and std (the
+                  original: is50k)
+  fid<N>_train    FID of N samples against the first N training images (all of them if fewer),
+                  tfgan's Frechet distance on pool_3 (the usual protocol: fid50k_train)
+  builtin_quality built-in dataset only: how often samples show their class's colour and, for
+                  split classes, its sub-class (metrics/builtin_quality.py)
+
+N is a number with an optional k (1000). IS and FID use tfgan's Inception module: the values
+are comparable with published ones only with its real weights (tfgan.eval.INCEPTION_TFHUB).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import os
+import re
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from splitgan_keras import files, sampling
+from splitgan_keras.errors import UserError
+from splitgan_keras.metrics import inception, scores
+
+BUILTIN_QUALITY = "builtin_quality"
+_NAME = re.compile(r"^(is|fid)(\d+)(k?)(_train)?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    kind: str      # "is" | "fid" | "builtin_quality"
+    samples: int
+
+
+def parse(name: str) -> MetricSpec:
+    if name == BUILTIN_QUALITY:
+        return MetricSpec(name, name, 0)
+    match = _NAME.match(name)
+    if not match or (match.group(1) == "fid") != bool(match.group(4)):
+        raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train) or %s"
+                        % (name, BUILTIN_QUALITY))
+    samples = int(match.group(2)) * (1000 if match.group(3) else 1)
+    if samples < scores.IS_SPLITS:
+        raise UserError("metric %r: at least %d samples are needed" % (name, scores.IS_SPLITS))
+    return MetricSpec(name, match.group(1), samples)
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("SPLITGAN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "splitgan-keras"))
+
+
+class Evaluator:
+    """Computes named metrics of a generator, sharing the Inception network and the real statistics.
+
+    Args:
+      inception_handle: tfgan's TF-Hub handle or a local module folder (None: tfgan's default).
+      real_images: uint8 [N, H, W, 3] training images for FID, or None.
+      data_name: what the real images are, for the statistics cache key.
+      cache_dir: folder of cached real statistics (and the built-in classifier).
+      progress: show progress bars.
+      quality: a metrics.builtin_quality.QualityProbe, for builtin_quality.
+    """
+
+    def __init__(self, inception_handle: Optional[str] = None, real_images: Optional[np.ndarray] = None,
+                 data_name: str = "", cache_dir: Optional[str] = None, progress: bool = False, quality=None):
+        self.inception_handle = inception_handle
+        self.real_images, self.data_name = real_images, data_name
+        self.cache_dir = cache_dir or default_cache_dir()
+        self.progress, self.quality = progress, quality
+        self._network = None
+
+    def check(self, names: List[str]) -> List[MetricSpec]:
+        """Parses the names and loads what they need now, so that a missing module fails early."""
+        specs = [parse(n) for n in names]
+        if any(s.kind in ("is", "fid") for s in specs):
+            self.network()
+        if any(s.kind == "fid" for s in specs) and self.real_images is None:
+            raise UserError("FID needs the training images: evaluate a run dir, or give --dataset/--data-dir")
+        if any(s.kind == BUILTIN_QUALITY for s in specs) and self.quality is None:
+            raise UserError("%s needs a run on the built-in dataset, with its labels (a run dir or checkpoint)"
+                            % BUILTIN_QUALITY)
+        return specs
+
+    def network(self):
+        if self._network is None:
+            self._network = inception.InceptionNetwork(self.inception_handle)
+        return self._network
+
+    def evaluate(self, names: List[str], source, seed: int = 0) -> Dict[str, float]:
+        """{metric: value}, plus "<is metric>_std" for Inception Scores."""
+        results = {}
+        outputs = {}  # sample count -> Inception outputs, shared by IS and FID of the same size
+        for spec in self.check(names):
+            if spec.kind == BUILTIN_QUALITY:
+                results.update(self.quality.measure(source, seed))
+                continue
+            if spec.samples not in outputs:
+                images, _ = sampling.uniform_samples(source, spec.samples, seed)
+                outputs[spec.samples] = self.network().outputs(images, self.progress)
+            logits, pool = outputs[spec.samples]
+            if spec.kind == "is":
+                results[spec.name], results[spec.name + "_std"] = scores.inception_score(logits)
+            else:
+                results[spec.name] = scores.frechet_distance(self.real_statistics(spec.samples),
+                                                             scores.activation_statistics(pool))
+        return results
+
+    def real_statistics(self, n: int):
+        """pool_3 mean and covariance of the first n training images, cached by data, n and module."""
+        images = self.real_images[:n]
+        key = hashlib.sha1()
+        key.update(images.tobytes())
+        key.update(inception.fingerprint(self.network().handle))
+        path = os.path.join(self.cache_dir, "fid_train_%s_%d_%s.npz" % (
+            re.sub(r"[^A-Za-z0-9]+", "-", self.data_name).strip("-")[:40], len(images), key.hexdigest()[:16]))
+        if os.path.isfile(path):
+            with np.load(path) as cached:
+                return cached["mean"], cached["cov"]
+        _, pool = self.network().outputs(images, self.progress)
+        mean, cov = scores.activation_statistics(pool)
+        buffer = io.BytesIO()
+        np.savez(buffer, mean=mean, cov=cov)
+        files.write_bytes(path, buffer.getvalue())
+        return mean, cov

@@ -1,0 +1,118 @@
+"""What eval.py can evaluate: a run dir, one of its checkpoints, an exported generator, or a
+checkpoint of the original TF1 code. Each loads into an image source (sampling.py) and, where
+it has them, the Keras generator, the run's configuration and the training labels.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from splitgan_keras import config as config_lib, export, networks, rundir, sampling, tf1_import
+from splitgan_keras.errors import UserError
+
+_LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
+_TF1_INPUT = "Generator.Input/Generator.Input.W"
+_TF1_CONV = "Generator.1.Conv1/Generator.1.Conv1.Filters"
+# Classes at the start of training, by data set (unsupervised runs start from one).
+INITIAL_CLASSES = {"builtin": 10, "cifar10": 10, "stl10": 1}
+
+
+@dataclasses.dataclass
+class Loaded:
+    source: object                                  # sampling.GeneratorSource or ExportedSource
+    description: str
+    generator: Optional[networks.Generator] = None  # the Keras model (not for an export)
+    cfg: Optional[config_lib.Config] = None         # the run's configuration (run dir or its checkpoints)
+    example_labels: Optional[np.ndarray] = None     # every training example's class at that checkpoint
+
+
+class ExportedSource:
+    """Images from an exported SavedModel, through its serving signature only."""
+
+    def __init__(self, path: str):
+        model = tf.saved_model.load(path)
+        if export.SIGNATURE not in model.signatures or export.HIERARCHY_SIGNATURE not in model.signatures:
+            raise UserError("%s is a SavedModel but not an exported generator of this project (signatures %s)"
+                            % (path, sorted(model.signatures)))
+        self._model = model
+        self._serve = model.signatures[export.SIGNATURE]
+        self._classes = int(model.signatures[export.HIERARCHY_SIGNATURE]()["num_classes"])
+        self.image_size = int(self.generate(np.zeros((2, networks.NOISE_DIM), np.float32),
+                                            np.zeros(2, np.int32)).shape[1])
+
+    def num_classes(self) -> int:
+        return self._classes
+
+    def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        return self._serve(noise=tf.constant(noise, tf.float32), labels=tf.constant(labels, tf.int32))["images"].numpy()
+
+
+def initial_classes(cfg: config_lib.Config) -> int:
+    return 1 if cfg.split.unsupervised else INITIAL_CLASSES[cfg.data.dataset]
+
+
+def _generator_for(cfg: config_lib.Config) -> networks.Generator:
+    generator = networks.Generator(width=cfg.model.width, image_size=cfg.model.image_size,
+                                   initial_classes=initial_classes(cfg))
+    generator(tf.zeros([2, networks.NOISE_DIM]), tf.zeros([2], tf.int32))
+    return generator
+
+
+def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
+    cfg = rundir.read_config(run_dir)
+    generator = _generator_for(cfg)
+    try:
+        tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+        labels = tf.train.load_checkpoint(checkpoint).get_tensor(_LABELS_KEY)
+    except (AssertionError, ValueError, tf.errors.OpError) as e:
+        raise UserError("checkpoint %s does not fit the run's configuration (%s): %s"
+                        % (checkpoint, os.path.join(run_dir, rundir.CONFIG_FILE), str(e).splitlines()[0]))
+    return Loaded(sampling.GeneratorSource(generator), "checkpoint %s" % checkpoint, generator, cfg, labels)
+
+
+def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:
+    """The run dir holding <run>/checkpoints/ckpt-N or <run>/checkpoints/best/ckpt-N."""
+    folder = os.path.dirname(os.path.abspath(checkpoint))
+    for candidate in (os.path.dirname(folder), os.path.dirname(os.path.dirname(folder))):
+        if os.path.isfile(os.path.join(candidate, rundir.CONFIG_FILE)):
+            return candidate
+    return None
+
+
+def _from_tf1(path: str, start_classes: int) -> Loaded:
+    shapes = dict(tf.train.list_variables(path))
+    width = shapes[_TF1_CONV][2]
+    start = int(round(math.sqrt(shapes[_TF1_INPUT][0] // width)))
+    generator = networks.Generator(width=width, image_size=8 * start, initial_classes=start_classes)
+    generator(tf.zeros([2, networks.NOISE_DIM]), tf.zeros([2], tf.int32))
+    tf1_import.load_tf1_checkpoint(path, generator)
+    return Loaded(sampling.GeneratorSource(generator), "TF1 checkpoint %s (width %d, %dx%d)"
+                  % (path, width, 8 * start, 8 * start), generator)
+
+
+def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int = 10) -> Loaded:
+    """Loads what `path` is. `checkpoint` picks a checkpoint of a run dir (default: the latest)."""
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return Loaded(ExportedSource(path), "exported generator %s" % path)
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, rundir.CONFIG_FILE)):
+        checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(path, rundir.CHECKPOINTS))
+        if not checkpoint:
+            raise UserError("run dir %s has no checkpoint yet" % path)
+        return _from_run_checkpoint(path, checkpoint)
+    if os.path.isfile(path + ".index"):
+        names = dict(tf.train.list_variables(path))
+        if _TF1_INPUT in names and _TF1_CONV in names:
+            return _from_tf1(path, tf1_initial_classes)
+        run_dir = _run_dir_of_checkpoint(path)
+        if run_dir is None:
+            raise UserError("checkpoint %s is not in a run dir (no config.json two folders up), and not a "
+                            "checkpoint of the original TF1 code" % path)
+        return _from_run_checkpoint(run_dir, path)
+    raise UserError("%s is not a run dir (config.json and checkpoints/), a checkpoint (a prefix with .index), an "
+                    "exported generator (a folder with saved_model.pb) or a TF1 checkpoint of the original code"
+                    % path)

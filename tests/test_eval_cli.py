@@ -1,0 +1,110 @@
+"""eval.py on every input kind, its errors, and evaluation during training."""
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import TINY, train_cli
+from golden_sets import golden_dirs
+from splitgan_keras import cli
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A tiny finished run with a split: checkpoints at 2 and 4, and an export."""
+    path = tmp_path_factory.mktemp("evalrun") / "run"
+    status = cli.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4, "--checkpoint-every", 2,
+                                                     "--split-at", 1, "--min-split-size", 3]])
+    assert status == 0
+    return path
+
+
+def _eval(args, capsys):
+    status = cli.main_eval([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_run_dir_metrics_grid_and_samples(run_dir, tmp_path, capsys, inception_dir, cache_dir):
+    status, out, err = _eval([run_dir, "--metrics", "is100,fid100_train,builtin_quality", "--inception", inception_dir,
+                              "--json", tmp_path / "m.json", "--grid", tmp_path / "g.png", "--per-class", 3,
+                              "--samples", 50, "--out", tmp_path / "s.npz"], capsys)
+    assert status == 0, err
+    assert "checkpoints/ckpt-4 (20 classes)" in out
+    metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
+    assert {"is100", "is100_std", "fid100_train", "builtin_quality/class_accuracy",
+            "builtin_quality/subclass_accuracy"} <= set(metrics)
+    assert metrics["is100"] >= 1.0 and metrics["fid100_train"] > 0
+    assert "is100 " in out and "+-" in out
+    grid = tf.io.decode_png((tmp_path / "g.png").read_bytes()).numpy()
+    assert grid.shape == (20 * 17 + 1, 3 * 17 + 1, 3)
+    with np.load(tmp_path / "s.npz") as samples:
+        assert samples["images"].shape == (50, 16, 16, 3) and samples["images"].dtype == np.uint8
+        assert samples["labels"].min() >= 0 and samples["labels"].max() < 20
+
+
+def test_checkpoint_export_and_run_dir_give_the_same_images(run_dir, tmp_path, capsys):
+    for name, source in (("latest", run_dir), ("ckpt", run_dir / "checkpoints" / "ckpt-4"),
+                         ("export", run_dir / "export"), ("early", run_dir / "checkpoints" / "ckpt-2")):
+        status, out, err = _eval([source, "--grid", tmp_path / (name + ".png")], capsys)
+        assert status == 0, err
+    same = [(tmp_path / (n + ".png")).read_bytes() for n in ("latest", "ckpt", "export")]
+    assert same[0] == same[1] == same[2]
+    assert (tmp_path / "early.png").read_bytes() != same[0]
+
+
+@pytest.mark.parametrize("golden_dir", golden_dirs()[:1])
+def test_tf1_checkpoint_grid_and_export(golden_dir, tmp_path, capsys):
+    checkpoint = os.path.join(golden_dir, "init.ckpt")
+    status, out, err = _eval([checkpoint, "--grid", tmp_path / "g.png", "--export-to", tmp_path / "export"], capsys)
+    assert status == 0, err
+    assert "TF1 checkpoint" in out and "(10 classes)" in out
+    loaded = tf.saved_model.load(str(tmp_path / "export"))
+    assert int(loaded.signatures["class_hierarchy"]()["num_classes"]) == 10
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{tmp}"], "nothing to do"),
+    (["{tmp}", "--grid", "x.png"], "is not a run dir"),
+    (["{run}", "--samples", "10"], "--samples N and --out FILE.npz go together"),
+    (["{run}/export", "--export-to", "{tmp}/e"], "is an export already"),
+    (["{run}/export", "--metrics", "fid100_train", "--inception", "{inception}"], "FID needs the training images"),
+    (["{run}/export", "--metrics", "builtin_quality"], "builtin_quality needs a run on the built-in dataset"),
+    (["{run}", "--metrics", "kid100"], "unknown metric 'kid100'"),
+    (["{run}", "--metrics", "is100", "--inception", "{tmp}/none"], "--inception .*/none does not exist"),
+])
+def test_eval_errors(run_dir, tmp_path, capsys, inception_dir, args, message):
+    args = [a.format(tmp=tmp_path, run=run_dir, inception=inception_dir) for a in args]
+    if message == "nothing to do":
+        with pytest.raises(SystemExit):
+            cli.main_eval(args)
+        assert message in capsys.readouterr().err
+        return
+    status, out, err = _eval(args, capsys)
+    assert status == 2
+    import re
+    assert re.search(message, err.strip().splitlines()[-1]), err
+
+
+def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, inception_dir, cache_dir):
+    run = tmp_path / "run"
+    # IS only: FID's two 2048x2048 matrix square roots take 13 s here and are tested elsewhere.
+    status, out, err = train_cli(TINY + ["--run-dir", run, "--iterations", 4, "--eval-every", 2, "--eval-samples", 20,
+                                         "--eval-metrics", "is", "--inception", inception_dir,
+                                         "--set", "eval.best_after=0"], capsys)
+    assert status == 0, err
+    assert out.count("evaluation after iteration") == 2 and "is20 " in out
+    best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
+    assert best["metric"] == "is20" and best["iteration"] in (2, 4)
+    assert os.path.exists(run / "checkpoints" / "best" / (best["checkpoint"] + ".index"))
+    status, out, err = _eval([run / "checkpoints" / "best" / best["checkpoint"], "--grid", tmp_path / "b.png"], capsys)
+    assert status == 0, err
+
+
+def test_a_missing_inception_module_stops_training_before_anything_is_written(tmp_path, capsys):
+    status, out, err = train_cli(TINY + ["--run-dir", tmp_path / "run", "--eval-every", 2,
+                                         "--inception", tmp_path / "none"], capsys)
+    assert status == 2 and "--inception" in err and "does not exist" in err
+    assert not (tmp_path / "run").exists()

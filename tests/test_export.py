@@ -1,0 +1,85 @@
+"""The exported generator: loads without this project, generates the same images, keeps its
+class hierarchy, and an interrupted export leaves the previous one intact."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from splitgan_keras import export, networks, sampling, splitting
+
+FRESH_PROCESS = textwrap.dedent("""
+    import sys
+    sys.modules["splitgan_keras"] = None  # loading must not need this project
+    import numpy as np, tensorflow as tf
+    export_dir, inputs, out = sys.argv[1:]
+    with np.load(inputs) as f:
+        noise, labels = f["noise"], f["labels"]
+    module = tf.saved_model.load(export_dir)
+    served = module.signatures["serving_default"](noise=tf.constant(noise), labels=tf.constant(labels))["images"]
+    hierarchy = module.signatures["class_hierarchy"]()
+    keras_model = tf.keras.models.load_model(export_dir)
+    keras_images = keras_model(tf.constant(noise), tf.constant(labels))
+    np.savez(out, served=served.numpy(), keras=keras_images.numpy(), parents=hierarchy["class_parents"].numpy(),
+             num_classes=hierarchy["num_classes"].numpy(), tree=hierarchy["class_tree"].numpy())
+""")
+
+
+@pytest.fixture(scope="module")
+def split_generator():
+    """A small generator with distinct class parameters and one split (3 -> 4 classes)."""
+    tf.random.set_seed(0)
+    generator = networks.Generator(width=8, image_size=16, initial_classes=3)
+    generator(tf.zeros([2, 128]), tf.zeros([2], tf.int32))
+    rng = np.random.default_rng(0)
+    for block in generator.blocks:
+        for norm in (block.norm1, block.norm2):
+            norm.scale.assign(rng.normal(1, 0.3, norm.scale.shape).astype(np.float32))
+            norm.offset.assign(rng.normal(0, 0.3, norm.offset.shape).astype(np.float32))
+    features = np.concatenate([rng.normal(0, 1, (30, 4)), rng.normal(5, 1, (30, 4))])
+    plan = splitting.plan_split(features, np.zeros(60, int), 3, generator.class_tree.numpy(), 10, 0)  # splits 0
+    generator.class_tree.assign(plan.tree)
+    generator.num_classes.assign(plan.num_classes)
+    return generator
+
+
+def test_export_loads_in_a_fresh_process_without_the_project(split_generator, tmp_path):
+    export_dir = export.export_generator(split_generator, str(tmp_path / "export"))
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((24, 128)).astype(np.float32)
+    labels = (np.arange(24) % 4).astype(np.int32)
+    np.savez(tmp_path / "inputs.npz", noise=noise, labels=labels)
+    result = subprocess.run([sys.executable, "-c", FRESH_PROCESS, export_dir, str(tmp_path / "inputs.npz"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, cwd=str(tmp_path), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with np.load(tmp_path / "out.npz") as out:
+        expected = split_generator(noise, labels).numpy()
+        np.testing.assert_allclose(out["keras"], expected, atol=1e-5)
+        uint8 = sampling.to_uint8(expected).numpy()
+        assert out["served"].dtype == np.uint8 and out["served"].shape == (24, 16, 16, 3)
+        assert np.abs(out["served"].astype(int) - uint8.astype(int)).max() <= 1  # rounding at a boundary at most
+        assert int(out["num_classes"]) == 4
+        assert out["parents"].tolist() == [-1, -1, -1, 0]
+        np.testing.assert_array_equal(out["tree"], split_generator.class_tree.numpy())
+
+
+def test_an_interrupted_export_keeps_the_previous_one(split_generator, tmp_path, monkeypatch):
+    target = str(tmp_path / "export")
+    export.export_generator(split_generator, target)
+    before = sorted(os.listdir(target))
+
+    def crash(self, path, *args, **kwargs):
+        with open(os.path.join(path, "saved_model.pb"), "wb") as f:
+            f.write(b"partial")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(networks.Generator, "save", crash)
+    with pytest.raises(OSError, match="No space left"):
+        export.export_generator(split_generator, target)
+    assert sorted(os.listdir(target)) == before
+    assert os.listdir(tmp_path) == ["export"]  # no staging folder left behind
+    loaded = tf.saved_model.load(target)
+    assert int(loaded.signatures["class_hierarchy"]()["num_classes"]) == 4

@@ -1,0 +1,161 @@
+"""Inception Score, FID, the Inception loader and the metric registry."""
+import os
+
+import numpy as np
+import pytest
+import scipy.linalg
+import tensorflow as tf
+import tensorflow_gan as tfgan
+
+from splitgan_keras import builtin_data
+from splitgan_keras.errors import UserError
+from splitgan_keras.metrics import builtin_quality, inception, registry, scores
+
+
+def _openai_inception_score(logits, splits=10):
+    """The OpenAI improved-gan formula, directly in numpy."""
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    values = []
+    for part in np.array_split(p, splits):
+        kl = part * (np.log(part) - np.log(part.mean(axis=0, keepdims=True)))
+        values.append(np.exp(kl.sum(axis=1).mean()))
+    return np.mean(values), np.std(values)
+
+
+def test_inception_score_is_the_openai_formula():
+    logits = np.random.default_rng(0).normal(0, 3, (1000, 50))
+    mean, std = scores.inception_score(logits)
+    expected_mean, expected_std = _openai_inception_score(logits)
+    assert mean == pytest.approx(expected_mean, rel=1e-9) and std == pytest.approx(expected_std, rel=1e-6)
+    assert std > 0
+    confident = np.eye(10)[np.arange(100) % 10] * 50  # 10 equally used, certain classes: IS = 10
+    assert scores.inception_score(confident, splits=1)[0] == pytest.approx(10.0, rel=1e-6)
+    with pytest.raises(ValueError, match="at least 10 samples"):
+        scores.inception_score(logits[:5])
+
+
+def test_frechet_distance_from_cached_statistics_is_the_formula_and_tfgans():
+    rng = np.random.default_rng(1)
+    a = rng.normal(0, 1, (400, 16))
+    b = rng.normal(0.3, 1.5, (300, 16)) @ rng.normal(0, 0.5, (16, 16))
+    (m1, c1), (m2, c2) = scores.activation_statistics(a), scores.activation_statistics(b)
+    direct = np.sum((m1 - m2) ** 2) + np.trace(c1 + c2 - 2 * scipy.linalg.sqrtm(c1 @ c2).real)
+    ours = scores.frechet_distance((m1, c1), (m2, c2))
+    assert ours == pytest.approx(direct, rel=1e-6)
+    assert ours == pytest.approx(float(tfgan.eval.frechet_classifier_distance_from_activations(a, b)), rel=1e-6)
+    assert scores.frechet_distance((m1, c1), (m1, c1)) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_standin_module_through_the_real_loading_path(inception_dir):
+    network = inception.InceptionNetwork(inception_dir, batch=8)
+    images = np.random.default_rng(2).integers(0, 256, (13, 32, 32, 3), dtype=np.uint8)
+    logits, pool = network.outputs(images)
+    assert logits.shape == (13, 1008) and pool.shape == (13, 2048)  # pool_3 flattened like tfgan does
+    single_logits, _ = network.outputs(images[:3])  # padded batches give the same rows
+    np.testing.assert_allclose(single_logits, logits[:3], rtol=1e-5, atol=1e-5)
+
+
+def test_preprocessing_scales_to_minus_one_one_and_resizes():
+    pixels = np.array([0, 255], np.uint8)[:, None, None, None] * np.ones((1, 4, 4, 3), np.uint8)
+    x = inception.preprocess(pixels).numpy()
+    assert x.shape == (2, 299, 299, 3) and x[0].max() == -1.0 and x[1].min() == 1.0
+
+
+def test_inception_loader_errors(tmp_path):
+    with pytest.raises(UserError, match="--inception .* does not exist; on a machine with network, download"):
+        inception.InceptionNetwork(str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="is not a TF-Hub module folder"):
+        inception.InceptionNetwork(str(tmp_path / "empty"))
+
+    class WrongOutputs(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec(shape=None, dtype=tf.float32)])
+        def __call__(self, x):
+            return {"predictions": tf.zeros([tf.shape(x)[0], 10])}
+
+    tf.saved_model.save(WrongOutputs(), str(tmp_path / "wrong"))
+    network = inception.InceptionNetwork(str(tmp_path / "wrong"))
+    with pytest.raises(UserError, match="not a dict with 'logits' and 'pool_3'"):
+        network.outputs(np.zeros((2, 8, 8, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name, kind, samples", [("is50k", "is", 50000), ("is500", "is", 500),
+                                                 ("fid10k_train", "fid", 10000), ("builtin_quality", "builtin_quality", 0)])
+def test_metric_names(name, kind, samples):
+    assert (registry.parse(name).kind, registry.parse(name).samples) == (kind, samples)
+
+
+@pytest.mark.parametrize("name", ["is", "fid50k", "is50k_train", "kid50k", "is5"])
+def test_bad_metric_names(name):
+    with pytest.raises(UserError):
+        registry.parse(name)
+
+
+class _ImagesSource:
+    """A 'generator' that returns given images, cycling (for metrics with a known answer)."""
+
+    def __init__(self, images, classes=10):
+        self.images, self.image_size, self._classes, self._next = images, images.shape[1], classes, 0
+
+    def num_classes(self):
+        return self._classes
+
+    def generate(self, noise, labels):
+        idx = (self._next + np.arange(len(labels))) % len(self.images)
+        self._next += len(labels)
+        return self.images[idx]
+
+
+def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_path):
+    data = builtin_data.make(400, 16, seed=0)
+    evaluator = registry.Evaluator(inception_dir, data.images, data.source, str(tmp_path))
+    real = evaluator.evaluate(["is200", "fid200_train"], _ImagesSource(data.images[:200]))
+    assert set(real) == {"is200", "is200_std", "fid200_train"}
+    assert real["fid200_train"] == pytest.approx(0.0, abs=1e-2)  # the same images as the reference
+    assert real["is200"] > 1.0
+    cached = os.listdir(tmp_path)
+    assert len(cached) == 1 and cached[0].startswith("fid_train_built-in-dataset")
+    noise = np.random.default_rng(0).integers(0, 256, (200, 16, 16, 3), dtype=np.uint8)
+    fake = registry.Evaluator(inception_dir, data.images, data.source, str(tmp_path)).evaluate(
+        ["fid200_train"], _ImagesSource(noise))
+    assert fake["fid200_train"] > 10 * max(real["fid200_train"], 1e-3) and os.listdir(tmp_path) == cached
+
+
+def test_evaluator_checks_its_inputs(inception_dir):
+    with pytest.raises(UserError, match="FID needs the training images"):
+        registry.Evaluator(inception_dir).check(["fid100_train"])
+    with pytest.raises(UserError, match="builtin_quality needs a run on the built-in dataset"):
+        registry.Evaluator().check(["builtin_quality"])
+
+
+def test_builtin_quality_on_perfect_and_random_samples(tmp_path):
+    data = builtin_data.make(2000, 16, seed=0)
+    # As if every class had split along its sub-classes: class c keeps colour c's blobs, 10 + c its stripes.
+    example_labels = np.where(data.subclasses == 0, data.labels, data.labels + 10)
+    parents = np.array([-1] * 10 + list(range(10)))
+    probe = builtin_quality.QualityProbe(data, lambda: (example_labels, parents), str(tmp_path))
+    assert probe.classifier_accuracy > 0.95
+
+    class Perfect:
+        image_size = 16
+
+        def num_classes(self):
+            return 20
+
+        def generate(self, noise, labels):
+            picks = [np.flatnonzero(example_labels == c)[i % 50] for i, c in enumerate(labels)]
+            return data.images[picks]
+
+    perfect = probe.measure(Perfect())
+    assert perfect[builtin_quality.PREFIX + "class_accuracy"] > 0.95
+    assert perfect[builtin_quality.PREFIX + "subclass_accuracy"] > 0.95
+
+    class Shuffled(Perfect):
+        def generate(self, noise, labels):
+            return data.images[np.random.default_rng(int(labels.sum())).integers(0, len(data), len(labels))]
+
+    random = probe.measure(Shuffled())
+    assert random[builtin_quality.PREFIX + "class_accuracy"] < 0.3
+    assert 0.3 < random[builtin_quality.PREFIX + "subclass_accuracy"] < 0.7
+    assert "split classes their sub-class" in builtin_quality.describe(random)
