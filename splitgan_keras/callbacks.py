@@ -6,15 +6,19 @@ than Keras' per-fit batch index.
 """
 from __future__ import annotations
 
+import collections
+import math
 import os
+import signal
 import sys
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import sampling
+from splitgan_keras import faults, sampling
+from splitgan_keras.errors import NonFiniteError
 from splitgan_keras.networks import NOISE_DIM
 
 
@@ -34,6 +38,76 @@ class IterationCallback(tf.keras.callbacks.Callback):
 
     def completed(self) -> int:
         return int(self.model.iteration.numpy())
+
+
+class StopOnSignal(IterationCallback):
+    """Turns SIGTERM and SIGINT into a stop after the current iteration (a second one stops at once).
+
+    `received` names the signal afterwards, so the caller can checkpoint and say how to resume.
+    """
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self):
+        super().__init__()
+        self.received: Optional[str] = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.received:
+            signal.signal(signum, signal.SIG_DFL)
+            raise KeyboardInterrupt
+        self.received = signal.Signals(signum).name
+
+    def __enter__(self):
+        """Installs the handlers for the duration of a `with` block (fit and the final checkpoint)."""
+        self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+    def on_train_batch_end(self, batch, logs=None):
+        faults.point("iteration.end")
+        if self.received:
+            self.model.stop_training = True
+
+
+class NonFiniteGuard(IterationCallback):
+    """Stops training when a loss term or gradient norm is NaN or infinite, before any later
+    callback can checkpoint the broken state. Put it first.
+
+    With dynamic loss scaling an infinite gradient is a skipped step, not an error: the skips
+    (logged by the training step as `*/skipped`) are counted in `skipped` and in the logs.
+    """
+
+    def __init__(self, loss_scaling: bool, history: int = 20):
+        super().__init__()
+        self.loss_scaling = loss_scaling
+        self.recent = collections.deque(maxlen=history)
+        self.skipped = collections.Counter()
+        self._last_good = 0
+
+    def on_train_begin(self, logs=None):
+        self._last_good = self.completed()
+
+    def on_train_batch_end(self, batch, logs=None):
+        completed = self.completed()
+        logs = logs if logs is not None else {}
+        for key in [k for k in logs if k.endswith("/skipped")]:
+            self.skipped[key] += int(logs[key])
+            logs[key + "_total"] = float(self.skipped[key])
+        self.recent.append(dict(iteration=completed, **{k: float(v) for k, v in logs.items()}))
+        bad = {k: float(v) for k, v in logs.items() if not math.isfinite(float(v))
+               and not (self.loss_scaling and k.endswith("/grad_norm"))}
+        if bad:
+            key = sorted(bad)[0]
+            raise NonFiniteError(
+                "non-finite %s (%s) in iteration%s %s; the run stopped without saving it"
+                % (key, bad[key], "s" if completed - self._last_good > 1 else "",
+                   "%d..%d" % (self._last_good + 1, completed) if completed - self._last_good > 1 else completed))
+        self._last_good = completed
 
 
 class ProgressReport(IterationCallback):

@@ -9,14 +9,16 @@ or precision. The data order needs no state: it is a function of the seed and th
 """
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
-from typing import Optional
+import shutil
+from typing import Callable, Optional
 
 import tensorflow as tf
 
-from splitgan_keras import files, optimizers
+from splitgan_keras import faults, files, optimizers
 from splitgan_keras.errors import UserError
 
 PREFIX = "ckpt"
@@ -44,11 +46,33 @@ class TrainingCheckpoints:
         latest = self.manager.latest_checkpoint
         if latest and latest.endswith("-%d" % number):
             return latest
-        return self.manager.save(checkpoint_number=number)
+        path = self.manager.save(checkpoint_number=number)
+        faults.point("checkpoint.written")
+        return path
 
     @property
     def latest(self) -> Optional[str]:
         return self.manager.latest_checkpoint
+
+    def restore_latest_good(self, report: Callable[[str], None]) -> Optional[str]:
+        """Restores the newest checkpoint that reads back completely; returns its path (None: none).
+
+        A checkpoint torn by a crash or a full disk is reported and skipped; TensorFlow's leftover
+        `<prefix>_temp` folders of interrupted writes are removed.
+        """
+        for leftover in glob.glob(os.path.join(self.manager.directory, "*_temp")):
+            shutil.rmtree(leftover, ignore_errors=True)
+        problems = []
+        for path in reversed(self.manager.checkpoints):
+            try:
+                self.restore(path)
+                return path
+            except UserError as e:
+                problems.append(str(e))
+                report("checkpoint %s cannot be used (%s); trying the one before" % (path, e))
+        if problems:
+            raise UserError("no checkpoint in %s can be restored: %s" % (self.manager.directory, problems[-1]))
+        return None
 
     def restore(self, path: str) -> None:
         """Restores every tracked object from `path`; all but the loss scales must be in it (a run
@@ -57,9 +81,9 @@ class TrainingCheckpoints:
             tf.train.Checkpoint(**self.core).restore(path).assert_existing_objects_matched()
             if self.loss_scales:
                 tf.train.Checkpoint(**self.loss_scales).restore(path).expect_partial()
-        except (AssertionError, ValueError, tf.errors.OpError) as e:
-            raise UserError("checkpoint %s does not fit this model: %s" % (path, str(e).splitlines()[0]))
-
+        except Exception as e:  # torn files surface as OpError, ValueError, IndexError, AssertionError...
+            raise UserError("checkpoint %s cannot be restored into this model: %s"
+                            % (path, (str(e).splitlines() or [type(e).__name__])[0]))
 
 class BestCheckpoint:
     """Keeps the checkpoint with the highest value of a metric (the original: Inception Score) in

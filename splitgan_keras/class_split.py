@@ -12,7 +12,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import files, sampling, splitting, surgery
+from splitgan_keras import faults, files, sampling, splitting, surgery
 from splitgan_keras.datasets import ImageData
 from splitgan_keras.gan import scale_real
 
@@ -97,6 +97,7 @@ class ClassSplitter:
         plan = splitting.plan_split(features, labels_before, classes_before, tree_before,
                                     self.cfg.min_split_size, self.seed)
         surgery.apply_split(plan, self.gan)
+        faults.point("split.applied")
         recovery = None
         if self.data.subclasses is not None:
             recovery = splitting.subclass_recovery(labels_before, plan.labels, plan.children, self.data.subclasses)
@@ -107,7 +108,20 @@ class ClassSplitter:
         return result
 
     def _write_record(self, result: SplitResult, plan: splitting.SplitPlan, labels_before, tree_before) -> None:
-        d = result.record_dir
+        with files.staged_directory(result.record_dir) as d:
+            self._write_record_files(d, result, plan, labels_before, tree_before)
+        if self.log_dir:
+            with tf.summary.create_file_writer(self.log_dir).as_default():
+                step = result.iteration + 1
+                tf.summary.scalar("split/num_classes", result.classes_after, step=step)
+                if result.recovery:
+                    tf.summary.scalar("split/subclass_ari", np.mean([r["ari"] for r in result.recovery.values()]),
+                                      step=step)
+                    tf.summary.scalar("split/subclass_purity",
+                                      np.mean([r["purity"] for r in result.recovery.values()]), step=step)
+
+    def _write_record_files(self, d: str, result: SplitResult, plan: splitting.SplitPlan, labels_before,
+                            tree_before) -> None:
         generator = self.gan.generator
         parents = splitting.class_parents(plan.tree, plan.num_classes, generator.initial_classes)
         sizes = np.bincount(plan.labels, minlength=plan.num_classes)
@@ -127,15 +141,6 @@ class ClassSplitter:
                        for i in split_classes],
             "subclass_recovery": result.recovery})
         sampling.write_png(os.path.join(d, "real_per_class.png"), self._real_grid(plan.labels, plan.num_classes))
-        if self.log_dir:
-            with tf.summary.create_file_writer(self.log_dir).as_default():
-                step = result.iteration + 1
-                tf.summary.scalar("split/num_classes", result.classes_after, step=step)
-                if result.recovery:
-                    tf.summary.scalar("split/subclass_ari", np.mean([r["ari"] for r in result.recovery.values()]),
-                                      step=step)
-                    tf.summary.scalar("split/subclass_purity",
-                                      np.mean([r["purity"] for r in result.recovery.values()]), step=step)
 
     def _real_grid(self, labels: np.ndarray, num_classes: int) -> np.ndarray:
         """One row of the first REAL_PER_CLASS images (data-set order) of every class; short rows stay blank."""

@@ -8,7 +8,7 @@ import typing
 from typing import Any, Dict, List, Optional
 
 from splitgan_keras import config as config_lib
-from splitgan_keras.errors import UserError
+from splitgan_keras.errors import INTERRUPTED, UserError
 
 
 def _list_parser(element_type):
@@ -112,11 +112,12 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         from splitgan_keras import training
         if args.parity_record:
             training.record_parity(cfg, args.parity_record, args.parity_iterations, data)
-        else:
-            training.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1)
+        elif training.run(cfg, data, resume=args.resume, stop_at=args.stop_at,
+                          init_from_tf1=args.init_from_tf1).interrupted:
+            return INTERRUPTED
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
-        return 2
+        return e.exit_status
     return 0
 
 
@@ -176,5 +177,5 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
                             args.data_dir, args.tf1_initial_classes, args.cache_dir)
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
-        return 2
+        return e.exit_status
     return 0

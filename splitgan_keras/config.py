@@ -92,6 +92,8 @@ class RuntimeConfig:
     precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: table)",
                           "--precision", ("fp32", "mixed"))
     xla: bool = _opt(False, "compile the training step with XLA (CPU and GPU)", "--xla")
+    deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
+                                      "deterministic option)", "--deterministic")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +114,6 @@ class NpuConfig:
     profiling: bool = _opt(False, "profile with the adapter's profiler", "--profiling")
     profiling_dir: str = _opt("npu_profiling", "folder for profiling output",
                               ("--profiling-dir", "--profiling_dump_path"))
-    deterministic: bool = _opt(False, "the adapter's deterministic computing (for parity runs)",
-                               "--npu-deterministic")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,13 +9,10 @@ interrupted export never replaces a good one.
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import tempfile
 
 import tensorflow as tf
 
-from splitgan_keras import sampling, splitting
+from splitgan_keras import faults, files, sampling, splitting
 from splitgan_keras.networks import NOISE_DIM, Generator
 
 SIGNATURE = "serving_default"
@@ -71,22 +68,9 @@ def export_generator(generator: Generator, directory: str, host_scope=lambda: tf
     `host_scope` places the copy on the host CPU (runtime.Runtime.host_scope: tf.device does not
     move work on the NPU).
     """
-    parent = os.path.dirname(os.path.abspath(directory))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(dir=parent, prefix=".export-")
-    try:
-        with host_scope():
-            copy = float32_copy(generator)
-            copy.save(staging, save_format="tf", signatures={
-                SIGNATURE: _serving_function(copy), HIERARCHY_SIGNATURE: _hierarchy_function(copy)})
-        retired = None
-        if os.path.exists(directory):
-            retired = tempfile.mkdtemp(dir=parent, prefix=".export-old-")
-            os.rename(directory, os.path.join(retired, "export"))
-        os.rename(staging, directory)
-        if retired:
-            shutil.rmtree(retired)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with files.staged_directory(directory) as staging, host_scope():
+        copy = float32_copy(generator)
+        copy.save(staging, save_format="tf", signatures={
+            SIGNATURE: _serving_function(copy), HIERARCHY_SIGNATURE: _hierarchy_function(copy)})
+        faults.point("export.staged")
     return directory

@@ -42,6 +42,8 @@ def _apply(tape, loss, variables, optimizer, prefix: str) -> Dict[str, tf.Tensor
         grads = optimizer.get_unscaled_gradients(grads)
     optimizer.apply_gradients(zip(grads, variables))
     logs[prefix + "/grad_norm"] = tf.linalg.global_norm(grads)
+    if _scales_loss(optimizer):  # the wrapper skipped this update
+        logs[prefix + "/skipped"] = tf.cast(tf.logical_not(tf.math.is_finite(logs[prefix + "/grad_norm"])), tf.float32)
     return logs
 
 
@@ -158,16 +160,20 @@ class SplitGAN(tf.keras.Model):
         y = tf.cast(self.rng.uniform([m]) * num_classes, tf.int32)  # the original's uniform labels
         return self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
 
-    def _skipped_generator_step(self):
-        keys = _GENERATOR_LOG_KEYS + (("g/loss_scale",) if _scales_loss(self.g_optimizer) else ())
+    def _no_generator_step(self):
+        keys = _GENERATOR_LOG_KEYS + (("g/loss_scale", "g/skipped") if _scales_loss(self.g_optimizer) else ())
         return {key: tf.constant(0.0) for key in keys}
 
     def train_step(self, data):
         """One iteration. data: (uint8 [n_critic, B, H, W, 3], int32 example indices [n_critic, B])."""
         pixels, indices = data
-        logs = dict(tf.cond(self.iteration > 0, self._sampled_generator_step, self._skipped_generator_step))
+        logs = dict(tf.cond(self.iteration > 0, self._sampled_generator_step, self._no_generator_step))
+        skipped = 0.0
         for k in range(self.cfg.n_critic):
             logs.update(self._sampled_critic_step(pixels[k], indices[k]))
+            skipped += logs.get("d/skipped", 0.0)
+        if "d/skipped" in logs:
+            logs["d/skipped"] = skipped  # all critic steps of the iteration
         logs["lr"] = self.learning_rate()
         logs["split/num_classes"] = tf.cast(self.generator.num_classes, tf.float32)
         self.iteration.assign_add(1)

@@ -85,7 +85,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
     policy = POLICIES[(device, rt.precision)]
     loss_scale, device_name, host_scope = None, "", contextlib.nullcontext
     if device == "npu":
-        npu, handle = _open_npu(cfg.npu)
+        npu, handle = _open_npu(cfg.npu, rt.deterministic)
         device_name = handle.name()
         host_scope = _npu_host_scope
         if policy == "mixed_float16":
@@ -100,6 +100,8 @@ def setup(cfg: config_lib.Config) -> Runtime:
         host_scope = lambda: tf.device("/cpu:0")  # noqa: E731
         if policy == "mixed_float16":
             loss_scale = tf.keras.mixed_precision.LossScaleOptimizer  # dynamic scaling is its default
+        if rt.deterministic:
+            enable_determinism()
     tf.keras.mixed_precision.set_global_policy(policy)
     seed_everything(cfg.train.seed)
     return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope)
@@ -118,7 +120,7 @@ def _set_option(target, name: str, value, flag: str) -> None:
         raise UserError("%s: the Ascend adapter refused %s=%r: %s" % (flag, name, value, e))
 
 
-def _open_npu(npu_cfg):
+def _open_npu(npu_cfg, deterministic: bool):
     """Imports npu_device, sets its global options, then opens the device (the adapter's order).
 
     Returns:
@@ -155,8 +157,8 @@ def _open_npu(npu_cfg):
         _set_option(options.profiling_config, "profiling_options", json.dumps({
             "output": profiling_dir, "training_trace": "on", "task_trace": "on", "aicpu": "on",
             "aic_metrics": "PipeUtilization", "fp_point": "", "bp_point": ""}), "--profiling")
-    if npu_cfg.deterministic:
-        _set_option(options, "deterministic", 1, "--npu-deterministic")
+    if deterministic:
+        _set_option(options, "deterministic", 1, "--deterministic")
     handle = npu.open().as_default()  # the device id comes from ASCEND_DEVICE_ID, as the adapter reads it
     return npu, handle
 

@@ -1,27 +1,36 @@
 """run(cfg): set up the device, load data, build or restore the model, train with Model.fit,
-then write the final checkpoint, sample grid and export."""
+then write the final checkpoint, sample grid and export; record_parity(cfg): a parity record.
+
+What a run survives (README: reliability): a kill at any moment (checkpoints, records, grids and
+exports are written atomically and --resume takes the newest checkpoint that reads back),
+SIGTERM/SIGINT (checkpoint, then exit 3), a non-finite loss (stop before saving it, exit 4), and
+a full or unwritable disk (a one-line error; the last checkpoint stays good).
+"""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
+import re
 from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import (builtin_data, callbacks, checkpoints, class_split, config as config_lib, datasets,
-                            export, gan as gan_lib, networks, optimizers, parity, pipeline, rundir,
+                            export, files, gan as gan_lib, networks, optimizers, parity, pipeline, rundir,
                             runtime as runtime_lib, sampling, splitting, tf1_import)
+from splitgan_keras.errors import NonFiniteError, UserError
 from splitgan_keras.metrics import builtin_quality, registry
-from splitgan_keras.errors import UserError
 
 
 @dataclasses.dataclass(frozen=True)
 class Result:
     iteration: int                  # completed iterations
     checkpoint: str                 # path of the last checkpoint
-    sample_grid: str                # path of the last sample grid
+    sample_grid: Optional[str]      # path of the last sample grid
     export_dir: Optional[str]       # the exported generator, once the run is complete
+    interrupted: bool = False       # stopped by SIGTERM/SIGINT (resumable)
 
 
 def log(message: str) -> None:
@@ -87,10 +96,7 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int,
     """
     if iterations < 1:
         raise UserError("--parity-iterations must be at least 1, got %d" % iterations)
-    if cfg.runtime.device == "npu":  # the adapter's switch; TF's op determinism does not reach the NPU
-        cfg = config_lib.with_overrides(cfg, {"npu.deterministic": True}, "parity record")
-    else:
-        runtime_lib.enable_determinism()
+    cfg = config_lib.with_overrides(cfg, {"runtime.deterministic": True}, "parity record")
     runtime, data, gan = _prepare(cfg, data)
     log("parity record: %d iterations | %s | %s" % (iterations, runtime.describe(), data.source))
     recorder = callbacks.ParityRecorder(gan.generator, data.num_classes, cfg.train.seed)
@@ -129,6 +135,39 @@ def _evaluation_callback(cfg, data, gan, source, store) -> Optional[callbacks.Pe
                                         cfg.train.seed, best, best_metric, cfg.eval.best_after)
 
 
+def _restore_or_start(cfg, gan, data, store, resume: bool, init_from_tf1: Optional[str]) -> None:
+    if resume:
+        restored = store.restore_latest_good(log)
+        log("resumed from %s" % restored if restored else
+            "no checkpoint in %s yet; starting from iteration 0" % rundir.path(cfg, rundir.CHECKPOINTS))
+    elif init_from_tf1:
+        _start_from_tf1(init_from_tf1, gan, data)
+        log("started from TF1 checkpoint %s" % init_from_tf1)
+
+
+_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR)
+_DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied",
+                  "Not a directory")
+
+
+def _disk_problem(error: Exception, run_dir: str) -> bool:
+    """True for a failed write into the run dir: a file-system OSError, one about a path in the run
+    dir, or a TensorFlow error (checkpoint, summary or export writer) that reports such a problem."""
+    if isinstance(error, OSError):
+        inside = bool(error.filename) and os.path.abspath(str(error.filename)).startswith(os.path.abspath(run_dir))
+        return error.errno in _DISK_ERRNOS or inside
+    return any(text in str(error) for text in _DISK_MESSAGES)
+
+
+def _write_diagnostic(cfg, guard: callbacks.NonFiniteGuard, store) -> str:
+    path = rundir.path(cfg, "nonfinite.json")
+    last = guard.recent[-1] if guard.recent else {}
+    files.write_json(path, {"recent_iterations": list(guard.recent), "learning_rate": last.get("lr"),
+                            "loss_scale": {k: v for k, v in last.items() if k.endswith("loss_scale")},
+                            "skipped_steps": dict(guard.skipped), "last_good_checkpoint": store.latest})
+    return path
+
+
 def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resume: bool = False,
         stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None) -> Result:
     """Trains (or continues) the run described by `cfg`.
@@ -136,30 +175,53 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
     Args:
       cfg: the resolved configuration (rundir.resolve).
       data: the training set, if already loaded (datasets.load); loaded from cfg.data otherwise.
-      resume: continue from the latest checkpoint in the run dir.
+      resume: continue from the newest checkpoint in the run dir that reads back completely.
       stop_at: end this session after this many completed iterations (the learning-rate schedule
         still spans cfg.train.iterations); --resume continues later.
       init_from_tf1: a checkpoint of the original TF1 code to start a new run from.
+
+    Raises:
+      UserError: bad input, or a run dir that cannot be written (full disk, permissions).
+      NonFiniteError: a loss or gradient went NaN/inf; nothing broken was saved.
     """
     end = cfg.train.iterations if stop_at is None else stop_at
     if not 1 <= end <= cfg.train.iterations:
         raise UserError("--stop-at %d must lie in 1..%d (--iterations)" % (end, cfg.train.iterations))
     if resume and init_from_tf1:
         raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
-    runtime, data, gan = _prepare(cfg, data)
-    store = checkpoints.TrainingCheckpoints(rundir.path(cfg, rundir.CHECKPOINTS), gan, cfg.output.keep_checkpoints)
-    if resume and store.latest:
-        store.restore(store.latest)
-        log("resumed from %s" % store.latest)
-    elif resume:
-        log("no checkpoint in %s yet; starting from iteration 0" % rundir.path(cfg, rundir.CHECKPOINTS))
-    elif init_from_tf1:
-        _start_from_tf1(init_from_tf1, gan, data)
-        log("started from TF1 checkpoint %s" % init_from_tf1)
-    source = sampling.GeneratorSource(gan.generator)
-    evaluation = _evaluation_callback(cfg, data, gan, source, store)
-    rundir.write_config(cfg)
+    checkpoint_dir = rundir.path(cfg, rundir.CHECKPOINTS)
+    try:
+        runtime, data, gan = _prepare(cfg, data)
+        store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints)
+        _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
+        source = sampling.GeneratorSource(gan.generator)
+        evaluation = _evaluation_callback(cfg, data, gan, source, store)
+        rundir.write_config(cfg)
+        return _train(cfg, runtime, data, gan, store, source, evaluation, end)
+    except tf.errors.ResourceExhaustedError as e:
+        if _disk_problem(e, cfg.output.run_dir):
+            raise _write_error(cfg, checkpoint_dir, e)
+        raise UserError("out of device memory with --width %d and --batch-size %d (%s); use smaller ones, or "
+                        "--precision mixed; the last complete checkpoint is %s" % (
+                            cfg.model.width, cfg.train.batch_size, _first_line(e)[:200],
+                            tf.train.latest_checkpoint(checkpoint_dir) or "none"))
+    except (OSError, tf.errors.OpError) as e:
+        if not _disk_problem(e, cfg.output.run_dir):
+            raise
+        raise _write_error(cfg, checkpoint_dir, e)
 
+
+def _first_line(e: Exception) -> str:
+    return re.sub(r"^\{\{[^}]*\}\}\s*", "", str(e).splitlines()[0])  # without TF's op-node prefix
+
+
+def _write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
+    return UserError("cannot write into --run-dir %s (%s); the last complete checkpoint is %s; make room (or "
+                     "fix the permissions), then continue with --resume"
+                     % (cfg.output.run_dir, _first_line(e), tf.train.latest_checkpoint(checkpoint_dir) or "none"))
+
+
+def _train(cfg, runtime, data, gan, store, source, evaluation, end: int) -> Result:
     start = int(gan.iteration.numpy())
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
         % (runtime.describe(), data.source, _parameter_count(gan.generator), _parameter_count(gan.critic),
@@ -168,17 +230,28 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
                                   cfg.output.samples_per_class, cfg.train.seed)
     splitter = class_split.ClassSplitter(gan, data, cfg.split, cfg.train.batch_size, cfg.train.seed,
                                          rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS))
-    if start < end:
-        log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
-        batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic,
-                                             cfg.train.seed, start_iteration=start)
-        gan.fit(batches, epochs=1, steps_per_epoch=end - start, verbose=0, callbacks=[
-            callbacks.ClassSplitCallback(splitter, cfg.split.split_at, store),
-            callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
-            callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
-            grids] + ([evaluation] if evaluation else []))
-    checkpoint = store.save()
+    guard = callbacks.NonFiniteGuard(runtime.loss_scale_optimizer is not None)
+    with callbacks.StopOnSignal() as stop:
+        if start < end:
+            log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
+            batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic,
+                                                 cfg.train.seed, start_iteration=start)
+            try:
+                gan.fit(batches, epochs=1, steps_per_epoch=end - start, verbose=0, callbacks=[
+                    guard, stop,  # first: nothing may act on a broken or interrupted step
+                    callbacks.ClassSplitCallback(splitter, cfg.split.split_at, store),
+                    callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
+                    callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
+                    grids] + ([evaluation] if evaluation else []))
+            except NonFiniteError as e:
+                raise NonFiniteError("%s; the last good checkpoint is %s; recent values in %s"
+                                     % (e, store.latest or "none (no checkpoint yet)", _write_diagnostic(cfg, guard, store)))
+        checkpoint = store.save()
     completed = int(gan.iteration.numpy())
+    if stop.received:
+        log("stopped by %s after iteration %d; checkpoint %s; continue with: python train.py --run-dir %s --resume"
+            % (stop.received, completed, checkpoint, cfg.output.run_dir))
+        return Result(completed, checkpoint, None, None, interrupted=True)
     grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
     if not os.path.exists(grid):
         grids.write(completed)
@@ -187,6 +260,8 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT), runtime.host_scope)
     for split in splitter.history:
         log(split.summary())
+    if guard.skipped:
+        log("steps skipped by dynamic loss scaling: %s" % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
     if cfg.data.dataset == "builtin":
         log(builtin_quality.describe(_quality_probe(cfg, gan).measure(source, cfg.train.seed)))
     log("done: %d iterations | checkpoint %s | samples %s%s"
