@@ -3,8 +3,11 @@ import os
 import pickle
 import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# One cache (FID statistics, the built-in classifier) for the session, never the user's own.
+os.environ["SPLITGAN_CACHE"] = tempfile.mkdtemp(prefix="splitgan-test-cache-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
