@@ -92,6 +92,10 @@ class RuntimeConfig:
     precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: table)",
                           "--precision", ("fp32", "mixed"))
     xla: bool = _opt(False, "compile the training step with XLA (CPU and GPU)", "--xla")
+    iterations_per_call: int = _opt(
+        1, "training iterations per tf.function call (Keras steps_per_execution); fewer calls save host overhead, "
+           "and the NPU runs the loop on the device. Intervals, splits and --iterations must be multiples of it",
+        "--iterations-per-call")
     deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                       "deterministic option)", "--deterministic")
 
@@ -298,5 +302,15 @@ def validate(cfg: Config) -> None:
          "builtin_quality needs --dataset builtin")
     for key in ("checkpoint_every", "sample_every", "log_every"):
         need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
+    k = cfg.runtime.iterations_per_call
+    need(k >= 1, "runtime.iterations_per_call", "must be at least 1, got %d" % k)
+    if k > 1:  # callbacks see only the last iteration of each call
+        for key, value in (("train.iterations", t.iterations), ("output.checkpoint_every", o.checkpoint_every),
+                           ("output.sample_every", o.sample_every), ("output.log_every", o.log_every),
+                           ("eval.every", e.every)):
+            need(value % k == 0, key, "must be a multiple of --iterations-per-call %d, got %d" % (k, value))
+        need(all((i + 1) % k == 0 for i in s.split_at), "split.split_at",
+             "must end calls of --iterations-per-call %d (each split iteration + 1 a multiple of it), got %s"
+             % (k, list(s.split_at)))
     need(o.keep_checkpoints >= 1, "output.keep_checkpoints", "must be at least 1")
     need(o.samples_per_class >= 1, "output.samples_per_class", "must be at least 1")

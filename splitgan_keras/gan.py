@@ -149,10 +149,11 @@ class SplitGAN(tf.keras.Model):
         return logs
 
     def _sampled_critic_step(self, pixels, indices):
-        b = pixels.shape[0]
-        x_real = scale_real(pixels, self.rng.uniform(pixels.shape, 0.0, 1.0 / 128.0))
+        shape = tf.shape(pixels)  # constant-folded when static (as on the NPU)
+        x_real = scale_real(pixels, self.rng.uniform(shape, 0.0, 1.0 / 128.0))
         y_real = tf.gather(self.example_labels, indices)
-        return self.critic_step(x_real, y_real, self.rng.normal([b, NOISE_DIM]), self.rng.uniform([b, 1, 1, 1]))
+        return self.critic_step(x_real, y_real, self.rng.normal([shape[0], NOISE_DIM]),
+                                self.rng.uniform([shape[0], 1, 1, 1]))
 
     def _sampled_generator_step(self):
         m = self.cfg.gen_batch_multiple * self.cfg.batch_size

@@ -134,7 +134,9 @@ class UpBlock(tf.keras.layers.Layer):
         self.conv2 = conv(width, 3, he_uniform(), "conv2")
 
     def call(self, x, class_paths, groups: int = 1):
-        shortcut = self.shortcut(upsample(x))
+        # A 1x1 convolution commutes with nearest upsampling (every output pixel is the same dot
+        # product), so it runs on the small image: the original's result with 4x fewer FLOPs.
+        shortcut = upsample(self.shortcut(x))
         h = tf.nn.relu(self.norm1(x, class_paths, groups))
         h = self.conv1(upsample(h))
         h = tf.nn.relu(self.norm2(h, class_paths, groups))

@@ -87,6 +87,8 @@ def setup(cfg: config_lib.Config) -> Runtime:
     if device == "npu":
         npu, handle = _open_npu(cfg.npu, rt.deterministic)
         device_name = handle.name()
+        if rt.iterations_per_call > 1:  # Keras' multi-step loop over the iterator: the adapter sinks it
+            npu.set_npu_loop_size(rt.iterations_per_call)
         host_scope = _npu_host_scope
         if policy == "mixed_float16":
             loss_scale = npu.train.optimizer.NpuLossScaleOptimizer

@@ -63,7 +63,8 @@ def build_gan(cfg: config_lib.Config, data: datasets.ImageData, runtime: runtime
     def make_optimizer():
         return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2, t.adam_epsilon))
 
-    gan.compile(make_optimizer(), make_optimizer(), **runtime.compile_options())
+    gan.compile(make_optimizer(), make_optimizer(), steps_per_execution=cfg.runtime.iterations_per_call,
+                **runtime.compile_options())
     return gan
 
 
@@ -96,7 +97,8 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int,
     """
     if iterations < 1:
         raise UserError("--parity-iterations must be at least 1, got %d" % iterations)
-    cfg = config_lib.with_overrides(cfg, {"runtime.deterministic": True}, "parity record")
+    cfg = config_lib.with_overrides(cfg, {"runtime.deterministic": True, "runtime.iterations_per_call": 1},
+                                    "parity record")  # every iteration recorded
     runtime, data, gan = _prepare(cfg, data)
     log("parity record: %d iterations | %s | %s" % (iterations, runtime.describe(), data.source))
     recorder = callbacks.ParityRecorder(gan.generator, data.num_classes, cfg.train.seed)
@@ -223,6 +225,10 @@ def _write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
 
 def _train(cfg, runtime, data, gan, store, source, evaluation, end: int) -> Result:
     start = int(gan.iteration.numpy())
+    k = cfg.runtime.iterations_per_call
+    if (end - start) % k:
+        raise UserError("--iterations-per-call %d does not divide the %d iterations from %d to %d (--stop-at or the "
+                        "checkpoint resumed from); choose another value" % (k, end - start, start, end))
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
         % (runtime.describe(), data.source, _parameter_count(gan.generator), _parameter_count(gan.critic),
            cfg.output.run_dir))

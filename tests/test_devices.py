@@ -20,7 +20,8 @@ def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 3, "--device", "npu",
                                          "--precision", "mixed", "--overflow-dump", "--dump-path", tmp_path / "dump",
                                          "--mixlist-file", os.path.join(os.path.dirname(__file__), "npu_mixlist.json"),
-                                         "--profiling", "--profiling-dir", tmp_path / "prof"], log, device_id="3")
+                                         "--profiling", "--profiling-dir", tmp_path / "prof",
+                                         "--iterations-per-call", 3], log, device_id="3")
     assert result.returncode == 0, result.stderr
     events = _events(log)
     kinds = [e["event"] for e in events]
@@ -38,6 +39,7 @@ def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
     wrapped = [e for e in events if e["event"] == "npu_loss_scale_optimizer"]
     assert len(wrapped) == 2 and all(e["dynamic"] for e in wrapped)
     assert "jit_compile_requested" not in kinds
+    assert {"event": "loop_size", "value": 3} in events  # Keras' 3-iteration loop, sunk by the adapter
     assert "device npu (/job:localhost/replica:0/task:0/device:NPU:3), policy mixed_float16" in result.stdout
     assert "loss scaling dynamic, NpuLossScaleOptimizer" in result.stdout
     assert "done: 3 iterations" in result.stdout

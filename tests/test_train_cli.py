@@ -162,3 +162,18 @@ def test_train_script_in_a_fresh_process(tmp_path):
     assert bad.stderr.strip().splitlines() == [  # data is checked before TensorFlow starts up
         "error: --data-dir %s does not exist; download cifar-10-python.tar.gz from "
         "https://www.cs.toronto.edu/~kriz/cifar.html and pass the file or its extracted folder" % (tmp_path / "missing")]
+
+
+def test_several_iterations_per_call_compute_the_same(tmp_path, capsys):
+    common = TINY + ["--iterations", 8, "--checkpoint-every", 4]
+    assert train_cli(common + ["--run-dir", tmp_path / "one"], capsys)[0] == 0
+    status, out, err = train_cli(common + ["--run-dir", tmp_path / "four", "--iterations-per-call", 4], capsys)
+    assert status == 0, err
+    a, b = _checkpoint_values(str(tmp_path / "one" / "checkpoints" / "ckpt-8")), \
+        _checkpoint_values(str(tmp_path / "four" / "checkpoints" / "ckpt-8"))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    status, _, err = train_cli(TINY + ["--run-dir", tmp_path / "bad", "--iterations", 8, "--iterations-per-call", 3],
+                               capsys)
+    assert status == 2 and "must be a multiple of --iterations-per-call 3" in err

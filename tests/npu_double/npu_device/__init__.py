@@ -42,6 +42,7 @@ def set_npu_loop_size(loop_size):
     if loop_size <= 0:
         return
     _state["loop_size"] = loop_size
+    record("loop_size", value=loop_size)
 
 
 def set_device_sat_mode(mode):

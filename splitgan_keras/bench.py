@@ -1,0 +1,256 @@
+"""python -m splitgan_keras.bench: how fast training, class splitting and evaluation run here.
+
+On the reference configuration (width 128, critic batch 64, generator batch 128, 5 critic steps)
+with synthetic uint8 data, after warm-up, it reports median and spread of: seconds per training
+iteration, per critic step and per generator step; the split step over 50000 images (feature
+pass and k-means apart); generator sampling and Inception throughput (images/s); peak RSS. Each
+time comes with the floating-point operations it performs, counted from the traced graph, and
+the GFLOP/s achieved against a matmul ceiling measured in the same run. `--tiny` measures the
+per-iteration host overhead on a model where compute is negligible.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from typing import Callable, Dict, List, Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from splitgan_keras import (class_split, config as config_lib, datasets, files, pipeline,  # noqa: E402
+                            runtime as runtime_lib, sampling, splitting, training)
+
+TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}
+
+
+def graph_flops(concrete_function) -> float:
+    """Floating-point operations of one call, from TensorFlow's per-op statistics (convolutions and
+    matmuls, their gradients included; ops inside tf.cond branches are not seen, so callers time
+    and count the two training steps separately)."""
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    return float(tf.compat.v1.profiler.profile(concrete_function.graph, options=options).total_float_ops)
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int) -> List[float]:
+    """Wall times of `repeats` calls after `warmup` untimed ones (the first traces)."""
+    for _ in range(warmup):
+        _sync(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        _sync(fn())
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def _sync(result):
+    """Waits for the result's values (TF may return before computing on accelerators)."""
+    for value in tf.nest.flatten(result):
+        if hasattr(value, "numpy"):
+            value.numpy()
+
+
+def matmul_ceiling(dtype: tf.DType, n: int = 4096, repeats: int = 10) -> float:
+    """GFLOP/s of the fastest of `repeats` n x n matmuls in `dtype`: the machine's practical
+    ceiling for dense compute (the fastest, because a ceiling is what the machine can reach; on a
+    shared machine the median wanders with its neighbours)."""
+    a = tf.cast(tf.random.stateless_normal([n, n], seed=[1, 2]), dtype)
+    product = tf.function(lambda x: tf.matmul(x, x))
+    times = time_calls(lambda: product(a), repeats, warmup=2)
+    return 2.0 * n ** 3 / min(times) / 1e9
+
+
+def _summary(times: List[float], flops: Optional[float], ceiling: float, unit: str = "s") -> Dict[str, float]:
+    median = statistics.median(times)
+    result = {"median": median, "min": min(times), "max": max(times), "unit": unit, "runs": len(times)}
+    if flops:
+        result.update(gflop=flops / 1e9, gflops_per_s=flops / median / 1e9,
+                      fraction_of_ceiling=flops / median / 1e9 / ceiling)
+    return result
+
+
+def _synthetic(n: int, size: int, classes: int = 10) -> datasets.ImageData:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    return datasets.ImageData(images, (np.arange(n) % classes).astype(np.int32), classes, "synthetic uint8")
+
+
+def _inception_network(handle: Optional[str]):
+    """The real module when given; otherwise Keras InceptionV3 with random weights: the same size
+    (about 5.7 GFLOP per 299x299 image), so the throughput is representative."""
+    from splitgan_keras.metrics import inception
+    if handle:
+        return inception.InceptionNetwork(handle), "tfgan module %s" % handle
+    model = tf.keras.applications.InceptionV3(weights=None, include_top=True, classes=1008)
+
+    class StandIn(inception.InceptionNetwork):
+        def __init__(self):  # noqa: super().__init__ would load a module
+            self.handle, self.batch = "keras InceptionV3 (random weights)", inception.BATCH
+
+            @tf.function
+            def run(pixels):
+                logits = model(inception.preprocess(pixels))
+                return logits, logits  # shapes do not matter here, only the work
+
+            self._run = run
+
+    return StandIn(), "stand-in Keras InceptionV3 of the real size (random weights)"
+
+
+def run(args) -> dict:
+    overrides = {"model.width": args.width, "train.batch_size": args.batch_size, "train.n_critic": args.n_critic,
+                 "runtime.precision": args.precision, "runtime.xla": args.xla, "runtime.device": args.device,
+                 "runtime.iterations_per_call": args.iterations_per_call}
+    if args.tiny:
+        overrides.update(TINY)
+    cfg = config_lib.with_overrides(config_lib.Config(), overrides, "bench flags")
+    config_lib.validate(cfg)
+    runtime = runtime_lib.setup(cfg)
+    ceilings = {"fp32": matmul_ceiling(tf.float32, args.ceiling_size),
+                "bf16": matmul_ceiling(tf.bfloat16, args.ceiling_size)}
+    ceiling = ceilings["bf16" if runtime.policy == "mixed_bfloat16" else "fp32"]
+    size = cfg.model.image_size
+    data = _synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), size)
+    gan = training.build_gan(cfg, data, runtime)
+    pixels, indices = next(iter(pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, 0)))
+    gan.iteration.assign(1)  # past iteration 0, where the generator step is skipped
+
+    critic_step = tf.function(lambda: gan._sampled_critic_step(pixels[0], indices[0]), jit_compile=args.xla or None)
+    generator_step = tf.function(gan._sampled_generator_step, jit_compile=args.xla or None)
+    iteration = tf.function(lambda: gan.train_step((pixels, indices)), jit_compile=args.xla or None)
+    flops = {"critic": graph_flops(critic_step.get_concrete_function()),
+             "generator": graph_flops(generator_step.get_concrete_function())}
+    flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]
+    results = {"iteration_s": _summary(time_calls(iteration, args.repeats, args.warmup), flops["iteration"], ceiling),
+               "critic_step_s": _summary(time_calls(critic_step, args.repeats, args.warmup), flops["critic"], ceiling),
+               "generator_step_s": _summary(time_calls(generator_step, args.repeats, args.warmup), flops["generator"],
+                                            ceiling)}
+    results["fit_iteration_s"] = _fit_iterations(cfg, data, gan, args.fit_iterations, args.repeats, ceiling,
+                                                 flops["iteration"])
+    if not args.tiny and args.split_images:
+        results.update(_split_step(cfg, gan, args.split_images, ceiling))
+    if not args.tiny and not args.skip_eval:
+        results.update(_evaluation_throughput(gan, args.inception, args.eval_images, ceiling))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+    return {"config": {"width": cfg.model.width, "batch_size": cfg.train.batch_size,
+                       "generator_batch": cfg.train.batch_size * cfg.train.gen_batch_multiple,
+                       "n_critic": cfg.train.n_critic, "image_size": size, "tiny": bool(args.tiny)},
+            "runtime": runtime.describe(), "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
+            "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "results": results,
+            "peak_rss_gib": rss / 2 ** 30}
+
+
+def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: float, flops: float) -> dict:
+    """Seconds per iteration as training runs them: Model.fit, `iterations_per_call` per call, no
+    callbacks. Against iteration_s (one direct call per iteration) this shows the host overhead."""
+    batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, 0)
+    per_call = cfg.runtime.iterations_per_call
+    steps = max(per_call, iterations - iterations % per_call)
+    fit = lambda: gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # noqa: E731
+    times = [t / steps for t in time_calls(fit, repeats, warmup=1)]
+    return dict(_summary(times, flops, ceiling), iterations_per_call=per_call)
+
+
+def _split_step(cfg, gan, n: int, ceiling: float) -> dict:
+    """The split step on n synthetic images in 10 classes: the feature pass, then the k-means plan."""
+    data = _synthetic(n, cfg.model.image_size)
+    feature_pass = class_split.FeaturePass(gan.critic, gan.rng)
+    feature_pass(data.images[:class_split.FEATURE_BATCH])  # trace
+    batch = np.zeros((class_split.FEATURE_BATCH,) + data.images.shape[1:], np.uint8)
+    per_batch = graph_flops(feature_pass._features.get_concrete_function(tf.constant(batch), None))
+    start = time.perf_counter()
+    features = feature_pass(data.images)
+    feature_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    normalised = splitting.normalize_features(features, cfg.train.batch_size)
+    splitting.plan_split(normalised, data.labels, 10, gan.generator.class_tree.numpy(), 2000, 0)
+    kmeans_seconds = time.perf_counter() - start
+    batches = -(-n // class_split.FEATURE_BATCH)
+    return {"split_feature_pass_s": _summary([feature_seconds], per_batch * batches, ceiling),
+            "split_kmeans_s": _summary([kmeans_seconds], None, ceiling),
+            "split_step_s": _summary([feature_seconds + kmeans_seconds], per_batch * batches, ceiling),
+            "split_images": n}
+
+
+def _evaluation_throughput(gan, inception_handle: Optional[str], n: int, ceiling: float) -> dict:
+    source = sampling.GeneratorSource(gan.generator)
+    sampling.uniform_samples(source, 200, 0)  # trace
+    start = time.perf_counter()
+    images, _ = sampling.uniform_samples(source, n, 1)
+    sample_seconds = time.perf_counter() - start
+    network, description = _inception_network(inception_handle)
+    network.outputs(images[:network.batch])  # trace (or load)
+    start = time.perf_counter()
+    network.outputs(images)
+    inception_seconds = time.perf_counter() - start
+    per_batch = graph_flops(network._run.get_concrete_function(tf.constant(images[:network.batch])))
+    generator_flops = graph_flops(source._generate.get_concrete_function(
+        tf.zeros([sampling.SAMPLE_BATCH, 128]), tf.zeros([sampling.SAMPLE_BATCH], tf.int32)))
+    rate = lambda seconds: {"median": n / seconds, "unit": "images/s", "runs": 1}  # noqa: E731
+    sampling_rate, inception_rate = rate(sample_seconds), rate(inception_seconds)
+    sampling_rate.update(gflops_per_s=generator_flops / sampling.SAMPLE_BATCH * n / sample_seconds / 1e9)
+    inception_rate.update(gflops_per_s=per_batch / network.batch * n / inception_seconds / 1e9, network=description)
+    for r in (sampling_rate, inception_rate):
+        r["fraction_of_ceiling"] = r["gflops_per_s"] / ceiling
+    return {"sampling_images_per_s": sampling_rate, "inception_images_per_s": inception_rate}
+
+
+def format_table(report: dict) -> str:
+    lines = ["%s | %d CPUs | matmul ceiling fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s" % (
+        report["runtime"], report["cpu_count"], report["matmul_ceiling_gflops"]["fp32"],
+        report["matmul_ceiling_gflops"]["bf16"]),
+        "%-26s %10s %18s %9s %9s %6s" % ("quantity", "median", "min..max", "GFLOP", "GFLOP/s", "ceil")]
+    for key, r in report["results"].items():
+        if not isinstance(r, dict):
+            continue
+        spread = "%.3g..%.3g" % (r["min"], r["max"]) if "min" in r else ""
+        lines.append("%-26s %10.4g %18s %9s %9s %6s" % (
+            key, r["median"], spread, "%.1f" % r["gflop"] if "gflop" in r else "",
+            "%.0f" % r["gflops_per_s"] if "gflops_per_s" in r else "",
+            "%.0f%%" % (100 * r["fraction_of_ceiling"]) if "fraction_of_ceiling" in r else ""))
+    lines.append("%-26s %10.3f" % ("peak_rss_gib", report["peak_rss_gib"]))
+    return "\n".join(lines)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m splitgan_keras.bench", description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu", "npu"))
+    p.add_argument("--precision", default="fp32", choices=("fp32", "mixed"))
+    p.add_argument("--xla", action="store_true", help="compile the timed functions with XLA")
+    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--n-critic", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per quantity (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
+    p.add_argument("--split-images", type=int, default=50000, help="images of the split step (0: skip it)")
+    p.add_argument("--eval-images", type=int, default=2000, help="images for the sampling/Inception throughput")
+    p.add_argument("--skip-eval", action="store_true", help="skip the sampling and Inception throughput")
+    p.add_argument("--inception", metavar="DIR", help="tfgan's Inception module (default: a same-size stand-in)")
+    p.add_argument("--iterations-per-call", type=int, default=1, help="training iterations per tf.function call")
+    p.add_argument("--fit-iterations", type=int, default=10, help="iterations per timed Model.fit (default 10)")
+    p.add_argument("--tiny", action="store_true", help="host overhead: width 8, 16x16, batch 4; training only")
+    p.add_argument("--ceiling-size", type=int, default=4096, help="side of the matmul that measures the ceilings")
+    p.add_argument("--out", default="bench.json", help="JSON report (default: bench.json)")
+    return p
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    report = run(args)
+    files.write_json(args.out, report)
+    print(format_table(report))
+    print("wrote %s" % args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

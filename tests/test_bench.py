@@ -1,0 +1,27 @@
+"""The benchmark command runs and reports what it promises (speed itself is not tested here)."""
+import json
+
+from splitgan_keras import bench
+
+
+def test_bench_reports_times_flops_and_memory(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--tiny", "--repeats", "1", "--warmup", "1", "--fit-iterations", "2", "--ceiling-size", "512",
+                       "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    results = report["results"]
+    assert {"iteration_s", "critic_step_s", "generator_step_s", "fit_iteration_s"} <= set(results)
+    for key in ("iteration_s", "critic_step_s", "generator_step_s"):
+        assert results[key]["median"] > 0 and results[key]["gflop"] > 0 and results[key]["gflops_per_s"] > 0
+    n_critic = report["config"]["n_critic"]
+    assert abs(results["iteration_s"]["gflop"] - n_critic * results["critic_step_s"]["gflop"]
+               - results["generator_step_s"]["gflop"]) < 1e-6
+    assert report["matmul_ceiling_gflops"]["fp32"] > 0 and report["peak_rss_gib"] > 0
+    assert "iteration_s" in capsys.readouterr().out
+
+
+def test_graph_flops_counts_a_matmul():
+    import tensorflow as tf
+    f = tf.function(lambda a, b: tf.matmul(a, b))
+    flops = bench.graph_flops(f.get_concrete_function(tf.zeros([8, 16]), tf.zeros([16, 4])))
+    assert flops == 2 * 8 * 16 * 4
