@@ -136,17 +136,24 @@ def run(args) -> dict:
                                             ceiling)}
     results["fit_iteration_s"] = _fit_iterations(cfg, data, gan, args.fit_iterations, args.repeats, ceiling,
                                                  flops["iteration"])
+    peak_rss = {"training": _peak_rss_gib()}
     if not args.tiny and args.split_images:
         results.update(_split_step(cfg, gan, args.split_images, ceiling))
+        peak_rss["split"] = _peak_rss_gib()
     if not args.tiny and not args.skip_eval:
         results.update(_evaluation_throughput(gan, args.inception, args.eval_images, ceiling))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
+        peak_rss["evaluation"] = _peak_rss_gib()
     return {"config": {"width": cfg.model.width, "batch_size": cfg.train.batch_size,
                        "generator_batch": cfg.train.batch_size * cfg.train.gen_batch_multiple,
                        "n_critic": cfg.train.n_critic, "image_size": size, "tiny": bool(args.tiny)},
             "runtime": runtime.describe(), "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
             "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "results": results,
-            "peak_rss_gib": rss / 2 ** 30}
+            "peak_rss_gib": peak_rss}
+
+
+def _peak_rss_gib() -> float:
+    """The process's peak resident memory so far; read after each phase, it tells which phase set it."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
 
 
 def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: float, flops: float) -> dict:
@@ -217,7 +224,8 @@ def format_table(report: dict) -> str:
             key, r["median"], spread, "%.1f" % r["gflop"] if "gflop" in r else "",
             "%.0f" % r["gflops_per_s"] if "gflops_per_s" in r else "",
             "%.0f%%" % (100 * r["fraction_of_ceiling"]) if "fraction_of_ceiling" in r else ""))
-    lines.append("%-26s %10.3f" % ("peak_rss_gib", report["peak_rss_gib"]))
+    for phase, gib in report["peak_rss_gib"].items():
+        lines.append("%-26s %10.3f" % ("peak_rss_gib." + phase, gib))
     return "\n".join(lines)
 
 
