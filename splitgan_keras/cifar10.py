@@ -70,9 +70,9 @@ def _read_archive(filename: str):
                     raise UserError("%s does not contain %s; is it %s?" % (filename, member, ARCHIVE_NAME))
                 parts.append(_parse_batch(f, "%s:%s" % (filename, member)))
             return parts
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except (tarfile.TarError, EOFError, OSError) as e:  # tarfile's message lists every method it tried
         raise UserError("cannot read %s as a .tar.gz archive (%s: %s); %s"
-                        % (filename, type(e).__name__, e, _WHERE))
+                        % (filename, type(e).__name__, str(e).splitlines()[0].rstrip(":"), _WHERE))
 
 
 def _parse_batch(f: BinaryIO, where: str) -> Tuple[np.ndarray, np.ndarray]:

@@ -57,6 +57,8 @@ def resolve(overrides: Overrides, resume: bool, fresh_dir: bool = True) -> confi
     the sections in config.RESUMABLE_SECTIONS, and any other key must repeat the saved value.
     """
     run_dir = _run_dir_of(overrides)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise UserError("--run-dir %s is a file, not a folder; choose another --run-dir" % run_dir)
     if not resume:
         cfg = config_lib.Config()
         for source, values in overrides:

@@ -35,7 +35,11 @@ class ExportedSource:
     """Images from an exported SavedModel, through its serving signature only."""
 
     def __init__(self, path: str):
-        model = tf.saved_model.load(path)
+        try:
+            model = tf.saved_model.load(path)
+        except (OSError, ValueError, tf.errors.OpError) as e:  # a torn or foreign saved_model.pb, missing variables
+            raise UserError("cannot load the SavedModel in %s (%s: %s); export it again with eval.py CHECKPOINT "
+                            "--export-to DIR" % (path, type(e).__name__, str(e).strip().splitlines()[0]))
         if export.SIGNATURE not in model.signatures or export.HIERARCHY_SIGNATURE not in model.signatures:
             raise UserError("%s is a SavedModel but not an exported generator of this project (signatures %s)"
                             % (path, sorted(model.signatures)))
@@ -63,8 +67,18 @@ def _generator_for(cfg: config_lib.Config) -> networks.Generator:
     return generator
 
 
+def _variable_shapes(checkpoint: str) -> dict:
+    """{variable name: shape} of a checkpoint; a clear error when it cannot be read."""
+    try:
+        return dict(tf.train.list_variables(checkpoint))
+    except (ValueError, tf.errors.OpError) as e:
+        raise UserError("checkpoint %s cannot be read, it is torn or corrupt (%s); use an earlier checkpoint"
+                        % (checkpoint, str(e).strip().splitlines()[0]))
+
+
 def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
     cfg = rundir.read_config(run_dir)
+    _variable_shapes(checkpoint)  # a torn file is not a configuration mismatch
     generator = _generator_for(cfg)
     try:
         tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial().assert_existing_objects_matched()
@@ -84,8 +98,7 @@ def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:
     return None
 
 
-def _from_tf1(path: str, start_classes: int) -> Loaded:
-    shapes = dict(tf.train.list_variables(path))
+def _from_tf1(path: str, shapes: dict, start_classes: int) -> Loaded:
     width = shapes[_TF1_CONV][2]
     start = int(round(math.sqrt(shapes[_TF1_INPUT][0] // width)))
     generator = networks.Generator(width=width, image_size=8 * start, initial_classes=start_classes)
@@ -105,9 +118,9 @@ def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int =
             raise UserError("run dir %s has no checkpoint yet" % path)
         return _from_run_checkpoint(path, checkpoint)
     if os.path.isfile(path + ".index"):
-        names = dict(tf.train.list_variables(path))
-        if _TF1_INPUT in names and _TF1_CONV in names:
-            return _from_tf1(path, tf1_initial_classes)
+        shapes = _variable_shapes(path)
+        if _TF1_INPUT in shapes and _TF1_CONV in shapes:
+            return _from_tf1(path, shapes, tf1_initial_classes)
         run_dir = _run_dir_of_checkpoint(path)
         if run_dir is None:
             raise UserError("checkpoint %s is not in a run dir (no config.json two folders up), and not a "

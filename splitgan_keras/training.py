@@ -218,9 +218,10 @@ def _first_line(e: Exception) -> str:
 
 
 def _write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
+    then = "continue with --resume" if rundir.holds_run(cfg.output.run_dir) else "run the same command again"
     return UserError("cannot write into --run-dir %s (%s); the last complete checkpoint is %s; make room (or "
-                     "fix the permissions), then continue with --resume"
-                     % (cfg.output.run_dir, _first_line(e), tf.train.latest_checkpoint(checkpoint_dir) or "none"))
+                     "fix the permissions), then %s"
+                     % (cfg.output.run_dir, _first_line(e), tf.train.latest_checkpoint(checkpoint_dir) or "none", then))
 
 
 def _train(cfg, runtime, data, gan, store, source, evaluation, end: int) -> Result:

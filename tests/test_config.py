@@ -83,6 +83,10 @@ def test_resume_keeps_saved_config_and_rejects_changes(tmp_path):
         rundir.resolve([("flags", {"output.run_dir": run_dir})], resume=False)
     with pytest.raises(UserError, match="holds no run to continue"):
         rundir.resolve([("flags", {"output.run_dir": str(tmp_path / "empty")})], resume=True)
+    (tmp_path / "a_file").write_text("x")
+    for resume in (False, True):
+        with pytest.raises(UserError, match="--run-dir .*a_file is a file, not a folder"):
+            rundir.resolve([("flags", {"output.run_dir": str(tmp_path / "a_file")})], resume=resume)
 
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")

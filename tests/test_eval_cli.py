@@ -1,6 +1,7 @@
 """eval.py on every input kind, its errors, and evaluation during training."""
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -84,8 +85,24 @@ def test_eval_errors(run_dir, tmp_path, capsys, inception_dir, args, message):
         return
     status, out, err = _eval(args, capsys)
     assert status == 2
-    import re
     assert re.search(message, err.strip().splitlines()[-1]), err
+
+
+def test_torn_exports_and_checkpoints_are_clear_errors(run_dir, tmp_path, capsys):
+    import shutil
+    export = tmp_path / "export"
+    shutil.copytree(run_dir / "export", export)
+    (export / "saved_model.pb").write_bytes(b"torn")
+    checkpoint = tmp_path / "ckpt-4"
+    for suffix in (".index", ".data-00000-of-00001"):
+        shutil.copy(str(run_dir / "checkpoints" / "ckpt-4") + suffix, str(checkpoint) + suffix)
+    with open(str(checkpoint) + ".index", "r+b") as f:
+        f.truncate(100)
+    for source, message in ((export, "cannot load the SavedModel in .*export \\(OSError"),
+                            (checkpoint, "checkpoint .*ckpt-4 cannot be read, it is torn or corrupt")):
+        status, _, err = _eval([source, "--grid", tmp_path / "g.png"], capsys)
+        assert status == 2 and re.search(message, err.strip().splitlines()[-1]), err
+    assert not (tmp_path / "g.png").exists()
 
 
 def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, inception_dir, cache_dir):

@@ -149,4 +149,6 @@ def test_a_run_dir_inside_a_file_is_a_clear_error(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
     status, out, err = train_cli(TINY + ["--run-dir", blocker / "run", "--iterations", 1], capsys)
-    assert status == 2 and err.strip().splitlines()[-1].startswith("error: cannot write into --run-dir")
+    line = err.strip().splitlines()[-1]
+    assert status == 2 and line.startswith("error: cannot write into --run-dir")
+    assert line.endswith("run the same command again")  # nothing was saved that --resume could continue
