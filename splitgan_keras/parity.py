@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import platform
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -23,22 +23,19 @@ COMPARED_SECTIONS = ("model", "data", "train", "split")
 TOLERANCES = {"fp32": (1e-2, 1e-3), "mixed": (1e-1, 2e-2)}
 
 
-def _versions() -> Dict[str, str]:
+def _versions(runtime) -> Dict[str, str]:
     import tensorflow as tf  # loaded already when a record is written; --compare does not need it
 
     versions = {"python": platform.python_version(), "tensorflow": tf.__version__, "numpy": np.__version__}
-    try:
-        import npu_device  # noqa: F401 - only its version is read
-        versions["npu_device"] = getattr(npu_device, "__version__", "unknown")
-    except ImportError:
-        pass
+    if runtime.adapter_version:
+        versions["npu_device"] = runtime.adapter_version
     return versions
 
 
 def write(path: str, cfg: config_lib.Config, runtime, entries: List[dict]) -> None:
     files.write_json(path, {"format": FORMAT, "device": runtime.device, "device_name": runtime.device_name,
                             "precision": cfg.runtime.precision, "policy": runtime.policy,
-                            "versions": _versions(), "config": config_lib.to_dict(cfg), "iterations": entries})
+                            "versions": _versions(runtime), "config": config_lib.to_dict(cfg), "iterations": entries})
 
 
 def read(path: str) -> dict:
@@ -58,12 +55,22 @@ def default_tolerances(a: dict, b: dict) -> Tuple[float, float]:
     return max((TOLERANCES[r["precision"]] for r in (a, b)), key=lambda t: t[0])
 
 
+class Deviation(NamedTuple):
+    """How far one quantity of two records is apart over the iterations."""
+    quantity: str
+    largest: float        # the largest |a - b|
+    largest_at: int       # its iteration
+    worst_share: float    # the largest |a - b| / tolerance; above 1 exceeds it
+    worst_at: int         # its iteration
+    passed: bool
+
+
 def compare(a: dict, b: dict, rtol: Optional[float] = None, atol: Optional[float] = None):
     """Compares two records.
 
     Returns:
-      (rows, notes, ok): rows of (quantity, max |a - b|, worst iteration, tolerance there, passed),
-      notes (strings worth printing), and whether every quantity is within tolerance.
+      (rows, notes, ok): a Deviation per quantity, notes (strings worth printing), and whether
+      every quantity is within tolerance.
     """
     differing = [s for s in COMPARED_SECTIONS if a["config"].get(s) != b["config"].get(s)]
     if differing:
@@ -85,23 +92,27 @@ def compare(a: dict, b: dict, rtol: Optional[float] = None, atol: Optional[float
     for key in keys:
         x = np.array([e[key] for e in a["iterations"][:steps]], np.float64)
         y = np.array([e[key] for e in b["iterations"][:steps]], np.float64)
-        deviation = np.abs(x - y)
-        allowed = atol + rtol * np.maximum(np.abs(x), np.abs(y))
-        excess = np.where(np.isnan(deviation), np.inf, deviation - allowed)
-        worst = int(np.argmax(excess))
-        passed = bool(np.all(excess <= 0))
+        deviation = np.where(np.isnan(x) != np.isnan(y), np.inf, np.abs(x - y))
+        deviation = np.where(np.isnan(x) & np.isnan(y), 0.0, deviation)  # both non-finite: they agree
+        allowed = atol + rtol * np.nan_to_num(np.maximum(np.abs(x), np.abs(y)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(deviation == 0, 0.0, deviation / allowed)  # x / 0 -> inf
+        largest, worst = int(np.argmax(deviation)), int(np.argmax(share))
+        passed = bool(np.all(share <= 1))
         ok &= passed
-        rows.append((key, float(deviation[worst]), a["iterations"][worst]["iteration"], float(allowed[worst]), passed))
+        at = lambda i: a["iterations"][i]["iteration"]  # noqa: E731
+        rows.append(Deviation(key, float(deviation[largest]), at(largest), float(share[worst]), at(worst), passed))
     return rows, notes, ok
 
 
 def format_report(path_a: str, a: dict, path_b: str, b: dict, rows, notes, ok: bool) -> str:
     lines = ["A: %s (%s, %s, TF %s)" % (path_a, a["device"], a["policy"], a["versions"]["tensorflow"]),
              "B: %s (%s, %s, TF %s)" % (path_b, b["device"], b["policy"], b["versions"]["tensorflow"]),
-             "%-22s %14s %10s %14s  %s" % ("quantity", "max |A-B|", "iteration", "tolerance", "")]
-    for key, deviation, iteration, allowed, passed in rows:
-        lines.append("%-22s %14.6g %10d %14.6g  %s" % (key, deviation, iteration, allowed, "ok" if passed else "EXCEEDED"))
+             "%-22s %12s %5s %16s %5s" % ("quantity", "max |A-B|", "at", "of tolerance", "at")]
+    for r in rows:
+        lines.append("%-22s %12.4g %5d %15.0f%% %5d  %s" % (r.quantity, r.largest, r.largest_at, 100 * r.worst_share,
+                                                            r.worst_at, "ok" if r.passed else "EXCEEDED"))
     lines += ["note: " + n for n in notes]
     lines.append("parity: %s" % ("within tolerance" if ok else "EXCEEDED for %s" % ", ".join(
-        r[0] for r in rows if not r[4])))
+        r.quantity for r in rows if not r.passed)))
     return "\n".join(lines)

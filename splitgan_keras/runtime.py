@@ -46,6 +46,7 @@ class Runtime:
     loss_scale_optimizer: Optional[Callable[[Any], Any]] = None   # wraps an optimizer for loss scaling
     device_name: str = ""         # the NPU handle's device name, for logs
     host_scope: Callable[[], Any] = contextlib.nullcontext          # places ops on the host CPU
+    adapter_version: str = ""     # npu_device's version on the NPU, for parity records
 
     def wrap_optimizer(self, optimizer):
         """The optimizer as the training step must use it on this device and precision."""
@@ -83,10 +84,11 @@ def setup(cfg: config_lib.Config) -> Runtime:
         raise UserError("--xla is not available with --device npu: the Ascend adapter compiles every graph itself "
                         "and drops jit_compile")
     policy = POLICIES[(device, rt.precision)]
-    loss_scale, device_name, host_scope = None, "", contextlib.nullcontext
+    loss_scale, device_name, host_scope, adapter_version = None, "", contextlib.nullcontext, ""
     if device == "npu":
         npu, handle = _open_npu(cfg.npu, rt.deterministic)
         device_name = handle.name()
+        adapter_version = getattr(npu, "__version__", "unknown")
         if rt.iterations_per_call > 1:  # Keras' multi-step loop over the iterator: the adapter sinks it
             npu.set_npu_loop_size(rt.iterations_per_call)
         host_scope = _npu_host_scope
@@ -106,7 +108,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
             enable_determinism()
     tf.keras.mixed_precision.set_global_policy(policy)
     seed_everything(cfg.train.seed)
-    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope)
+    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope, adapter_version)
 
 
 def _npu_host_scope():

@@ -57,6 +57,16 @@ def test_npu_fp32_with_a_precision_mode_and_no_loss_scaling(tmp_path):
     assert "policy float32, loss scaling none" in result.stdout
 
 
+def test_npu_parity_record_names_the_device_and_adapter(tmp_path):
+    path = tmp_path / "npu.json"
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--device", "npu", "--parity-record", path,
+                                         "--parity-iterations", 2], tmp_path / "npu.log")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(path.read_text())
+    assert record["device"] == "npu" and record["device_name"].endswith("NPU:0") and len(record["iterations"]) == 2
+    assert "npu_device" in record["versions"]
+
+
 def test_npu_option_refused_by_the_adapter_names_the_flag(tmp_path):
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--device", "npu",
                                          "--npu-precision-mode", "fastest"], tmp_path / "npu.log")

@@ -53,8 +53,8 @@ def test_mixed_and_fp32_training_track_each_other(tmp_path, capsys):
     rows, notes, ok = parity.compare(a, b)
     assert ok, parity.format_report("fp32", a, "mixed", b, rows, notes, ok)
     assert not notes  # same random numbers on both sides
-    d_cost = [r for r in rows if r[0] == "d/cost"][0]
-    assert 0 < d_cost[1]  # the precisions really differ
+    d_cost = [r for r in rows if r.quantity == "d/cost"][0]
+    assert 0 < d_cost.largest and 0 < d_cost.worst_share <= 1  # the precisions really differ, within tolerance
 
 
 def test_parity_compare_passes_itself_and_catches_a_perturbation(tmp_path, capsys):
@@ -72,6 +72,14 @@ def test_parity_compare_passes_itself_and_catches_a_perturbation(tmp_path, capsy
     assert cli.main_eval(["--compare", str(path), str(tmp_path / "b.json"), "--rtol", "0.01"]) == 1
     out = capsys.readouterr().out
     assert "d/gp" in out and "EXCEEDED" in out and "parity: EXCEEDED for d/gp" in out
+    rows, _, ok = parity.compare(record, perturbed, rtol=0.01)
+    gp = [r for r in rows if r.quantity == "d/gp"][0]
+    third = record["iterations"][2]
+    assert not ok and not gp.passed and gp.largest_at == gp.worst_at == third["iteration"]
+    assert gp.largest == pytest.approx(0.05 * abs(third["d/gp"])) and gp.worst_share > 1
+    perturbed["iterations"][2]["d/gp"] = float("nan")  # one side non-finite: never within tolerance
+    rows, _, ok = parity.compare(record, perturbed, rtol=10.0)
+    assert not ok and [r.quantity for r in rows if not r.passed] == ["d/gp"]
 
     other = copy.deepcopy(record)
     other["config"]["model"]["width"] = 16
