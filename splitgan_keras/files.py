@@ -39,22 +39,43 @@ def write_json(path: str, value) -> None:
     write_bytes(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
+def _retired_prefix(path: str) -> str:
+    return "." + os.path.basename(path) + ".old."
+
+
+def restore_retired(path: str) -> bool:
+    """Puts back the folder a replacement retired, when a kill between its two renames left `path`
+    missing. Returns whether it did."""
+    parent = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) or not os.path.isdir(parent):
+        return False
+    for name in sorted(os.listdir(parent)):
+        old = os.path.join(parent, name, "old")
+        if name.startswith(_retired_prefix(path)) and os.path.isdir(old):
+            os.rename(old, path)
+            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+            return True
+    return False
+
+
 @contextlib.contextmanager
 def staged_directory(path: str):
     """Yields a temporary folder beside `path`; on success it replaces `path` (a folder) whole.
 
     On an error the temporary folder is removed and `path` keeps its old contents. Between the
-    two renames of a replacement `path` is briefly missing, never partial.
+    two renames of a replacement `path` is briefly missing, never partial; a kill right then
+    leaves the old folder retired beside it, and the next write or `restore_retired` puts it back.
     """
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
+    restore_retired(path)
     _remove_stale(parent, "." + os.path.basename(path) + ".")
     staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".")
     try:
         yield staging
         retired = None
         if os.path.exists(path):
-            retired = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".old.")
+            retired = tempfile.mkdtemp(dir=parent, prefix=_retired_prefix(path))
             os.rename(path, os.path.join(retired, "old"))
         os.rename(staging, path)
         if retired:

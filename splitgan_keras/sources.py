@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib, export, networks, rundir, sampling, tf1_import
+from splitgan_keras import config as config_lib, export, files, networks, rundir, sampling, tf1_import
 from splitgan_keras.errors import UserError
 
 _LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
@@ -110,6 +110,8 @@ def _from_tf1(path: str, shapes: dict, start_classes: int) -> Loaded:
 
 def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int = 10) -> Loaded:
     """Loads what `path` is. `checkpoint` picks a checkpoint of a run dir (default: the latest)."""
+    if files.restore_retired(path):  # an export replaced by a process killed between its renames
+        print("restored %s from the export it was replacing" % path, flush=True)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         return Loaded(ExportedSource(path), "exported generator %s" % path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, rundir.CONFIG_FILE)):

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitgan_keras import export, networks, sampling, splitting
+from splitgan_keras import export, networks, sampling, sources, splitting
 
 FRESH_PROCESS = textwrap.dedent("""
     import sys
@@ -83,3 +83,21 @@ def test_an_interrupted_export_keeps_the_previous_one(split_generator, tmp_path,
     assert os.listdir(tmp_path) == ["export"]  # no staging folder left behind
     loaded = tf.saved_model.load(target)
     assert int(loaded.signatures["class_hierarchy"]()["num_classes"]) == 4
+
+
+def test_an_export_killed_between_its_renames_is_put_back(split_generator, tmp_path, monkeypatch):
+    target = str(tmp_path / "export")
+    export.export_generator(split_generator, target)
+    real_rename = os.rename
+
+    def killed_after_retiring(src, dst):  # the first rename (retire the old export) happens, then the "kill"
+        real_rename(src, dst)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "rename", killed_after_retiring)
+    with pytest.raises(KeyboardInterrupt):
+        export.export_generator(split_generator, target)
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert not os.path.exists(target)  # the window the kill hit
+    loaded = sources.load(target)  # eval.py puts the retired export back before loading
+    assert loaded.source.num_classes() == 4 and os.listdir(tmp_path) == ["export"]
