@@ -89,6 +89,7 @@ def compare(a: dict, b: dict, rtol: Optional[float] = None, atol: Optional[float
                      "are not only the devices' arithmetic")
     keys = [k for k in a["iterations"][0] if k not in ("iteration", "rng_state") and k in b["iterations"][0]]
     rows, ok = [], True
+    at = lambda i: a["iterations"][i]["iteration"]  # noqa: E731 - the iteration number of entry i
     for key in keys:
         x = np.array([e[key] for e in a["iterations"][:steps]], np.float64)
         y = np.array([e[key] for e in b["iterations"][:steps]], np.float64)
@@ -100,7 +101,6 @@ def compare(a: dict, b: dict, rtol: Optional[float] = None, atol: Optional[float
         largest, worst = int(np.argmax(deviation)), int(np.argmax(share))
         passed = bool(np.all(share <= 1))
         ok &= passed
-        at = lambda i: a["iterations"][i]["iteration"]  # noqa: E731
         rows.append(Deviation(key, float(deviation[largest]), at(largest), float(share[worst]), at(worst), passed))
     return rows, notes, ok
 
