@@ -72,7 +72,7 @@ def _variable_shapes(checkpoint: str) -> dict:
     try:
         return dict(tf.train.list_variables(checkpoint))
     except (ValueError, tf.errors.OpError) as e:
-        raise UserError("checkpoint %s cannot be read, it is torn or corrupt (%s); use an earlier checkpoint"
+        raise UserError("checkpoint %s cannot be read, it is torn or corrupt (%s)"
                         % (checkpoint, str(e).strip().splitlines()[0]))
 
 
@@ -87,6 +87,21 @@ def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
         raise UserError("checkpoint %s does not fit the run's configuration (%s): %s"
                         % (checkpoint, os.path.join(run_dir, rundir.CONFIG_FILE), str(e).splitlines()[0]))
     return Loaded(sampling.GeneratorSource(generator), "checkpoint %s" % checkpoint, generator, cfg, labels)
+
+
+def _from_latest_good(run_dir: str) -> Loaded:
+    """The run's newest checkpoint that loads; a torn one (a crash, a full disk) is reported and
+    the one before it used, as training's --resume does."""
+    state = tf.train.get_checkpoint_state(os.path.join(run_dir, rundir.CHECKPOINTS))
+    paths = list(state.all_model_checkpoint_paths) if state else []
+    if not paths:
+        raise UserError("run dir %s has no checkpoint yet" % run_dir)
+    for path in reversed(paths[1:]):
+        try:
+            return _from_run_checkpoint(run_dir, path)
+        except UserError as e:
+            print("%s; trying the one before it" % e, flush=True)
+    return _from_run_checkpoint(run_dir, paths[0])
 
 
 def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:
@@ -115,10 +130,7 @@ def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int =
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
         return Loaded(ExportedSource(path), "exported generator %s" % path)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, rundir.CONFIG_FILE)):
-        checkpoint = checkpoint or tf.train.latest_checkpoint(os.path.join(path, rundir.CHECKPOINTS))
-        if not checkpoint:
-            raise UserError("run dir %s has no checkpoint yet" % path)
-        return _from_run_checkpoint(path, checkpoint)
+        return _from_run_checkpoint(path, checkpoint) if checkpoint else _from_latest_good(path)
     if os.path.isfile(path + ".index"):
         shapes = _variable_shapes(path)
         if _TF1_INPUT in shapes and _TF1_CONV in shapes:

@@ -88,7 +88,7 @@ def test_eval_errors(run_dir, tmp_path, capsys, inception_dir, args, message):
     assert re.search(message, err.strip().splitlines()[-1]), err
 
 
-def test_torn_exports_and_checkpoints_are_clear_errors(run_dir, tmp_path, capsys):
+def test_torn_exports_and_checkpoints(run_dir, tmp_path, capsys):
     import shutil
     export = tmp_path / "export"
     shutil.copytree(run_dir / "export", export)
@@ -103,6 +103,15 @@ def test_torn_exports_and_checkpoints_are_clear_errors(run_dir, tmp_path, capsys
         status, _, err = _eval([source, "--grid", tmp_path / "g.png"], capsys)
         assert status == 2 and re.search(message, err.strip().splitlines()[-1]), err
     assert not (tmp_path / "g.png").exists()
+
+    run = tmp_path / "run"  # a run whose newest checkpoint is torn: the one before it is used
+    shutil.copytree(run_dir, run)
+    with open(str(run / "checkpoints" / "ckpt-4") + ".index", "r+b") as f:
+        f.truncate(100)
+    status, out, err = _eval([run, "--grid", tmp_path / "g.png"], capsys)
+    assert status == 0, err
+    assert re.search(r"ckpt-4 cannot be read, it is torn or corrupt .*; trying the one before it", out)
+    assert "evaluating checkpoint %s" % (run / "checkpoints" / "ckpt-2") in out and (tmp_path / "g.png").exists()
 
 
 def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, inception_dir, cache_dir):
