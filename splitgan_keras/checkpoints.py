@@ -85,6 +85,7 @@ class TrainingCheckpoints:
             raise UserError("checkpoint %s cannot be restored into this model: %s"
                             % (path, (str(e).splitlines() or [type(e).__name__])[0]))
 
+
 class BestCheckpoint:
     """Keeps the checkpoint with the highest value of a metric (the original: Inception Score) in
     its own folder, with best.json naming the metric, its value and the iteration."""

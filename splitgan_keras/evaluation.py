@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import numpy as np
 
-from splitgan_keras import (builtin_data, callbacks, config as config_lib, datasets, export, files, sampling,
+from splitgan_keras import (callbacks, config as config_lib, datasets, export, files, sampling,
                             sources, splitting)
 from splitgan_keras.errors import UserError
 from splitgan_keras.metrics import builtin_quality, registry
@@ -27,14 +27,14 @@ def _real_images(loaded: sources.Loaded, dataset: Optional[str], data_dir: Optio
     return data.images, data.source
 
 
-def _quality_probe(loaded: sources.Loaded, cache_dir: Optional[str]):
+def _quality_probe(loaded: sources.Loaded, metrics: List[str], cache_dir: Optional[str]):
+    """The built-in quality probe when the metrics ask for it and the source can have one."""
     cfg = loaded.cfg
-    if cfg is None or cfg.data.dataset != "builtin" or loaded.example_labels is None:
+    if (registry.BUILTIN_QUALITY not in metrics or cfg is None or cfg.data.dataset != "builtin"
+            or loaded.example_labels is None):
         return None
-    raw = builtin_data.make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed)
     parents = splitting.generator_parents(loaded.generator)
-    return builtin_quality.QualityProbe(raw, lambda: (loaded.example_labels, parents),
-                                        cache_dir or registry.default_cache_dir())
+    return builtin_quality.probe_for_run(cfg, lambda: (loaded.example_labels, parents), cache_dir)
 
 
 def evaluate(source_path: str, checkpoint: Optional[str] = None, metrics: Optional[List[str]] = None,
@@ -55,7 +55,7 @@ def evaluate(source_path: str, checkpoint: Optional[str] = None, metrics: Option
     if metrics:
         real, name = _real_images(loaded, dataset, data_dir) if any(m.startswith("fid") for m in metrics) else (None, "")
         evaluator = registry.Evaluator(inception, real, name, cache_dir, progress=True,
-                                       quality=_quality_probe(loaded, cache_dir))
+                                       quality=_quality_probe(loaded, metrics, cache_dir))
         results = evaluator.evaluate(metrics, loaded.source, seed)
         print(callbacks.format_results(results), flush=True)
         if json_path:

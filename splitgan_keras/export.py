@@ -3,8 +3,8 @@
 The exported model is rebuilt on the CPU under a float32 policy and given the trained weights,
 which include the class tree and the number of active classes, so it carries no device or
 precision state. Signatures: `serving_default` (noise, labels) -> uint8 images, and
-`class_hierarchy` () -> number of classes, parent of every class, class tree. It is written to a temporary folder and then renamed into place, so an
-interrupted export never replaces a good one.
+`class_hierarchy` () -> number of classes, parent of every class, class tree. It is written to a
+temporary folder and then renamed into place, so an interrupted export never replaces a good one.
 """
 from __future__ import annotations
 

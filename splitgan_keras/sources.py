@@ -60,10 +60,9 @@ def initial_classes(cfg: config_lib.Config) -> int:
     return 1 if cfg.split.unsupervised else INITIAL_CLASSES[cfg.data.dataset]
 
 
-def _generator_for(cfg: config_lib.Config) -> networks.Generator:
-    generator = networks.Generator(width=cfg.model.width, image_size=cfg.model.image_size,
-                                   initial_classes=initial_classes(cfg))
-    generator(tf.zeros([2, networks.NOISE_DIM]), tf.zeros([2], tf.int32))
+def _built_generator(width: int, image_size: int, start_classes: int) -> networks.Generator:
+    generator = networks.Generator(width=width, image_size=image_size, initial_classes=start_classes)
+    generator(tf.zeros([2, networks.NOISE_DIM]), tf.zeros([2], tf.int32))  # creates the variables
     return generator
 
 
@@ -79,7 +78,7 @@ def _variable_shapes(checkpoint: str) -> dict:
 def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
     cfg = rundir.read_config(run_dir)
     _variable_shapes(checkpoint)  # a torn file is not a configuration mismatch
-    generator = _generator_for(cfg)
+    generator = _built_generator(cfg.model.width, cfg.model.image_size, initial_classes(cfg))
     try:
         tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial().assert_existing_objects_matched()
         labels = tf.train.load_checkpoint(checkpoint).get_tensor(_LABELS_KEY)
@@ -116,8 +115,7 @@ def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:
 def _from_tf1(path: str, shapes: dict, start_classes: int) -> Loaded:
     width = shapes[_TF1_CONV][2]
     start = int(round(math.sqrt(shapes[_TF1_INPUT][0] // width)))
-    generator = networks.Generator(width=width, image_size=8 * start, initial_classes=start_classes)
-    generator(tf.zeros([2, networks.NOISE_DIM]), tf.zeros([2], tf.int32))
+    generator = _built_generator(width, 8 * start, start_classes)
     tf1_import.load_tf1_checkpoint(path, generator)
     return Loaded(sampling.GeneratorSource(generator), "TF1 checkpoint %s (width %d, %dx%d)"
                   % (path, width, 8 * start, 8 * start), generator)

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import functools
 import os
 import re
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import (builtin_data, callbacks, checkpoints, class_split, config as config_lib, datasets,
+from splitgan_keras import (callbacks, checkpoints, class_split, config as config_lib, datasets,
                             export, files, gan as gan_lib, networks, optimizers, parity, pipeline, rundir,
                             runtime as runtime_lib, sampling, splitting, tf1_import)
 from splitgan_keras.errors import NonFiniteError, UserError
@@ -115,19 +116,21 @@ def eval_metric_names(eval_cfg) -> List[str]:
     return [names[m] for m in eval_cfg.metrics]
 
 
-def _quality_probe(cfg: config_lib.Config, gan) -> builtin_quality.QualityProbe:
-    """The built-in dataset's quality probe, reading the live class state of `gan`."""
-    raw = builtin_data.make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed)
-    return builtin_quality.QualityProbe(
-        raw, lambda: (gan.example_labels.numpy(), splitting.generator_parents(gan.generator)),
-        cfg.eval.cache_dir or registry.default_cache_dir())
+def _quality_probe_once(cfg: config_lib.Config, gan) -> Callable[[], builtin_quality.QualityProbe]:
+    """The built-in dataset's quality probe, reading the live class state of `gan`; made on first
+    use (its classifier may need training) and then shared by evaluation and the final report."""
+    @functools.lru_cache(maxsize=None)
+    def probe():
+        return builtin_quality.probe_for_run(
+            cfg, lambda: (gan.example_labels.numpy(), splitting.generator_parents(gan.generator)), cfg.eval.cache_dir)
+    return probe
 
 
-def _evaluation_callback(cfg, data, gan, source, store) -> Optional[callbacks.PeriodicEvaluation]:
+def _evaluation_callback(cfg, data, source, store, quality_probe) -> Optional[callbacks.PeriodicEvaluation]:
     if not cfg.eval.every:
         return None
     names = eval_metric_names(cfg.eval)
-    probe = _quality_probe(cfg, gan) if registry.BUILTIN_QUALITY in names else None
+    probe = quality_probe() if registry.BUILTIN_QUALITY in names else None
     evaluator = registry.Evaluator(cfg.eval.inception, data.images, data.source, cfg.eval.cache_dir, quality=probe)
     evaluator.check(names)  # a missing Inception module fails now, before anything is written
     best_metric = next((n for n in names if n.startswith("is")), "")
@@ -197,9 +200,10 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.generator)
-        evaluation = _evaluation_callback(cfg, data, gan, source, store)
+        quality_probe = _quality_probe_once(cfg, gan)
+        evaluation = _evaluation_callback(cfg, data, source, store, quality_probe)
         rundir.write_config(cfg)
-        return _train(cfg, runtime, data, gan, store, source, evaluation, end)
+        return _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, end)
     except tf.errors.ResourceExhaustedError as e:
         if _disk_problem(e, cfg.output.run_dir):
             raise _write_error(cfg, checkpoint_dir, e)
@@ -224,7 +228,7 @@ def _write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
                      % (cfg.output.run_dir, _first_line(e), tf.train.latest_checkpoint(checkpoint_dir) or "none", then))
 
 
-def _train(cfg, runtime, data, gan, store, source, evaluation, end: int) -> Result:
+def _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, end: int) -> Result:
     start = int(gan.iteration.numpy())
     k = cfg.runtime.iterations_per_call
     if (end - start) % k:
@@ -270,7 +274,7 @@ def _train(cfg, runtime, data, gan, store, source, evaluation, end: int) -> Resu
     if guard.skipped:
         log("steps skipped by dynamic loss scaling: %s" % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
     if cfg.data.dataset == "builtin":
-        log(builtin_quality.describe(_quality_probe(cfg, gan).measure(source, cfg.train.seed)))
+        log(builtin_quality.describe(quality_probe().measure(source, cfg.train.seed)))
     log("done: %d iterations | checkpoint %s | samples %s%s"
         % (completed, checkpoint, grid, " | export %s" % export_dir if export_dir else
            " | continue with --resume"))

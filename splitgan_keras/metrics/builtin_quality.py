@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import sampling
+from splitgan_keras import builtin_data, sampling
 from splitgan_keras.datasets import ImageData
+from splitgan_keras.metrics import registry
 
 PREFIX = "builtin_quality/"
 SAMPLES_PER_CLASS = 100
@@ -109,3 +110,12 @@ def describe(results: Dict[str, float]) -> str:
     if PREFIX + "subclass_accuracy" in results:
         text += ", and split classes their sub-class %.1f%% (chance 50%%)" % (100 * results[PREFIX + "subclass_accuracy"])
     return text + " (classifier accuracy on real images %.1f%%)" % (100 * results[PREFIX + "classifier_accuracy"])
+
+
+def probe_for_run(cfg, class_state: Callable[[], Tuple[np.ndarray, np.ndarray]],
+                  cache_dir: Optional[str] = None) -> QualityProbe:
+    """The probe of a run on the built-in dataset (config.Config `cfg`). Its data are made again
+    from the config: the probe needs the colours and sub-classes, and an unsupervised run's
+    training view has dropped the colours."""
+    data = builtin_data.make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed)
+    return QualityProbe(data, class_state, cache_dir or registry.default_cache_dir())

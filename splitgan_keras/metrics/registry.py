@@ -72,6 +72,7 @@ class Evaluator:
         self.cache_dir = cache_dir or default_cache_dir()
         self.progress, self.quality = progress, quality
         self._network = None
+        self._real_statistics = {}  # n -> (mean, cov): training evaluates against the same images each time
 
     def check(self, names: List[str]) -> List[MetricSpec]:
         """Parses the names and loads what they need now, so that a missing module fails early."""
@@ -111,6 +112,11 @@ class Evaluator:
 
     def real_statistics(self, n: int):
         """pool_3 mean and covariance of the first n training images, cached by data, n and module."""
+        if n not in self._real_statistics:
+            self._real_statistics[n] = self._cached_real_statistics(n)
+        return self._real_statistics[n]
+
+    def _cached_real_statistics(self, n: int):
         images = self.real_images[:n]
         key = hashlib.sha1()
         key.update(images.tobytes())
