@@ -9,6 +9,11 @@ import shutil
 import tempfile
 
 
+def _temp_prefix(path: str) -> str:
+    """Hidden names beside `path` that its atomic writes use: ".<name>."."""
+    return "." + os.path.basename(path) + "."
+
+
 def _remove_stale(parent: str, prefix: str) -> None:
     """Removes what an earlier, killed write of the same target left beside it."""
     for name in os.listdir(parent):
@@ -21,8 +26,8 @@ def write_bytes(path: str, data: bytes) -> None:
     """Writes `data` to a temporary file beside `path`, flushes it to disk, then renames it."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    _remove_stale(directory, "." + os.path.basename(path) + ".")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    _remove_stale(directory, _temp_prefix(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -40,7 +45,7 @@ def write_json(path: str, value) -> None:
 
 
 def _retired_prefix(path: str) -> str:
-    return "." + os.path.basename(path) + ".old."
+    return _temp_prefix(path) + "old."
 
 
 def restore_retired(path: str) -> bool:
@@ -69,8 +74,8 @@ def staged_directory(path: str):
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     restore_retired(path)
-    _remove_stale(parent, "." + os.path.basename(path) + ".")
-    staging = tempfile.mkdtemp(dir=parent, prefix="." + os.path.basename(path) + ".")
+    _remove_stale(parent, _temp_prefix(path))
+    staging = tempfile.mkdtemp(dir=parent, prefix=_temp_prefix(path))
     try:
         yield staging
         retired = None

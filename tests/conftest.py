@@ -30,10 +30,10 @@ def train_cli(args, capsys=None):
     return status, out, err
 
 
-def run_script(script, args, timeout=600):
-    """Runs a top-level script in a fresh Python process, as a user would."""
+def run_script(script, args, timeout=600, env=None):
+    """Runs a top-level script in a fresh Python process, as a user would (env: its environment)."""
     return subprocess.run([sys.executable, os.path.join(ROOT, script)] + [str(a) for a in args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def write_cifar_batches(folder, per_batch=12, seed=0, corrupt=None):
@@ -74,8 +74,7 @@ def run_with_npu_double(args, log_path, device_id="0", timeout=600):
     """train.py in a fresh process whose `npu_device` is the test double (events in log_path)."""
     env = dict(os.environ, PYTHONPATH=NPU_DOUBLE + os.pathsep + os.environ.get("PYTHONPATH", ""),
                NPU_DOUBLE_LOG=str(log_path), ASCEND_DEVICE_ID=device_id)
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + [str(a) for a in args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
+    return run_script("train.py", args, timeout, env)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, TINY, run_with_npu_double, train_cli
+from conftest import ROOT, TINY, run_script, run_with_npu_double, train_cli
 from splitgan_keras import callbacks, files
 
 # Split after iteration 2, a checkpoint after every iteration, deterministic ops.
@@ -23,8 +23,7 @@ def _train_process(args, kill_at=None):
     env.pop("SPLITGAN_KILL_AT", None)
     if kill_at:
         env["SPLITGAN_KILL_AT"] = kill_at
-    return subprocess.run([sys.executable, os.path.join(ROOT, "train.py")] + [str(a) for a in args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    return run_script("train.py", args, env=env)
 
 
 def _state(run_dir, number):
