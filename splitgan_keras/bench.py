@@ -129,7 +129,7 @@ def run(args) -> dict:
 
     critic_step = tf.function(lambda: gan._sampled_critic_step(pixels[0], indices[0]), jit_compile=args.xla or None)
     generator_step = tf.function(gan._sampled_generator_step, jit_compile=args.xla or None)
-    iteration = tf.function(lambda: gan.train_step((pixels, indices)), jit_compile=args.xla or None)
+    iteration = tf.function(lambda: gan.iteration_step((pixels, indices)), jit_compile=args.xla or None)
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
     flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]

@@ -32,8 +32,7 @@ def _float32_policy():
 def float32_copy(generator: Generator) -> Generator:
     """A float32 Generator with the same configuration and weights."""
     with _float32_policy():
-        copy = Generator.from_config(generator.get_config())
-        copy(tf.zeros([1, NOISE_DIM]), tf.zeros([1], tf.int32))
+        copy = Generator.from_config(generator.get_config()).build_variables()
     copy.set_weights(generator.get_weights())
     return copy
 

@@ -79,20 +79,23 @@ class SplitGAN(tf.keras.Model):
         self.learning_rate = optimizers.LinearDecay(train_cfg.learning_rate, self.iteration,
                                                     train_cfg.iterations)
 
-    def compile(self, g_optimizer, d_optimizer, **kwargs):
-        """Stores the two optimizers (already wrapped for the device) and builds their slots."""
+    def compile(self, g_optimizer, d_optimizer, xla: bool = False, **kwargs):
+        """Stores the two optimizers (already wrapped for the device) and builds their slots.
+
+        With `xla`, each iteration is compiled with XLA, as Keras' own `jit_compile` does it (a
+        jit-compiled tf.function around train_step), which Keras 2.6's compile does not offer.
+        """
         super().compile(**kwargs)
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self._iteration_function = tf.function(self.iteration_step, jit_compile=True) if xla else self.iteration_step
         self.build_networks()
         optimizers.build(g_optimizer, self.generator.trainable_variables)
         optimizers.build(d_optimizer, self.critic.trainable_variables)
 
     def build_networks(self) -> None:
-        """Creates all network variables with one call on a tiny batch."""
-        n = self.cfg.bn_groups
-        size = self.generator.image_size
-        self.generator(tf.zeros([n, NOISE_DIM]), tf.zeros([n], tf.int32), bn_groups=n)
-        self.critic(tf.zeros([1, size, size, 3]))
+        """Creates all network variables."""
+        self.generator.build_variables()
+        self.critic.build_variables(self.generator.image_size)
 
     def critic_losses(self, x_real, y_real, x_fake, alpha) -> Dict[str, tf.Tensor]:
         """The critic's loss terms; `d/cost` is what its step minimises.
@@ -166,6 +169,10 @@ class SplitGAN(tf.keras.Model):
         return {key: tf.constant(0.0) for key in keys}
 
     def train_step(self, data):
+        """Keras' step: one iteration (iteration_step), XLA-compiled when compiled with xla."""
+        return self._iteration_function(data)
+
+    def iteration_step(self, data):
         """One iteration. data: (uint8 [n_critic, B, H, W, 3], int32 example indices [n_critic, B])."""
         pixels, indices = data
         logs = dict(tf.cond(self.iteration > 0, self._sampled_generator_step, self._no_generator_step))

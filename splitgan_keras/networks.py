@@ -53,6 +53,12 @@ class Generator(tf.keras.Model):
         self.output_norm = layers.BatchNorm(name="output_norm")
         self.output_conv = layers.conv(3, 3, layers.glorot_uniform(), "output_conv")
 
+    def build_variables(self) -> "Generator":
+        """Creates every variable now (one call on a tiny batch) unless they exist; returns self."""
+        if not self.built:
+            self(tf.zeros([1, NOISE_DIM]), tf.zeros([1], tf.int32))
+        return self
+
     def call(self, z, labels, training=None, bn_groups: int = 1):
         """Generates images.
 
@@ -79,6 +85,11 @@ class Generator(tf.keras.Model):
         return {"width": self.width, "image_size": self.image_size,
                 "initial_classes": self.initial_classes, "max_classes": self.max_classes}
 
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        # Keras 2.6's Model.from_config rebuilds a functional model from "layers"; this one is subclassed.
+        return cls(**config)
+
 
 class Critic(tf.keras.Model):
     """D(x): the WGAN critic with an auxiliary 512-way class head; no normalisation.
@@ -101,6 +112,13 @@ class Critic(tf.keras.Model):
         self.class_head = tf.keras.layers.Dense(max_classes, kernel_initializer=layers.glorot_uniform(),
                                                 dtype="float32", name="class_logits")
 
+    def build_variables(self, image_size: int = 32) -> "Critic":
+        """Creates every variable now unless they exist; returns self. No variable depends on the
+        image size (any multiple of 4 builds the same ones)."""
+        if not self.built:
+            self(tf.zeros([1, image_size, image_size, 3]))
+        return self
+
     def call(self, images, training=None):
         """Scores images.
 
@@ -121,3 +139,7 @@ class Critic(tf.keras.Model):
 
     def get_config(self):
         return {"width": self.width, "max_classes": self.max_classes}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        return cls(**config)  # see Generator.from_config

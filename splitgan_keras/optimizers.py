@@ -1,9 +1,8 @@
 """Optimizer construction and slot access with the TF 2.6 (OptimizerV2) behaviour on every TF.
 
-Since TF 2.11 `tf.keras.optimizers.Adam` is a new class without `get_slot`; the class splitting
-copies Adam's m and v rows and the TF1 import fills them, so this project always uses the
-OptimizerV2 Adam (`tf.keras.optimizers.legacy.Adam` on TF >= 2.11). This module is the only place
-that knows the difference, and the only place that unwraps loss-scale optimizers.
+The class splitting copies Adam's m and v rows and the TF1 import fills them, so this project
+always uses the OptimizerV2 Adam (compat.OptimizerV2Adam). This module is the only place that
+unwraps loss-scale optimizers.
 """
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ from typing import Callable, Sequence, Union
 
 import tensorflow as tf
 
-_OptimizerV2Adam = getattr(tf.keras.optimizers, "legacy", tf.keras.optimizers).Adam
+from splitgan_keras import compat
 
 SLOT_NAMES = ("m", "v")
 
@@ -34,7 +33,7 @@ class LinearDecay:
 def adam(learning_rate: Union[float, Callable[[], tf.Tensor]], beta1: float, beta2: float,
          epsilon: float) -> tf.keras.optimizers.Optimizer:
     """An OptimizerV2 Adam (TF1's update rule: bias correction folded into the step size)."""
-    return _OptimizerV2Adam(learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=epsilon)
+    return compat.OptimizerV2Adam(learning_rate=learning_rate, beta_1=beta1, beta_2=beta2, epsilon=epsilon)
 
 
 def unwrap(optimizer):

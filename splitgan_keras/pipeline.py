@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from splitgan_keras import compat
+
 _UNBOUNDED_EPOCHS = 2 ** 62
 _PREFETCH_ITERATIONS = 2  # the next iterations' batches are ready while one trains
 
@@ -52,11 +54,5 @@ def _without_autotuning(ds: tf.data.Dataset) -> tf.data.Dataset:
     """Switches tf.data's autotuner off. It has nothing to tune here (a gather of a few hundred
     images per training step of seconds), and with it on, deleting the iterator at the end of
     Model.fit waits out the tuner's current period: measured 7 s per fit at the reference
-    configuration. The option moved in TF 2.6 (`Options.autotune`); older versions have it in
-    `experimental_optimization`."""
-    options = tf.data.Options()
-    if hasattr(options, "autotune"):
-        options.autotune.enabled = False
-    else:
-        options.experimental_optimization.autotune = False
-    return ds.with_options(options)
+    configuration."""
+    return ds.with_options(compat.without_autotuning(tf.data.Options()))

@@ -26,7 +26,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib
+from splitgan_keras import compat, config as config_lib
 from splitgan_keras.errors import UserError
 
 POLICIES = {("cpu", "fp32"): "float32", ("cpu", "mixed"): "mixed_bfloat16",
@@ -51,10 +51,6 @@ class Runtime:
     def wrap_optimizer(self, optimizer):
         """The optimizer as the training step must use it on this device and precision."""
         return self.loss_scale_optimizer(optimizer) if self.loss_scale_optimizer else optimizer
-
-    def compile_options(self) -> dict:
-        """Keyword arguments for Model.compile."""
-        return {"jit_compile": True} if self.xla else {}
 
     def describe(self) -> str:
         scaling = "dynamic, %s" % self.loss_scale_optimizer.__name__ if self.loss_scale_optimizer else "none"
@@ -84,6 +80,10 @@ def setup(cfg: config_lib.Config) -> Runtime:
         raise UserError("--xla is not available with --device npu: the Ascend adapter compiles every graph itself "
                         "and drops jit_compile")
     policy = POLICIES[(device, rt.precision)]
+    if policy == "mixed_bfloat16" and not compat.cpu_bfloat16_convolutions():
+        raise UserError("--precision mixed on the CPU (the mixed_bfloat16 policy) needs bfloat16 convolutions, and this "
+                        "TensorFlow %s computes them in float32 on the CPU; use --precision fp32 here, or TensorFlow 2.15"
+                        % tf.__version__)
     loss_scale, device_name, host_scope, adapter_version = None, "", contextlib.nullcontext, ""
     if device == "npu":
         npu, handle = _open_npu(cfg.npu, rt.deterministic)
@@ -105,7 +105,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
         if policy == "mixed_float16":
             loss_scale = tf.keras.mixed_precision.LossScaleOptimizer  # dynamic scaling is its default
         if rt.deterministic:
-            enable_determinism()
+            compat.enable_determinism()
     tf.keras.mixed_precision.set_global_policy(policy)
     seed_everything(cfg.train.seed)
     return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope, adapter_version)
@@ -180,10 +180,3 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     tf.random.set_seed(seed)
 
-
-def enable_determinism() -> None:
-    """Makes TensorFlow ops deterministic (TF >= 2.9 API; TF 2.6 reads TF_DETERMINISTIC_OPS)."""
-    if hasattr(tf.config.experimental, "enable_op_determinism"):
-        tf.config.experimental.enable_op_determinism()
-    else:
-        os.environ["TF_DETERMINISTIC_OPS"] = "1"

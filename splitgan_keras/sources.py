@@ -61,9 +61,7 @@ def initial_classes(cfg: config_lib.Config) -> int:
 
 
 def _built_generator(width: int, image_size: int, start_classes: int) -> networks.Generator:
-    generator = networks.Generator(width=width, image_size=image_size, initial_classes=start_classes)
-    generator(tf.zeros([2, networks.NOISE_DIM]), tf.zeros([2], tf.int32))  # creates the variables
-    return generator
+    return networks.Generator(width=width, image_size=image_size, initial_classes=start_classes).build_variables()
 
 
 def _variable_shapes(checkpoint: str) -> dict:

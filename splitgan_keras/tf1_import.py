@@ -141,15 +141,16 @@ def iteration_from_name(path: str) -> Optional[int]:
 
 
 def load_tf1_checkpoint(path: str, generator=None, critic=None, g_optimizer=None, d_optimizer=None) -> int:
-    """Restores weights written by the original TF1 code into built Keras networks.
+    """Restores weights written by the original TF1 code into Keras networks.
 
     Args:
       path: TF1 checkpoint prefix (e.g. `logs/model_best-12000`).
-      generator: a built Generator, or None to skip it. Receives the weights, the class tree and
-        the number of active classes.
-      critic: a built Critic, or None.
-      g_optimizer, d_optimizer: optimizers whose slots exist (see optimizers.build), or None; they
-        receive Adam's m and v and the step count.
+      generator: a Generator (built or not), or None to skip it. Receives the weights, the class
+        tree and the number of active classes.
+      critic: a Critic (built or not), or None.
+      g_optimizer, d_optimizer: OptimizerV2 Adams (optimizers.adam, wrapped or not) of the
+        generator's and the critic's variables, or None; they receive Adam's m and v and the step
+        count. Their slots are created when missing.
 
     Returns:
       The number of active classes stored in the checkpoint.
@@ -162,11 +163,24 @@ def load_tf1_checkpoint(path: str, generator=None, critic=None, g_optimizer=None
                               source="TF1 checkpoint %s" % path)
 
 
+def _build(generator, critic, g_optimizer, d_optimizer) -> None:
+    """Creates the variables that receive values: the networks' and the optimizers' slots."""
+    if generator is not None:
+        generator.build_variables()
+        if g_optimizer is not None:
+            optimizers.build(g_optimizer, generator.trainable_variables)
+    if critic is not None:
+        critic.build_variables(generator.image_size if generator is not None else 32)
+        if d_optimizer is not None:
+            optimizers.build(d_optimizer, critic.trainable_variables)
+
+
 def restore_tf1_values(values: Mapping[str, np.ndarray], generator=None, critic=None, g_optimizer=None,
                        d_optimizer=None, source: str = "TF1 values") -> int:
     """load_tf1_checkpoint from any mapping of TF1 variable names to arrays."""
     reader = _Reader(values, source)
     num_classes = int(reader.get(NUM_CLASSES_NAME, []))
+    _build(generator, critic, g_optimizer, d_optimizer)
     # Read and check everything before the first assignment, so that bad input changes nothing.
     assignments = []
     if generator is not None:

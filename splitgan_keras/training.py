@@ -64,8 +64,8 @@ def build_gan(cfg: config_lib.Config, data: datasets.ImageData, runtime: runtime
     def make_optimizer():
         return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2, t.adam_epsilon))
 
-    gan.compile(make_optimizer(), make_optimizer(), steps_per_execution=cfg.runtime.iterations_per_call,
-                **runtime.compile_options())
+    gan.compile(make_optimizer(), make_optimizer(), xla=runtime.xla,
+                steps_per_execution=cfg.runtime.iterations_per_call)
     return gan
 
 

@@ -5,8 +5,8 @@ import os
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, run_script, run_with_npu_double, train_cli
-from splitgan_keras import config, runtime
+from conftest import TINY, needs_cpu_bfloat16, run_script, run_with_npu_double, train_cli
+from splitgan_keras import compat, config, runtime
 from splitgan_keras.errors import UserError
 
 
@@ -95,12 +95,19 @@ def test_gpu_requested_without_a_gpu(monkeypatch):
 
 
 @pytest.mark.parametrize("device, precision, policy, scaling", [
-    ("cpu", "fp32", "float32", None), ("cpu", "mixed", "mixed_bfloat16", None)])
+    ("cpu", "fp32", "float32", None), pytest.param("cpu", "mixed", "mixed_bfloat16", None, marks=needs_cpu_bfloat16)])
 def test_cpu_policies(device, precision, policy, scaling):
     cfg = config.with_overrides(config.Config(), {"runtime.device": device, "runtime.precision": precision}, "t")
     rt = runtime.setup(cfg)
     assert (rt.device, rt.policy, rt.loss_scale_optimizer) == (device, policy, scaling)
     assert tf.keras.mixed_precision.global_policy().name == policy
+
+
+def test_cpu_mixed_precision_without_bfloat16_convolutions_is_refused(monkeypatch):
+    monkeypatch.setattr(compat, "cpu_bfloat16_convolutions", lambda: False)
+    cfg = config.with_overrides(config.Config(), {"runtime.device": "cpu", "runtime.precision": "mixed"}, "t")
+    with pytest.raises(UserError, match="--precision mixed on the CPU .* needs bfloat16 convolutions"):
+        runtime.setup(cfg)
 
 
 def test_xla_compiles_the_training_step(tmp_path, capsys):

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from golden_sets import GoldenSet, golden_dirs
-from splitgan_keras import networks, tf1_import
+from golden_sets import GoldenSet, golden_dirs, nhwc
+from splitgan_keras import networks, optimizers, tf1_import
 from splitgan_keras.errors import UserError
 
 
@@ -36,6 +36,26 @@ def test_class_state_is_imported(golden):
     assert tf1_import.load_tf1_checkpoint(golden.checkpoint, generator, critic) == golden.num_classes
     np.testing.assert_array_equal(generator.class_tree.numpy(), networks.initial_tree(golden.num_classes))
     assert int(generator.num_classes) == golden.num_classes
+
+
+def test_fresh_unbuilt_models_and_optimizers_are_built_and_filled(golden):
+    generator = networks.Generator(width=golden.width, initial_classes=golden.num_classes)
+    critic = networks.Critic(width=golden.width)
+    g_opt, d_opt = (optimizers.adam(1e-4, 0.0, 0.9, 1e-8) for _ in range(2))
+    assert not generator.built and not critic.built
+    tf1_import.load_tf1_checkpoint(golden.checkpoint, generator=generator, critic=critic, g_optimizer=g_opt,
+                                   d_optimizer=d_opt)
+    reader = tf.train.load_checkpoint(golden.checkpoint)
+    for entries, opt in ((tf1_import.generator_entries(generator), g_opt), (tf1_import.critic_entries(critic), d_opt)):
+        for name, variable, layout in entries:
+            np.testing.assert_array_equal(variable.numpy(), layout(reader.get_tensor(name)), err_msg=name)
+            np.testing.assert_array_equal(optimizers.slot(opt, variable, "v").numpy(),
+                                          layout(reader.get_tensor(name + "/Adam_1")), err_msg=name)
+    x = generator(tf.constant(golden.inputs["fixed_noise"]), tf.constant(golden.inputs["fixed_labels"]))
+    np.testing.assert_allclose(x.numpy(), nhwc(golden.forward["gen_standalone"]), atol=2e-5, rtol=0)
+    alone = networks.Critic(width=golden.width)  # the critic alone builds too
+    tf1_import.load_tf1_checkpoint(golden.checkpoint, critic=alone)
+    np.testing.assert_array_equal(alone(x)["score"].numpy(), critic(x)["score"].numpy())
 
 
 def test_width_mismatch_is_refused_and_nothing_changes(golden):

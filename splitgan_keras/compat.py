@@ -1,0 +1,45 @@
+"""What differs between the two supported stacks: TF 2.6.5 / Keras 2.6 (the Ascend adapter's) and
+TF 2.15 / Keras 2 (CI's). The only module that asks which TensorFlow it runs on.
+
+  - the OptimizerV2 Adam, whose slots the class split copies: `tf.keras.optimizers.Adam` on 2.6,
+    `tf.keras.optimizers.legacy.Adam` from 2.11 (the new class has no `get_slot`);
+  - tf.data's autotune switch: `Options.autotune.enabled` (2.6 and later), before that
+    `experimental_optimization.autotune`;
+  - op determinism: `tf.config.experimental.enable_op_determinism` from 2.9, the
+    TF_DETERMINISTIC_OPS variable before;
+  - bfloat16 convolutions on the CPU: TF 2.6's CPU Conv2D returns float32 for bfloat16 inputs,
+    which breaks Keras' mixed_bfloat16 policy (checked by running one, not by version number).
+"""
+from __future__ import annotations
+
+import functools
+import os
+
+import tensorflow as tf
+
+OptimizerV2Adam = getattr(tf.keras.optimizers, "legacy", tf.keras.optimizers).Adam
+
+
+def without_autotuning(options: tf.data.Options) -> tf.data.Options:
+    """`options` with tf.data's autotuner switched off."""
+    if hasattr(options, "autotune"):
+        options.autotune.enabled = False
+    else:
+        options.experimental_optimization.autotune = False
+    return options
+
+
+def enable_determinism() -> None:
+    """Makes TensorFlow ops deterministic (must run before the ops it should affect are built)."""
+    if hasattr(tf.config.experimental, "enable_op_determinism"):
+        tf.config.experimental.enable_op_determinism()
+    else:
+        os.environ["TF_DETERMINISTIC_OPS"] = "1"
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bfloat16_convolutions() -> bool:
+    """True when a bfloat16 convolution on the CPU computes in bfloat16 (not so on TF 2.6)."""
+    with tf.device("/cpu:0"):
+        out = tf.nn.conv2d(tf.zeros([1, 1, 1, 1], tf.bfloat16), tf.zeros([1, 1, 1, 1], tf.bfloat16), 1, "VALID")
+    return out.dtype == tf.bfloat16
