@@ -46,6 +46,17 @@ def _stripes(colour: np.ndarray, size: int, rng: np.random.Generator) -> np.ndar
     return np.where(on, colour[:, None, None, :], 1.0 - colour[:, None, None, :]).astype(np.float32)
 
 
+def _groups(rng: np.random.Generator, size: int):
+    order = rng.permutation(size)
+    return (order % NUM_CLASSES).astype(np.int32), ((order // NUM_CLASSES) % 2).astype(np.int32)
+
+
+def groups(size: int, seed: int = 0):
+    """(labels int32 [size] in 0..9, subclasses int32 [size] in {0, 1}) of `make(size, ..., seed)`,
+    without drawing the images."""
+    return _groups(np.random.default_rng(seed), size)
+
+
 def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
     """Generates the data set.
 
@@ -59,9 +70,7 @@ def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
       subclasses int32 [size] in {0, 1}.
     """
     rng = np.random.default_rng(seed)
-    order = rng.permutation(size)
-    labels = (order % NUM_CLASSES).astype(np.int32)
-    subclasses = ((order // NUM_CLASSES) % 2).astype(np.int32)
+    labels, subclasses = _groups(rng, size)
     colour = class_colours()[labels]
     images = np.empty((size, image_size, image_size, 3), np.float32)
     blob = subclasses == 0

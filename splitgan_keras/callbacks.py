@@ -12,12 +12,12 @@ import os
 import signal
 import sys
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import faults, sampling
+from splitgan_keras import faults, pictures, sampling
 from splitgan_keras.errors import NonFiniteError
 from splitgan_keras.networks import NOISE_DIM
 
@@ -27,7 +27,7 @@ def every(completed: int, n: int) -> bool:
     return n > 0 and completed % n == 0
 
 
-def _format_duration(seconds: float) -> str:
+def format_duration(seconds: float) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     return "%dh%02dm" % (hours, rest // 60) if hours else "%dm%02ds" % divmod(rest, 60)
@@ -139,7 +139,7 @@ class ProgressReport(IterationCallback):
             tf.summary.scalar("perf/iterations_per_second", rate, step=completed)
         self.writer.flush()
         shown = "  ".join("%s %.4f" % (k, logs[k]) for k in self.SHOWN if logs and k in logs)
-        eta = _format_duration((self.end - completed) / rate) if rate > 0 else "?"
+        eta = format_duration((self.end - completed) / rate) if rate > 0 else "?"
         print("iteration %d/%d  %.2f it/s  ETA %s  %s" % (completed, self.end, rate, eta, shown),
               file=self.stream, flush=True)
 
@@ -181,13 +181,22 @@ def grid_path(samples_dir: str, completed: int) -> str:
 
 
 class SampleGrids(IterationCallback):
-    """Writes a grid with one row of `per_class` samples per active class every `every` iterations
-    (the same noise each time, so the grids show progress)."""
+    """Every `every` iterations: a grid with one labelled row of `per_class` samples per active
+    class (the same noise each time, so the grids show progress), as a PNG and as a TensorBoard
+    image `samples`.
 
-    def __init__(self, source: sampling.GeneratorSource, samples_dir: str, every: int, per_class: int, seed: int):
+    Args:
+      class_labels: returns a row label per active class (pictures.class_labels).
+      log_dir: TensorBoard folder, or None.
+    """
+
+    def __init__(self, source: sampling.GeneratorSource, samples_dir: str, every: int, per_class: int, seed: int,
+                 class_labels: Callable[[], List[str]], log_dir: Optional[str] = None):
         super().__init__()
         self.source, self.samples_dir = source, samples_dir
         self.every, self.per_class, self.seed = every, per_class, seed
+        self.class_labels, self.log_dir = class_labels, log_dir
+        self._writer = None
 
     def on_train_batch_end(self, batch, logs=None):
         completed = self.completed()
@@ -196,19 +205,15 @@ class SampleGrids(IterationCallback):
 
     def write(self, completed: int) -> str:
         path = grid_path(self.samples_dir, completed)
-        sampling.write_class_grid(path, self.source, self.per_class, self.seed)
+        image = pictures.class_grid(self.source, self.per_class, self.seed, self.class_labels(),
+                                    "iteration %d" % completed)
+        pictures.write_png(path, image)
+        if self.log_dir:
+            self._writer = self._writer or tf.summary.create_file_writer(self.log_dir)
+            with self._writer.as_default():
+                tf.summary.image("samples", image[None], step=completed)
+            self._writer.flush()
         return path
-
-
-def format_results(results: Dict[str, float]) -> str:
-    """"is50k 8.21 +- 0.10, fid50k_train 21.3, ..." (an Inception Score with its std)."""
-    parts = []
-    for key, value in results.items():
-        if key.endswith("_std"):
-            continue
-        std = results.get(key + "_std")
-        parts.append("%s %.4g" % (key, value) + (" +- %.3g" % std if std is not None else ""))
-    return ", ".join(parts)
 
 
 class PeriodicEvaluation(IterationCallback):
@@ -236,7 +241,7 @@ class PeriodicEvaluation(IterationCallback):
             for key, value in results.items():
                 tf.summary.scalar("eval/" + key, value, step=completed)
         self.writer.flush()
-        line = "evaluation after iteration %d: %s" % (completed, format_results(results))
+        line = "evaluation after iteration %d: %s" % (completed, self.evaluator.format(results))
         if (self.best is not None and self.best_metric in results and completed > self.best_after
                 and self.best.offer(results[self.best_metric], completed)):
             line += " (best so far: checkpoint kept)"

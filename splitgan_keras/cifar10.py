@@ -31,27 +31,36 @@ def load(path: str) -> ImageData:
     Returns:
       ImageData with images uint8 [N, 32, 32, 3] and labels int32 [N] (N = 50000 for the real set).
     """
+    found = locate(path)
+    if os.path.isdir(found):
+        parts = [_read_file(os.path.join(found, name)) for name in BATCH_FILES]
+    else:
+        parts = _read_archive(found)
+    images = np.concatenate([p[0] for p in parts])
+    labels = np.concatenate([p[1] for p in parts])
+    return ImageData(images, labels, NUM_CLASSES, "CIFAR-10 at %s (%d images)" % (found, len(images)))
+
+
+def locate(path: str) -> str:
+    """What `load(path)` reads: the folder with the batches, or the archive. Checks that it is
+    there (and, for a folder, that every batch is), without reading it."""
     if not os.path.exists(path):
         raise UserError("--data-dir %s does not exist; %s and pass the file or its extracted folder"
                         % (path, _WHERE))
-    if os.path.isdir(path):
-        if os.path.isdir(os.path.join(path, ARCHIVE_FOLDER)):
-            return load(os.path.join(path, ARCHIVE_FOLDER))
-        if not os.path.exists(os.path.join(path, BATCH_FILES[0])) and os.path.isfile(
-                os.path.join(path, ARCHIVE_NAME)):
-            return load(os.path.join(path, ARCHIVE_NAME))
-        parts = [_read_file(os.path.join(path, name)) for name in BATCH_FILES]
-    else:
-        parts = _read_archive(path)
-    images = np.concatenate([p[0] for p in parts])
-    labels = np.concatenate([p[1] for p in parts])
-    return ImageData(images, labels, NUM_CLASSES, "CIFAR-10 at %s" % path)
+    if not os.path.isdir(path):
+        return path
+    if os.path.isdir(os.path.join(path, ARCHIVE_FOLDER)):
+        return locate(os.path.join(path, ARCHIVE_FOLDER))
+    if not os.path.exists(os.path.join(path, BATCH_FILES[0])) and os.path.isfile(os.path.join(path, ARCHIVE_NAME)):
+        return os.path.join(path, ARCHIVE_NAME)
+    for name in BATCH_FILES:
+        if not os.path.isfile(os.path.join(path, name)):
+            raise UserError("CIFAR-10 batch %s is missing (expected %s); %s"
+                            % (os.path.join(path, name), ", ".join(BATCH_FILES), _WHERE))
+    return path
 
 
 def _read_file(filename: str) -> Tuple[np.ndarray, np.ndarray]:
-    if not os.path.isfile(filename):
-        raise UserError("CIFAR-10 batch %s is missing (expected %s); %s"
-                        % (filename, ", ".join(BATCH_FILES), _WHERE))
     with open(filename, "rb") as f:
         return _parse_batch(f, filename)
 

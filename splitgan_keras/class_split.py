@@ -12,7 +12,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import faults, files, sampling, splitting, surgery
+from splitgan_keras import faults, files, pictures, sampling, splitting, surgery
 from splitgan_keras.datasets import ImageData
 from splitgan_keras.gan import scale_real
 
@@ -20,6 +20,7 @@ from splitgan_keras.gan import scale_real
 # trades memory for speed; the normalisation groups (the critic batch size) are separate.
 FEATURE_BATCH = 500
 REAL_PER_CLASS = 10
+HIERARCHY_PER_CLASS = 5  # real and generated images per class in the hierarchy picture
 
 
 class FeaturePass:
@@ -80,10 +81,11 @@ class ClassSplitter:
     """Performs splits on a SplitGAN trained on `data`, and writes their records."""
 
     def __init__(self, gan, data: ImageData, split_cfg, group_size: int, seed: int, records_dir: str,
-                 log_dir: Optional[str] = None):
+                 log_dir: Optional[str] = None, class_names: Optional[pictures.ClassNames] = None):
         self.gan, self.data, self.cfg = gan, data, split_cfg
         self.group_size, self.seed = group_size, seed
         self.records_dir, self.log_dir = records_dir, log_dir
+        self.class_names = class_names or pictures.ClassNames()
         self.features = FeaturePass(gan.critic, gan.rng)
         self.history: List[SplitResult] = []
 
@@ -108,11 +110,20 @@ class ClassSplitter:
         return result
 
     def _write_record(self, result: SplitResult, plan: splitting.SplitPlan, labels_before, tree_before) -> None:
+        parents = splitting.class_parents(plan.tree, plan.num_classes, self.gan.generator.initial_classes)
+        names = self.class_names(plan.labels, parents)
+        real = pictures.labelled_rows(self._real_rows(plan.labels, plan.num_classes, REAL_PER_CLASS), names,
+                                      "real images per class after the split after iteration %d" % result.iteration)
+        hierarchy = self._hierarchy_picture(plan.labels, parents, names, result.iteration)
         with files.staged_directory(result.record_dir) as d:
-            self._write_record_files(d, result, plan, labels_before, tree_before)
+            self._write_record_files(d, result, plan, parents, labels_before, tree_before)
+            pictures.write_png(os.path.join(d, "real_per_class.png"), real)
+            pictures.write_png(os.path.join(d, "hierarchy.png"), hierarchy)
         if self.log_dir:
             with tf.summary.create_file_writer(self.log_dir).as_default():
                 step = result.iteration + 1
+                tf.summary.image("split/real_per_class", real[None], step=step)
+                tf.summary.image("split/hierarchy", hierarchy[None], step=step)
                 tf.summary.scalar("split/num_classes", result.classes_after, step=step)
                 if result.recovery:
                     tf.summary.scalar("split/subclass_ari", np.mean([r["ari"] for r in result.recovery.values()]),
@@ -120,10 +131,8 @@ class ClassSplitter:
                     tf.summary.scalar("split/subclass_purity",
                                       np.mean([r["purity"] for r in result.recovery.values()]), step=step)
 
-    def _write_record_files(self, d: str, result: SplitResult, plan: splitting.SplitPlan, labels_before,
-                            tree_before) -> None:
-        generator = self.gan.generator
-        parents = splitting.class_parents(plan.tree, plan.num_classes, generator.initial_classes)
+    def _write_record_files(self, d: str, result: SplitResult, plan: splitting.SplitPlan, parents: np.ndarray,
+                            labels_before, tree_before) -> None:
         sizes = np.bincount(plan.labels, minlength=plan.num_classes)
         files.write_bytes(os.path.join(d, "labels_before.txt"), _int_lines(labels_before))
         files.write_bytes(os.path.join(d, "labels_after.txt"), _int_lines(plan.labels))
@@ -140,16 +149,25 @@ class ClassSplitter:
                         "parent_images": int(sizes[i]), "child_images": int(sizes[plan.children[i]])}
                        for i in split_classes],
             "subclass_recovery": result.recovery})
-        sampling.write_png(os.path.join(d, "real_per_class.png"), self._real_grid(plan.labels, plan.num_classes))
 
-    def _real_grid(self, labels: np.ndarray, num_classes: int) -> np.ndarray:
-        """One row of the first REAL_PER_CLASS images (data-set order) of every class; short rows stay blank."""
-        shape = self.data.images.shape[1:]
-        rows = []
-        for c in range(num_classes):
-            members = self.data.images[np.flatnonzero(labels == c)[:REAL_PER_CLASS]]
-            rows.append(np.concatenate([members, np.full((REAL_PER_CLASS - len(members),) + shape, 255, np.uint8)]))
-        return sampling.grid(np.concatenate(rows), REAL_PER_CLASS)
+    def _real_rows(self, labels: np.ndarray, num_classes: int, count: int) -> List[np.ndarray]:
+        """The first `count` images (data-set order) of every class, uint8 [<= count, H, W, 3] each."""
+        return [self.data.images[np.flatnonzero(labels == c)[:count]] for c in range(num_classes)]
+
+    def _hierarchy_picture(self, labels: np.ndarray, parents: np.ndarray, names: List[str], iteration: int):
+        """The class tree, one row per class in tree order, children indented under their parent:
+        HIERARCHY_PER_CLASS real images, a gap, HIERARCHY_PER_CLASS generated samples."""
+        real = self._real_rows(labels, len(parents), HIERARCHY_PER_CLASS)
+        generated = np.split(sampling.per_class_samples(sampling.GeneratorSource(self.gan.generator),
+                                                        HIERARCHY_PER_CLASS, self.seed), len(parents))
+        blank = np.full((HIERARCHY_PER_CLASS + 1,) + self.data.images.shape[1:], 255, np.uint8)
+        sizes = np.bincount(labels, minlength=len(parents))
+        rows, row_names = [], []
+        for c, depth in splitting.tree_order(parents):
+            rows.append(np.concatenate([real[c], blank[:HIERARCHY_PER_CLASS + 1 - len(real[c])], generated[c]]))
+            row_names.append("  " * depth + "%s (%d images)" % (names[c], sizes[c]))
+        return pictures.labelled_rows(rows, row_names, "classes after the split after iteration %d: real | generated"
+                                      % iteration)
 
 
 def _int_lines(values: np.ndarray) -> bytes:

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
+import os
+import re
 import sys
 import typing
 from typing import Any, Dict, List, Optional
@@ -30,6 +33,35 @@ def _argparse_type(tp):
     return tp
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line and a hint, not the whole usage text."""
+
+    def error(self, message):
+        hint = ""
+        for typo in re.findall(r"(--?[\w-]+)", message.split(":", 1)[-1]) if "unrecognized" in message else ():
+            close = difflib.get_close_matches(typo, [o for a in self._actions for o in a.option_strings], n=1)
+            if close:
+                hint = " (did you mean %s?)" % close[0]
+                break
+        self.exit(2, "%s: error: %s%s\n%s --help lists every option\n" % (self.prog, message, hint, self.prog))
+
+
+def _default_text(value) -> str:
+    if value is None or value == ():
+        return "none"
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
+
+
+def _metavar(tp, name: str) -> str:
+    if getattr(tp, "__origin__", None) is typing.Union:  # Optional[X] -> X
+        tp = next(a for a in tp.__args__ if a is not type(None))
+    if getattr(tp, "__origin__", None) in (tuple, typing.Tuple):
+        return "A,B,..."
+    return {int: "N", float: "X"}.get(tp, name.upper())
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for section, section_type in config_lib.sections():
         for f, tp in config_lib.fields(section_type):
@@ -37,16 +69,17 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
             if not flags:
                 continue
             key = "%s.%s" % (section, f.name)
-            help_text = "%s (default: %s)" % (f.metadata["help"], f.default)
+            help_text = "%s (default: %s)" % (f.metadata["help"], _default_text(f.default))
             if tp is bool:
                 parser.add_argument(*flags, dest=key, action="store_true", default=argparse.SUPPRESS, help=help_text)
             else:
                 parser.add_argument(*flags, dest=key, type=_argparse_type(tp), choices=f.metadata["choices"],
+                                    metavar=None if f.metadata["choices"] else _metavar(tp, f.name),
                                     default=argparse.SUPPRESS, help=help_text)
 
 
 def train_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="train.py", description="Train Class-Splitting GAN (see README.md). Precedence: defaults, then "
                                      "--config FILE, then --set, then the flags below.")
     parser.add_argument("--config", metavar="FILE", help="JSON file of config sections with the keys to change")
@@ -96,6 +129,18 @@ def overrides(args: argparse.Namespace):
     return result
 
 
+def _check_inputs(cfg, args) -> None:
+    """What a dry run can check without loading anything: that the files the run would read exist."""
+    from splitgan_keras import datasets
+    datasets.locate(cfg)
+    if args.init_from_tf1 and not os.path.isfile(args.init_from_tf1 + ".index"):
+        raise UserError("--init-from-tf1 %s: no checkpoint there (expected %s.index and its data file)"
+                        % (args.init_from_tf1, args.init_from_tf1))
+    if cfg.eval.every and cfg.eval.inception and set(cfg.eval.metrics) & {"is", "fid"}:
+        from splitgan_keras.metrics import inception
+        inception.check_local_module(cfg.eval.inception)
+
+
 def main_train(argv: Optional[List[str]] = None) -> int:
     args = train_parser().parse_args(argv)
     try:
@@ -105,6 +150,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         cfg = rundir.resolve(overrides(args), resume=args.resume, fresh_dir=not args.parity_record)
         config_lib.validate(cfg)
         if args.dry_run:
+            _check_inputs(cfg, args)
             print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
             return 0
         # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
@@ -122,7 +168,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
 
 
 def eval_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
                                     "compare two parity records (see README.md).")
     parser.add_argument("source", nargs="?",

@@ -273,6 +273,10 @@ def validate(cfg: Config) -> None:
          "must be a positive multiple of 8 (three 2x upsamplings from image_size/8), got %d" % m.image_size)
     if d.dataset in ("cifar10", "stl10"):
         need(d.data_dir is not None, "data.data_dir", "is required for --dataset %s" % d.dataset)
+    else:
+        need(d.data_dir is None, "data.data_dir",
+             "%s is for --dataset cifar10 or stl10, and --dataset is %s: add --dataset cifar10 (or stl10), or leave "
+             "--data-dir out to train on the built-in dataset" % (d.data_dir, d.dataset))
     if d.dataset == "cifar10":
         need(m.image_size == 32, "model.image_size", "must be 32 for CIFAR-10, got %d" % m.image_size)
     if d.dataset == "stl10":

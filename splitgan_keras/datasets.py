@@ -61,6 +61,17 @@ def check(data: ImageData, image_size: int, min_examples: int) -> None:
         raise UserError("%s: no images for class(es) %s of %d" % (data.source, missing, data.num_classes))
 
 
+def locate(cfg) -> str:
+    """Where the training set the config names is read from, checked without reading it."""
+    if cfg.data.dataset == "cifar10":
+        from splitgan_keras import cifar10
+        return cifar10.locate(cfg.data.data_dir)
+    if cfg.data.dataset == "stl10":
+        from splitgan_keras import stl10
+        return stl10.locate(cfg.data.data_dir)
+    return "the built-in dataset"
+
+
 def load(cfg) -> ImageData:
     """Loads and checks the training set a config.Config names.
 

@@ -7,10 +7,10 @@ from typing import List, Optional
 
 import numpy as np
 
-from splitgan_keras import (callbacks, config as config_lib, datasets, export, files, sampling,
-                            sources, splitting)
+from splitgan_keras import (builtin_data, config as config_lib, datasets, export, files, pictures, sampling,
+                            sources)
 from splitgan_keras.errors import UserError
-from splitgan_keras.metrics import builtin_quality, registry
+from splitgan_keras.metrics import registry
 
 
 def _real_images(loaded: sources.Loaded, dataset: Optional[str], data_dir: Optional[str]):
@@ -27,14 +27,22 @@ def _real_images(loaded: sources.Loaded, dataset: Optional[str], data_dir: Optio
     return data.images, data.source
 
 
-def _quality_probe(loaded: sources.Loaded, metrics: List[str], cache_dir: Optional[str]):
-    """The built-in quality probe when the metrics ask for it and the source can have one."""
+def _class_names(loaded: sources.Loaded):
+    """Row labels of the source's classes: number, parent, and the built-in sub-class where known."""
+    parents = loaded.source.class_parents()
     cfg = loaded.cfg
-    if (registry.BUILTIN_QUALITY not in metrics or cfg is None or cfg.data.dataset != "builtin"
-            or loaded.example_labels is None):
+    if cfg is None or cfg.data.dataset != "builtin" or loaded.example_labels is None:
+        return pictures.class_labels(parents)
+    kinds = builtin_data.groups(cfg.data.builtin_size, cfg.data.builtin_seed)[1]
+    return pictures.ClassNames(kinds)(loaded.example_labels, parents)
+
+
+def _class_state(loaded: sources.Loaded):
+    """(every training image's class, every class's parent) of a checkpoint, or None."""
+    if loaded.example_labels is None:
         return None
-    parents = splitting.generator_parents(loaded.generator)
-    return builtin_quality.probe_for_run(cfg, lambda: (loaded.example_labels, parents), cache_dir)
+    parents = loaded.source.class_parents()
+    return lambda: (loaded.example_labels, parents)
 
 
 def evaluate(source_path: str, checkpoint: Optional[str] = None, metrics: Optional[List[str]] = None,
@@ -54,14 +62,14 @@ def evaluate(source_path: str, checkpoint: Optional[str] = None, metrics: Option
     results = {}
     if metrics:
         real, name = _real_images(loaded, dataset, data_dir) if any(m.startswith("fid") for m in metrics) else (None, "")
-        evaluator = registry.Evaluator(inception, real, name, cache_dir, progress=True,
-                                       quality=_quality_probe(loaded, metrics, cache_dir))
+        evaluator = registry.Evaluator(inception, real, name, cache_dir, progress=True, run_cfg=loaded.cfg,
+                                       class_state=_class_state(loaded))
         results = evaluator.evaluate(metrics, loaded.source, seed)
-        print(callbacks.format_results(results), flush=True)
+        print(evaluator.format(results), flush=True)
         if json_path:
             files.write_json(json_path, {"source": loaded.description, "seed": seed, "metrics": results})
     if grid:
-        sampling.write_class_grid(grid, loaded.source, per_class, seed)
+        pictures.write_png(grid, pictures.class_grid(loaded.source, per_class, seed, _class_names(loaded)))
         print("wrote %s (%d classes x %d samples)" % (grid, loaded.source.num_classes(), per_class), flush=True)
     if out:
         images, labels = sampling.uniform_samples(loaded.source, samples, seed)

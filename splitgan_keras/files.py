@@ -9,6 +9,18 @@ import shutil
 import tempfile
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _as_if_created(path: str, directory: bool) -> None:
+    """Gives a temporary file or folder (mkstemp / mkdtemp: owner only) the permissions that the
+    user's umask gives anything created normally."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 def _temp_prefix(path: str) -> str:
     """Hidden names beside `path` that its atomic writes use: ".<name>."."""
     return "." + os.path.basename(path) + "."
@@ -33,6 +45,7 @@ def write_bytes(path: str, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        _as_if_created(tmp, directory=False)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -76,6 +89,7 @@ def staged_directory(path: str):
     restore_retired(path)
     _remove_stale(parent, _temp_prefix(path))
     staging = tempfile.mkdtemp(dir=parent, prefix=_temp_prefix(path))
+    _as_if_created(staging, directory=True)
     try:
         yield staging
         retired = None

@@ -1,4 +1,4 @@
-"""Samples from a generator (a Keras model or an exported SavedModel) and image grids as PNG.
+"""Samples from a generator (a Keras model or an exported SavedModel).
 
 Batch norm uses the statistics of each generator call, so how samples are batched is part of
 the protocol: like the original, samples come in batches of 100 whose labels are a uniform mix.
@@ -10,7 +10,7 @@ from typing import Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import files
+from splitgan_keras import splitting
 from splitgan_keras.networks import NOISE_DIM
 
 SAMPLE_BATCH = 100  # the original samples its grids and Inception Score images 100 at a time
@@ -32,6 +32,10 @@ class GeneratorSource:
 
     def num_classes(self) -> int:
         return int(self.generator.num_classes.numpy())
+
+    def class_parents(self) -> np.ndarray:
+        """int32 [num_classes]: the parent of every class, -1 for an initial class."""
+        return splitting.generator_parents(self.generator)
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] for noise float32 [N, 128] and labels int32 [N] (one batch)."""
@@ -72,24 +76,3 @@ def uniform_samples(source, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     noise = rng.standard_normal((n, NOISE_DIM)).astype(np.float32)
     return _generate_in_batches(source, noise, labels), labels
 
-
-def grid(images: np.ndarray, columns: int, border: int = 1) -> np.ndarray:
-    """Tiles uint8 [N, H, W, 3] row-major into uint8 [rows*(H+b)+b, columns*(W+b)+b, 3], b = border."""
-    n, h, w, c = images.shape
-    rows = -(-n // columns)
-    out = np.full((rows * (h + border) + border, columns * (w + border) + border, c), 255, np.uint8)
-    for i, image in enumerate(images):
-        r, col = divmod(i, columns)
-        y, x = border + r * (h + border), border + col * (w + border)
-        out[y:y + h, x:x + w] = image
-    return out
-
-
-def write_png(path: str, image: np.ndarray) -> None:
-    """Writes uint8 [H, W, 3] atomically."""
-    files.write_bytes(path, tf.io.encode_png(image).numpy())
-
-
-def write_class_grid(path: str, source, per_class: int, seed: int) -> None:
-    """One row per class, `per_class` samples per row."""
-    write_png(path, grid(per_class_samples(source, per_class, seed), per_class))

@@ -45,12 +45,18 @@ class ExportedSource:
                             % (path, sorted(model.signatures)))
         self._model = model
         self._serve = model.signatures[export.SIGNATURE]
-        self._classes = int(model.signatures[export.HIERARCHY_SIGNATURE]()["num_classes"])
+        hierarchy = model.signatures[export.HIERARCHY_SIGNATURE]()
+        self._classes = int(hierarchy["num_classes"])
+        self._parents = hierarchy["class_parents"].numpy()
         self.image_size = int(self.generate(np.zeros((2, networks.NOISE_DIM), np.float32),
                                             np.zeros(2, np.int32)).shape[1])
 
     def num_classes(self) -> int:
         return self._classes
+
+    def class_parents(self) -> np.ndarray:
+        """int32 [num_classes]: the parent of every class, -1 for an initial class."""
+        return self._parents
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return self._serve(noise=tf.constant(noise, tf.float32), labels=tf.constant(labels, tf.int32))["images"].numpy()

@@ -9,7 +9,7 @@ the child starts out generating exactly what its parent does.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -178,6 +178,20 @@ def subclass_recovery(labels_before: np.ndarray, labels_after: np.ndarray, child
     return result
 
 
+def tree_order(parents: np.ndarray) -> List[Tuple[int, int]]:
+    """(class, depth) of every class, depth first: each class followed by its children."""
+    order = []
+
+    def visit(c: int, depth: int):
+        order.append((c, depth))
+        for child in np.flatnonzero(parents == c):
+            visit(int(child), depth + 1)
+
+    for root in np.flatnonzero(parents < 0):
+        visit(int(root), 0)
+    return order
+
+
 def describe_hierarchy(parents: np.ndarray, sizes: np.ndarray, split_at: Optional[dict] = None) -> str:
     """Readable text of the class tree, one class per line, children indented under parents.
 
@@ -186,13 +200,7 @@ def describe_hierarchy(parents: np.ndarray, sizes: np.ndarray, split_at: Optiona
       split_at: optional {child class: iteration of the split that created it}.
     """
     lines = []
-
-    def visit(c: int, depth: int):
+    for c, depth in tree_order(parents):
         when = "  (split off at iteration %d)" % split_at[c] if split_at and c in split_at else ""
         lines.append("%s%d: %d images%s" % ("    " * depth, c, sizes[c], when))
-        for child in np.flatnonzero(parents == c):
-            visit(int(child), depth + 1)
-
-    for root in np.flatnonzero(parents < 0):
-        visit(int(root), 0)
     return "\n".join(lines) + "\n"

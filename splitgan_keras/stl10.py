@@ -22,7 +22,8 @@ _WHERE = "download stl10_binary.tar.gz from https://cs.stanford.edu/~acoates/stl
 _RESIZE_CHUNK = 2000
 
 
-def _locate(path: str) -> str:
+def locate(path: str) -> str:
+    """The unlabeled_X.bin file that `load(path)` reads; checks that it is there."""
     for candidate in (path, os.path.join(path, "unlabeled_X.bin"), os.path.join(path, FILE)):
         if os.path.isfile(candidate):
             return candidate
@@ -38,7 +39,7 @@ def load(path: str, image_size: int) -> ImageData:
       ImageData with images uint8 [N, image_size, image_size, 3] (N = 100000 for the real file),
       all in class 0.
     """
-    filename = _locate(path)
+    filename = locate(path)
     size = os.path.getsize(filename)
     if size == 0 or size % IMAGE_BYTES:
         raise UserError("%s has %d bytes, not a whole number of 3x96x96 uint8 images (%d bytes each): truncated?"
@@ -48,7 +49,7 @@ def load(path: str, image_size: int) -> ImageData:
     for start in range(0, len(raw), _RESIZE_CHUNK):
         chunk = np.transpose(raw[start:start + _RESIZE_CHUNK], (0, 3, 2, 1))  # column-major channels -> NHWC
         images[start:start + len(chunk)] = _resize(chunk, image_size)
-    return ImageData(images, np.zeros(len(images), np.int32), 1, "STL-10 unlabelled at %s" % filename)
+    return ImageData(images, np.zeros(len(images), np.int32), 1, "STL-10 unlabelled at %s (%d images)" % (filename, len(images)))
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import errno
-import functools
 import os
 import re
-from typing import Callable, List, Optional
+import time
+from typing import List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import (callbacks, checkpoints, class_split, config as config_lib, datasets,
-                            export, files, gan as gan_lib, networks, optimizers, parity, pipeline, rundir,
-                            runtime as runtime_lib, sampling, splitting, tf1_import)
+from splitgan_keras import (builtin_data, callbacks, checkpoints, class_split, commands, config as config_lib,
+                            datasets, export, files, gan as gan_lib, networks, optimizers, parity, pictures,
+                            pipeline, rundir, runtime as runtime_lib, sampling, splitting, tf1_import)
 from splitgan_keras.errors import NonFiniteError, UserError
 from splitgan_keras.metrics import builtin_quality, registry
 
@@ -112,26 +112,21 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int,
 def eval_metric_names(eval_cfg) -> List[str]:
     """Protocol names (metrics.registry) of the metrics the config asks for in training."""
     names = {"is": "is%d" % eval_cfg.samples, "fid": "fid%d_train" % eval_cfg.samples,
-             "builtin_quality": registry.BUILTIN_QUALITY}
+             "builtin_quality": registry.parse(registry.BUILTIN_QUALITY).name}
     return [names[m] for m in eval_cfg.metrics]
 
 
-def _quality_probe_once(cfg: config_lib.Config, gan) -> Callable[[], builtin_quality.QualityProbe]:
-    """The built-in dataset's quality probe, reading the live class state of `gan`; made on first
-    use (its classifier may need training) and then shared by evaluation and the final report."""
-    @functools.lru_cache(maxsize=None)
-    def probe():
-        return builtin_quality.probe_for_run(
-            cfg, lambda: (gan.example_labels.numpy(), splitting.generator_parents(gan.generator)), cfg.eval.cache_dir)
-    return probe
+def _evaluator(cfg: config_lib.Config, data: datasets.ImageData, gan) -> registry.Evaluator:
+    """The metrics of this run, reading the live class state of `gan`."""
+    return registry.Evaluator(
+        cfg.eval.inception, data.images, data.source, cfg.eval.cache_dir, run_cfg=cfg,
+        class_state=lambda: (gan.example_labels.numpy(), splitting.generator_parents(gan.generator)))
 
 
-def _evaluation_callback(cfg, data, source, store, quality_probe) -> Optional[callbacks.PeriodicEvaluation]:
+def _evaluation_callback(cfg, source, store, evaluator) -> Optional[callbacks.PeriodicEvaluation]:
     if not cfg.eval.every:
         return None
     names = eval_metric_names(cfg.eval)
-    probe = quality_probe() if registry.BUILTIN_QUALITY in names else None
-    evaluator = registry.Evaluator(cfg.eval.inception, data.images, data.source, cfg.eval.cache_dir, quality=probe)
     evaluator.check(names)  # a missing Inception module fails now, before anything is written
     best_metric = next((n for n in names if n.startswith("is")), "")
     best = checkpoints.BestCheckpoint(store, rundir.path(cfg, rundir.CHECKPOINTS, "best"), best_metric) \
@@ -200,10 +195,10 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.generator)
-        quality_probe = _quality_probe_once(cfg, gan)
-        evaluation = _evaluation_callback(cfg, data, source, store, quality_probe)
+        evaluator = _evaluator(cfg, data, gan)
+        evaluation = _evaluation_callback(cfg, source, store, evaluator)
         rundir.write_config(cfg)
-        return _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, end)
+        return _train(cfg, runtime, data, gan, store, source, evaluation, evaluator, end)
     except tf.errors.ResourceExhaustedError as e:
         if _disk_problem(e, cfg.output.run_dir):
             raise _write_error(cfg, checkpoint_dir, e)
@@ -222,13 +217,15 @@ def _first_line(e: Exception) -> str:
 
 
 def _write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
-    then = "continue with --resume" if rundir.holds_run(cfg.output.run_dir) else "run the same command again"
+    then = ("continue with: %s" % commands.train_command("--run-dir", cfg.output.run_dir, "--resume")
+            if rundir.holds_run(cfg.output.run_dir) else "run the same command again")
     return UserError("cannot write into --run-dir %s (%s); the last complete checkpoint is %s; make room (or "
                      "fix the permissions), then %s"
                      % (cfg.output.run_dir, _first_line(e), tf.train.latest_checkpoint(checkpoint_dir) or "none", then))
 
 
-def _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, end: int) -> Result:
+def _train(cfg, runtime, data, gan, store, source, evaluation, evaluator, end: int) -> Result:
+    started = time.perf_counter()
     start = int(gan.iteration.numpy())
     k = cfg.runtime.iterations_per_call
     if (end - start) % k:
@@ -237,10 +234,14 @@ def _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, en
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
         % (runtime.describe(), data.source, _parameter_count(gan.generator), _parameter_count(gan.critic),
            cfg.output.run_dir))
-    grids = callbacks.SampleGrids(source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every,
-                                  cfg.output.samples_per_class, cfg.train.seed)
+    class_names = pictures.ClassNames(
+        builtin_data.groups(cfg.data.builtin_size, cfg.data.builtin_seed)[1] if cfg.data.dataset == "builtin" else None)
+    grids = callbacks.SampleGrids(
+        source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every, cfg.output.samples_per_class,
+        cfg.train.seed, lambda: class_names(gan.example_labels.numpy(), splitting.generator_parents(gan.generator)),
+        rundir.path(cfg, rundir.LOGS))
     splitter = class_split.ClassSplitter(gan, data, cfg.split, cfg.train.batch_size, cfg.train.seed,
-                                         rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS))
+                                         rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS), class_names)
     guard = callbacks.NonFiniteGuard(runtime.loss_scale_optimizer is not None)
     with callbacks.StopOnSignal() as stop:
         if start < end:
@@ -259,9 +260,10 @@ def _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, en
                                      % (e, store.latest or "none (no checkpoint yet)", _write_diagnostic(cfg, guard, store)))
         checkpoint = store.save()
     completed = int(gan.iteration.numpy())
+    resume = commands.train_command("--run-dir", cfg.output.run_dir, "--resume")
     if stop.received:
-        log("stopped by %s after iteration %d; checkpoint %s; continue with: python train.py --run-dir %s --resume"
-            % (stop.received, completed, checkpoint, cfg.output.run_dir))
+        log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
+            % (stop.received, completed, checkpoint, resume))
         return Result(completed, checkpoint, None, None, interrupted=True)
     grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
     if not os.path.exists(grid):
@@ -269,13 +271,12 @@ def _train(cfg, runtime, data, gan, store, source, evaluation, quality_probe, en
     export_dir = None
     if completed >= cfg.train.iterations:
         export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT), runtime.host_scope)
-    for split in splitter.history:
-        log(split.summary())
     if guard.skipped:
         log("steps skipped by dynamic loss scaling: %s" % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
     if cfg.data.dataset == "builtin":
-        log(builtin_quality.describe(quality_probe().measure(source, cfg.train.seed)))
-    log("done: %d iterations | checkpoint %s | samples %s%s"
-        % (completed, checkpoint, grid, " | export %s" % export_dir if export_dir else
-           " | continue with --resume"))
+        name = registry.parse(registry.BUILTIN_QUALITY).name
+        log(builtin_quality.describe(evaluator.evaluate([name], source, cfg.train.seed), name))
+    log("done: %d iterations in %s | checkpoint %s | samples %s%s"
+        % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
+           " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))
     return Result(completed, checkpoint, grid, export_dir)

@@ -1,4 +1,6 @@
 """eval.py on every input kind, its errors, and evaluation during training."""
+import contextlib
+import io
 import json
 import os
 import re
@@ -12,14 +14,35 @@ from golden_sets import golden_dirs
 from splitgan_keras import cli
 
 
+_TRAINING_OUTPUT = {}
+
+
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """A tiny finished run with a split: checkpoints at 2 and 4, and an export."""
     path = tmp_path_factory.mktemp("evalrun") / "run"
-    status = cli.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4, "--checkpoint-every", 2,
-                                                     "--split-at", 1, "--min-split-size", 3]])
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        status = cli.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4, "--checkpoint-every", 2,
+                                                         "--split-at", 1, "--min-split-size", 3]])
     assert status == 0
+    _TRAINING_OUTPUT[path] = output.getvalue()
     return path
+
+
+def test_the_builtin_figure_is_a_function_of_the_checkpoint(run_dir, tmp_path, capsys):
+    """The end of training, and eval.py twice (each with a fresh cache), report the same figure."""
+    reported = [line for line in _TRAINING_OUTPUT[run_dir].splitlines() if line.startswith("builtin_quality100:")]
+    figures = []
+    for i in range(2):
+        status, _, err = _eval([run_dir, "--metrics", "builtin_quality", "--cache-dir", tmp_path / str(i),
+                                "--json", tmp_path / ("%d.json" % i)], capsys)
+        assert status == 0, err
+        figures.append(json.loads((tmp_path / ("%d.json" % i)).read_text())["metrics"])
+    assert figures[0] == figures[1] and "builtin_quality100/subclass_accuracy" in figures[0]
+    shown = "colour %.1f%% (+- %.1f)" % (100 * figures[0]["builtin_quality100/class_accuracy"],
+                                         100 * figures[0]["builtin_quality100/class_accuracy_se"])
+    assert len(reported) == 1 and shown in reported[0], (reported, shown)
 
 
 def _eval(args, capsys):
@@ -35,12 +58,12 @@ def test_run_dir_metrics_grid_and_samples(run_dir, tmp_path, capsys, inception_d
     assert status == 0, err
     assert "checkpoints/ckpt-4 (20 classes)" in out
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
-    assert {"is100", "is100_std", "fid100_train", "builtin_quality/class_accuracy",
-            "builtin_quality/subclass_accuracy"} <= set(metrics)
+    assert {"is100", "is100_std", "fid100_train", "builtin_quality100/class_accuracy",
+            "builtin_quality100/subclass_accuracy_se"} <= set(metrics)
     assert metrics["is100"] >= 1.0 and metrics["fid100_train"] > 0
     assert "is100 " in out and "+-" in out
     grid = tf.io.decode_png((tmp_path / "g.png").read_bytes()).numpy()
-    assert grid.shape == (20 * 17 + 1, 3 * 17 + 1, 3)
+    assert grid.shape[0] == 20 * 17 + 1 and grid.shape[1] > 3 * 17 + 1  # 20 rows of 3, labels on the left
     with np.load(tmp_path / "s.npz") as samples:
         assert samples["images"].shape == (50, 16, 16, 3) and samples["images"].dtype == np.uint8
         assert samples["labels"].min() >= 0 and samples["labels"].max() < 20
@@ -51,9 +74,13 @@ def test_checkpoint_export_and_run_dir_give_the_same_images(run_dir, tmp_path, c
                          ("export", run_dir / "export"), ("early", run_dir / "checkpoints" / "ckpt-2")):
         status, out, err = _eval([source, "--grid", tmp_path / (name + ".png")], capsys)
         assert status == 0, err
-    same = [(tmp_path / (n + ".png")).read_bytes() for n in ("latest", "ckpt", "export")]
-    assert same[0] == same[1] == same[2]
-    assert (tmp_path / "early.png").read_bytes() != same[0]
+    def samples(name):  # the grid without its labels (an export knows no sub-classes of the training images)
+        return tf.io.decode_png((tmp_path / (name + ".png")).read_bytes()).numpy()[:, -(10 * 17 + 1):]
+
+    same = [samples(n) for n in ("latest", "ckpt", "export")]
+    np.testing.assert_array_equal(same[0], same[1])
+    np.testing.assert_array_equal(same[0], same[2])
+    assert not np.array_equal(samples("early"), same[0])
 
 
 @pytest.mark.parametrize("golden_dir", golden_dirs()[:1])

@@ -7,7 +7,7 @@ import scipy.linalg
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
-from splitgan_keras import builtin_data
+from splitgan_keras import builtin_data, config, networks, sampling
 from splitgan_keras.errors import UserError
 from splitgan_keras.metrics import builtin_quality, inception, registry, scores
 
@@ -81,12 +81,14 @@ def test_inception_loader_errors(tmp_path):
 
 
 @pytest.mark.parametrize("name, kind, samples", [("is50k", "is", 50000), ("is500", "is", 500),
-                                                 ("fid10k_train", "fid", 10000), ("builtin_quality", "builtin_quality", 0)])
+                                                 ("fid10k_train", "fid", 10000), ("builtin_quality", "builtin_quality", 100),
+                                                 ("builtin_quality20", "builtin_quality", 20)])
 def test_metric_names(name, kind, samples):
     assert (registry.parse(name).kind, registry.parse(name).samples) == (kind, samples)
 
 
-@pytest.mark.parametrize("name", ["is", "fid50k", "is50k_train", "kid50k", "is5"])
+@pytest.mark.parametrize("name", ["is", "fid50k", "is50k_train", "kid50k", "is5", "builtin_quality0",
+                                  "builtin_quality10_train"])
 def test_bad_metric_names(name):
     with pytest.raises(UserError):
         registry.parse(name)
@@ -129,33 +131,64 @@ def test_evaluator_checks_its_inputs(inception_dir):
         registry.Evaluator().check(["builtin_quality"])
 
 
-def test_builtin_quality_on_perfect_and_random_samples(tmp_path):
+class _Members(_ImagesSource):
+    """A 'generator' whose samples of class c are real images of class c (or of `labels_of` c)."""
+
+    def __init__(self, images, example_labels, num_classes, offset=0):
+        super().__init__(images, num_classes)
+        self.example_labels, self.offset = example_labels, offset
+
+    def generate(self, noise, labels):
+        picks = [np.flatnonzero(self.example_labels == c)[(i + self.offset) % 40] for i, c in enumerate(labels)]
+        return self.images[picks]
+
+
+@pytest.mark.parametrize("image_size", [16, 32, 48])
+def test_the_probe_reads_colour_and_kind_of_real_images(image_size):
+    data = builtin_data.make(2000, image_size, seed=3)
+    assert np.mean(builtin_quality.colours(data.images) == data.labels) >= 0.99
+    assert np.mean(builtin_quality.kinds(data.images) == data.subclasses) >= 0.99
+
+
+def _split_along_kinds(data):
+    """As if every class had split along its sub-classes: class c keeps colour c's blobs, 10 + c its stripes."""
+    return np.where(data.subclasses == 0, data.labels, data.labels + 10), np.array([-1] * 10 + list(range(10)))
+
+
+def test_builtin_quality_on_real_images_and_on_wrongly_labelled_ones():
     data = builtin_data.make(2000, 16, seed=0)
-    # As if every class had split along its sub-classes: class c keeps colour c's blobs, 10 + c its stripes.
-    example_labels = np.where(data.subclasses == 0, data.labels, data.labels + 10)
-    parents = np.array([-1] * 10 + list(range(10)))
-    probe = builtin_quality.QualityProbe(data, lambda: (example_labels, parents), str(tmp_path))
-    assert probe.classifier_accuracy > 0.95
+    example_labels, parents = _split_along_kinds(data)
+    probe = builtin_quality.QualityProbe(data.labels, data.subclasses, lambda: (example_labels, parents), 40)
+    right = probe.measure(_Members(data.images, example_labels, 20))
+    assert right["class_accuracy"] >= 0.99 and right["subclass_accuracy"] >= 0.99
+    assert right["class_accuracy_se"] < 0.01
 
-    class Perfect:
-        image_size = 16
+    # Real images again, but each class shows another class's images: the wrong colour, or the
+    # right colour and the wrong kind.
+    wrong_colour = np.where(example_labels % 10 == 9, example_labels - 9, example_labels + 1)
+    measured = probe.measure(_Members(data.images, wrong_colour, 20))
+    assert measured["class_accuracy"] <= 0.01 and measured["subclass_accuracy"] >= 0.99
+    wrong_kind = (example_labels + 10) % 20
+    measured = probe.measure(_Members(data.images, wrong_kind, 20))
+    assert measured["class_accuracy"] >= 0.99 and measured["subclass_accuracy"] <= 0.01
 
-        def num_classes(self):
-            return 20
+    # Images drawn at random, whatever the class: chance (10% and 50%), within four standard errors.
+    shuffled = np.random.default_rng(0).permutation(example_labels)
+    chance = probe.measure(_Members(data.images, shuffled, 20))
+    assert abs(chance["class_accuracy"] - 0.1) < 4 * np.sqrt(0.1 * 0.9 / 800)
+    assert abs(chance["subclass_accuracy"] - 0.5) < 4 * np.sqrt(0.25 / 800)
+    results = {"builtin_quality40/" + k: v for k, v in chance.items()}
+    assert "split classes their sub-class" in builtin_quality.describe(results, "builtin_quality40")
 
-        def generate(self, noise, labels):
-            picks = [np.flatnonzero(example_labels == c)[i % 50] for i, c in enumerate(labels)]
-            return data.images[picks]
 
-    perfect = probe.measure(Perfect())
-    assert perfect[builtin_quality.PREFIX + "class_accuracy"] > 0.95
-    assert perfect[builtin_quality.PREFIX + "subclass_accuracy"] > 0.95
-
-    class Shuffled(Perfect):
-        def generate(self, noise, labels):
-            return data.images[np.random.default_rng(int(labels.sum())).integers(0, len(data), len(labels))]
-
-    random = probe.measure(Shuffled())
-    assert random[builtin_quality.PREFIX + "class_accuracy"] < 0.3
-    assert 0.3 < random[builtin_quality.PREFIX + "subclass_accuracy"] < 0.7
-    assert "split classes their sub-class" in builtin_quality.describe(random)
+def test_builtin_quality_is_a_function_of_generator_and_seed(tmp_path):
+    data = builtin_data.make(200, 16, seed=0)
+    example_labels, parents = _split_along_kinds(data)
+    cfg = config.with_overrides(config.Config(), {"data.builtin_size": 200, "model.image_size": 16}, "t")
+    generator = networks.Generator(width=8, image_size=16, initial_classes=20).build_variables()
+    source = sampling.GeneratorSource(generator)
+    values = [registry.Evaluator(cache_dir=str(tmp_path / str(i)), run_cfg=cfg,
+                                 class_state=lambda: (example_labels, parents)).evaluate(["builtin_quality20"], source, 5)
+              for i in range(2)]
+    assert values[0] == values[1] and set(values[0]) == {"builtin_quality20/" + k for k in (
+        "class_accuracy", "class_accuracy_se", "subclass_accuracy", "subclass_accuracy_se")}

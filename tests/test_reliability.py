@@ -3,6 +3,7 @@ losses, a full or unwritable disk."""
 import errno
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -74,11 +75,18 @@ def test_a_signal_checkpoints_and_exits_cleanly(tmp_path, signum):
     out, err = process.communicate(timeout=300)
     assert process.returncode == 3, err[-2000:]
     message = [line for line in out.splitlines() if line.startswith("stopped by")][0]
-    assert signal.Signals(signum).name in message and "--resume" in message
+    assert signal.Signals(signum).name in message
     number = int(message.split("after iteration ")[1].split(";")[0])
     assert number >= 3 and (run / "checkpoints" / ("ckpt-%d.index" % number)).exists()
-    status, out, err = train_cli(["--run-dir", run, "--resume", "--stop-at", number + 1])
-    assert status == 0
+    # The printed command works as printed, from an environment where no venv is active.
+    command = shlex.split(message.split("continue with: ")[1])
+    assert command[:2] == [sys.executable, os.path.join(ROOT, "train.py")] and command[-1] == "--resume"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH")}
+    env["PATH"] = "/usr/bin:/bin"
+    resumed = subprocess.run(command + ["--stop-at", str(number + 1)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300, env=env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stdout and "continue with: " in resumed.stdout
 
 
 def test_a_non_finite_loss_stops_the_run_without_saving_it(tmp_path, capsys, monkeypatch):

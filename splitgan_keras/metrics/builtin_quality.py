@@ -1,121 +1,136 @@
-"""A sample-quality figure for the built-in dataset that a CPU can measure in seconds.
+"""A sample-quality figure for the built-in dataset, measured on the pixels, with no model.
 
-A small classifier learns the dataset's 20 hidden groups (10 colours x blob/stripe) once; it is
-cached. Then, for every active class of a generator, samples are classified:
+The built-in images are procedural (builtin_data.py), so what a person sees in them can be read
+off the pixels directly. A learned classifier would need training (a seed and a cache to keep
+the figure reproducible) and would judge generated images that lie outside what it was trained
+on; these two measurements have neither problem:
 
-  class_accuracy     how often a sample has the colour that its class's real images mostly have;
+  colour  the hue of the image's brightest tenth of pixels, weighted by saturation, taken to the
+          nearest class hue k/10: a blob's bright centre, and in a striped image its own colour,
+          whose value (0.95) is above its complement's (0.86);
+  kind    stripes when at least a fifth of the image's energy (pixels minus their mean, all
+          channels) lies at the stripes' period of 4 pixels along the rows or along the columns
+          (real stripes: 99%; real blobs: under 2%); else blob. A generator's first attempts at
+          stripes, concentric squares at that period, count as stripes, as they look to a person.
+
+For every active class of a generator, `samples_per_class` samples are measured:
+
+  class_accuracy     how often a sample shows the colour that its class's real images mostly have;
   subclass_accuracy  over the classes that splits made (a parent or a child), how often a sample
-                     has the kind (blob or stripes) that its class's real images mostly have.
+                     shows the kind that its class's real images mostly have (chance: 50%).
 
-The second number shows whether a split class learned the sub-class k-means gave it.
+Each comes with its standard error over the samples (binomial). The figures are a function of
+the generator, the seed and the sample count alone.
 """
 from __future__ import annotations
 
-import hashlib
-import os
-from typing import Callable, Dict, Optional, Tuple
+from typing import Callable, Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import builtin_data, sampling
-from splitgan_keras.datasets import ImageData
-from splitgan_keras.metrics import registry
 
-PREFIX = "builtin_quality/"
+NAME = "builtin_quality"
 SAMPLES_PER_CLASS = 100
-_TRAINING_STEPS = 600  # batches of 64, whatever the data set's size
+BRIGHTEST = 0.1           # the share of pixels whose hue is the image's colour
+STRIPE_PERIOD = 4         # pixels: 2 of the colour, 2 of its complement
+STRIPE_ENERGY = 0.2       # the share of the energy at the stripe period from which an image is striped
+KINDS = ("blob", "stripes")
 
 
-def _classifier(num_groups: int) -> tf.keras.Model:
-    return tf.keras.Sequential([
-        tf.keras.layers.Rescaling(1.0 / 127.5, offset=-1.0),
-        # 2-pixel stripes alternate every 4 pixels: a stride-2 3x3 convolution still sees them.
-        tf.keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu"),
-        tf.keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
-        tf.keras.layers.GlobalAveragePooling2D(),
-        tf.keras.layers.Dense(num_groups)], name="builtin_group_classifier")
+def colours(images: np.ndarray) -> np.ndarray:
+    """int [N]: the class colour (0..9) each uint8 image [N, H, W, 3] shows."""
+    hsv = tf.image.rgb_to_hsv(tf.cast(images, tf.float32) / 255.0).numpy().reshape(len(images), -1, 3)
+    count = max(1, int(round(BRIGHTEST * hsv.shape[1])))
+    brightest = np.argpartition(-hsv[..., 2], count - 1, axis=1)[:, :count]
+    hue, saturation = (np.take_along_axis(hsv[..., i], brightest, axis=1) for i in (0, 1))
+    angle = 2 * np.pi * hue  # hue is circular: average it as an angle
+    mean = np.arctan2((saturation * np.sin(angle)).sum(1), (saturation * np.cos(angle)).sum(1))
+    return np.round(mean / (2 * np.pi) * builtin_data.NUM_CLASSES).astype(int) % builtin_data.NUM_CLASSES
 
 
-def group_classifier(data: ImageData, cache_dir: str, seed: int = 0) -> Tuple[tf.keras.Model, float]:
-    """The classifier of the 20 hidden groups (label * 2 + sub-class), trained once and cached.
+def stripe_energy(images: np.ndarray) -> np.ndarray:
+    """float [N]: the share of each image's energy at the stripe period along the rows or the
+    columns: the 2-D spectrum's columns and rows at +-1/STRIPE_PERIOD cycles per pixel (1 for
+    perfect stripes, about 0 for a smooth blob). Images uint8 [N, H, W, 3], H and W multiples of
+    the period."""
+    x = images.astype(np.float64) / 255.0
+    x -= x.mean(axis=(1, 2), keepdims=True)
+    power = (np.abs(np.fft.fft2(x, axes=(1, 2))) ** 2).sum(-1)  # [N, H, W] over the channels
+    fy, fx = images.shape[1] // STRIPE_PERIOD, images.shape[2] // STRIPE_PERIOD
+    at_period = np.zeros(power.shape[1:], bool)
+    at_period[[fy, -fy], :] = True
+    at_period[:, [fx, -fx]] = True
+    return power[:, at_period].sum(-1) / np.maximum(power.sum(axis=(1, 2)), 1e-12)
 
-    Args:
-      data: the built-in dataset with its labels and sub-classes (not the unsupervised view).
-      cache_dir: where trained weights are kept, keyed by the data set's size, image size and content.
 
-    Returns:
-      (model, accuracy on the held-out tenth of the data).
-    """
-    groups = (data.labels * 2 + data.subclasses).astype(np.int32)
-    digest = hashlib.sha1(data.images.tobytes() + groups.tobytes()).hexdigest()[:16]
-    path = os.path.join(cache_dir, "builtin_classifier_%d_%d_%s" % (len(data), data.images.shape[1], digest),
-                        "weights")
-    model = _classifier(20)
-    model.compile(optimizer=tf.keras.optimizers.Adam(1e-3),
-                  loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-    held_out = max(1, len(data) // 10)
-    if os.path.exists(path + ".index"):
-        model(data.images[:1])
-        model.load_weights(path).expect_partial()  # weights only; the optimizer state is not kept
-    else:
-        tf.random.set_seed(seed)
-        train = tf.data.Dataset.from_tensor_slices((data.images[:-held_out], groups[:-held_out]))
-        train = train.shuffle(len(data), seed=seed).repeat().batch(64)
-        model.fit(train, steps_per_epoch=_TRAINING_STEPS, epochs=1, verbose=0)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        model.save_weights(path)
-    accuracy = float(model.evaluate(data.images[-held_out:], groups[-held_out:], verbose=0)[1])
-    return model, accuracy
+def kinds(images: np.ndarray) -> np.ndarray:
+    """int [N]: 1 where a uint8 image [N, H, W, 3] is striped, 0 where it is a blob."""
+    return (stripe_energy(images) >= STRIPE_ENERGY).astype(int)
+
+
+def _accuracy(hits: np.ndarray) -> Tuple[float, float]:
+    """(share of hits, its binomial standard error) of bool hits of any shape."""
+    p = float(np.mean(hits))
+    return p, float(np.sqrt(p * (1 - p) / hits.size))
 
 
 class QualityProbe:
     """Measures class and sub-class accuracy of a generator trained on the built-in dataset.
 
     Args:
-      data: the built-in dataset (labels = colours, subclasses = blob/stripe).
-      class_state: returns (current class of every example int [N], parent of every class int [C]).
-      cache_dir: classifier cache.
+      colour_of_example: int [N], every training image's colour (the built-in labels).
+      kind_of_example: int [N], every training image's kind (0 blob, 1 stripes).
+      class_state: returns (current class of every training image int [N], parent of every class
+        int [C], -1 for initial classes), read at each measurement.
+      samples_per_class: samples of every class per measurement.
     """
 
-    def __init__(self, data: ImageData, class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], cache_dir: str):
-        self.data, self.class_state = data, class_state
-        self.classifier, self.classifier_accuracy = group_classifier(data, cache_dir)
+    def __init__(self, colour_of_example: np.ndarray, kind_of_example: np.ndarray,
+                 class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int = SAMPLES_PER_CLASS):
+        self.colour_of_example, self.kind_of_example = colour_of_example, kind_of_example
+        self.class_state, self.samples_per_class = class_state, samples_per_class
 
-    def measure(self, source, seed: int = 0) -> Dict[str, float]:
+    def intended(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(colour int [C], kind int [C], made by a split bool [C]) of every class, from its real images;
+        -1 for a class that holds no image (a k-means cluster may come out empty)."""
         example_labels, parents = self.class_state()
-        num_classes = source.num_classes()
-        images = sampling.per_class_samples(source, SAMPLES_PER_CLASS, seed)
-        predicted = np.argmax(self.classifier.predict(images, batch_size=500, verbose=0), axis=1)
-        colour, kind = (predicted // 2).reshape(num_classes, -1), (predicted % 2).reshape(num_classes, -1)
-        split = set(np.flatnonzero(parents >= 0)) | set(parents[parents >= 0].tolist())
-        class_hits, sub_hits = [], []
+        num_classes = len(parents)
+        colour, kind = np.full(num_classes, -1), np.full(num_classes, -1)
         for c in range(num_classes):
             members = example_labels == c
-            if not members.any():
-                continue  # a k-means cluster that got no images: no intended colour
-            class_hits.append(colour[c] == np.bincount(self.data.labels[members]).argmax())
-            if c in split:
-                sub_hits.append(kind[c] == np.bincount(self.data.subclasses[members], minlength=2).argmax())
-        results = {PREFIX + "class_accuracy": float(np.mean(class_hits)),
-                   PREFIX + "classifier_accuracy": self.classifier_accuracy}
-        if sub_hits:
-            results[PREFIX + "subclass_accuracy"] = float(np.mean(sub_hits))
+            if members.any():
+                colour[c] = np.bincount(self.colour_of_example[members]).argmax()
+                kind[c] = np.bincount(self.kind_of_example[members], minlength=2).argmax()
+        split = np.zeros(num_classes, bool)
+        split[parents >= 0] = True
+        split[parents[parents >= 0]] = True
+        return colour, kind, split
+
+    def measure(self, source, seed: int = 0) -> Dict[str, float]:
+        """{class_accuracy, class_accuracy_se, and where splits made classes subclass_accuracy, subclass_accuracy_se}."""
+        colour, kind, split = self.intended()
+        images = sampling.per_class_samples(source, self.samples_per_class, seed)
+        seen_colour = colours(images).reshape(len(colour), -1)
+        seen_kind = kinds(images).reshape(len(colour), -1)
+        has_images = colour >= 0
+        results = {}
+        results["class_accuracy"], results["class_accuracy_se"] = _accuracy(
+            seen_colour[has_images] == colour[has_images, None])
+        chosen = split & has_images
+        if chosen.any():
+            results["subclass_accuracy"], results["subclass_accuracy_se"] = _accuracy(
+                seen_kind[chosen] == kind[chosen, None])
         return results
 
 
-def describe(results: Dict[str, float]) -> str:
-    text = "built-in quality: samples show their class's colour %.1f%% of the time" % (
-        100 * results[PREFIX + "class_accuracy"])
-    if PREFIX + "subclass_accuracy" in results:
-        text += ", and split classes their sub-class %.1f%% (chance 50%%)" % (100 * results[PREFIX + "subclass_accuracy"])
-    return text + " (classifier accuracy on real images %.1f%%)" % (100 * results[PREFIX + "classifier_accuracy"])
+def describe(results: Dict[str, float], name: str) -> str:
+    """One line for people about the `name/...` entries of `results` (metrics.registry names)."""
+    def percent(key):
+        return 100 * results[name + "/" + key], 100 * results[name + "/" + key + "_se"]
 
-
-def probe_for_run(cfg, class_state: Callable[[], Tuple[np.ndarray, np.ndarray]],
-                  cache_dir: Optional[str] = None) -> QualityProbe:
-    """The probe of a run on the built-in dataset (config.Config `cfg`). Its data are made again
-    from the config: the probe needs the colours and sub-classes, and an unsupervised run's
-    training view has dropped the colours."""
-    data = builtin_data.make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed)
-    return QualityProbe(data, class_state, cache_dir or registry.default_cache_dir())
+    text = "%s: samples show their class's colour %.1f%% (+- %.1f) of the time" % ((name,) + percent("class_accuracy"))
+    if name + "/subclass_accuracy" in results:
+        text += ", and split classes their sub-class %.1f%% (+- %.1f; chance 50%%)" % percent("subclass_accuracy")
+    return text

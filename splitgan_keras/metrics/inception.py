@@ -38,16 +38,22 @@ def _flatten(tensor):
     return tf.reshape(tensor, [tf.shape(tensor)[0], -1])
 
 
+def check_local_module(handle: str) -> None:
+    """Raises UserError unless `handle` is a URL or a folder that holds a module."""
+    if "://" in handle:
+        return
+    if not os.path.isdir(handle):
+        raise UserError("--inception %s does not exist; %s" % (handle, _HOW_TO_GET))
+    if not os.path.isfile(os.path.join(handle, "saved_model.pb")):
+        raise UserError("--inception %s is not a TF-Hub module folder (no saved_model.pb in it); %s"
+                        % (handle, _HOW_TO_GET))
+
+
 def load_module(handle: str):
     """tensorflow_hub.load(handle) (what tfgan's classifier_fn_from_tfhub calls), with clear errors."""
     import tensorflow_hub as hub
 
-    if "://" not in handle:
-        if not os.path.isdir(handle):
-            raise UserError("--inception %s does not exist; %s" % (handle, _HOW_TO_GET))
-        if not os.path.isfile(os.path.join(handle, "saved_model.pb")):
-            raise UserError("--inception %s is not a TF-Hub module folder (no saved_model.pb in it); %s"
-                            % (handle, _HOW_TO_GET))
+    check_local_module(handle)
     try:
         return hub.load(handle)
     except Exception as e:  # network, cache and format errors come in many types

@@ -4,8 +4,9 @@
                   original: is50k)
   fid<N>_train    FID of N samples against the first N training images (all of them if fewer),
                   tfgan's Frechet distance on pool_3 (the usual protocol: fid50k_train)
-  builtin_quality built-in dataset only: how often samples show their class's colour and, for
-                  split classes, its sub-class (metrics/builtin_quality.py)
+  builtin_quality<N>  built-in dataset only: how often N samples of every class show their class's
+                  colour and, for split classes, its sub-class, measured on the pixels
+                  (metrics/builtin_quality.py); `builtin_quality` is builtin_quality100
 
 N is a number with an optional k (1000). IS and FID use tfgan's Inception module: the values
 are comparable with published ones only with its real weights (tfgan.eval.INCEPTION_TFHUB).
@@ -17,36 +18,42 @@ import hashlib
 import io
 import os
 import re
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from splitgan_keras import files, sampling
+from splitgan_keras import builtin_data, files, sampling
 from splitgan_keras.errors import UserError
-from splitgan_keras.metrics import inception, scores
+from splitgan_keras.metrics import builtin_quality, inception, scores
 
-BUILTIN_QUALITY = "builtin_quality"
-_NAME = re.compile(r"^(is|fid)(\d+)(k?)(_train)?$")
+BUILTIN_QUALITY = builtin_quality.NAME
+_SPREADS = ("_std", "_se")
+_NAME = re.compile(r"^(is|fid|%s)(\d*)(k?)(_train)?$" % BUILTIN_QUALITY)
 
 
 @dataclasses.dataclass(frozen=True)
 class MetricSpec:
     name: str
     kind: str      # "is" | "fid" | "builtin_quality"
-    samples: int
+    samples: int   # in all; for builtin_quality, of every class
 
 
 def parse(name: str) -> MetricSpec:
     if name == BUILTIN_QUALITY:
-        return MetricSpec(name, name, 0)
+        name = builtin_quality_name(builtin_quality.SAMPLES_PER_CLASS)
     match = _NAME.match(name)
-    if not match or (match.group(1) == "fid") != bool(match.group(4)):
-        raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train) or %s"
-                        % (name, BUILTIN_QUALITY))
+    if not match or not match.group(2) or (match.group(1) == "fid") != bool(match.group(4)):
+        raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train) or %s<N> "
+                        "(N samples per class, e.g. %s)" % (name, BUILTIN_QUALITY, builtin_quality_name(100)))
     samples = int(match.group(2)) * (1000 if match.group(3) else 1)
-    if samples < scores.IS_SPLITS:
-        raise UserError("metric %r: at least %d samples are needed" % (name, scores.IS_SPLITS))
+    least = 1 if match.group(1) == BUILTIN_QUALITY else scores.IS_SPLITS
+    if samples < least:
+        raise UserError("metric %r: at least %d samples are needed" % (name, least))
     return MetricSpec(name, match.group(1), samples)
+
+
+def builtin_quality_name(samples_per_class: int) -> str:
+    return "%s%d" % (BUILTIN_QUALITY, samples_per_class)
 
 
 def default_cache_dir() -> str:
@@ -60,17 +67,22 @@ class Evaluator:
       inception_handle: tfgan's TF-Hub handle or a local module folder (None: tfgan's default).
       real_images: uint8 [N, H, W, 3] training images for FID, or None.
       data_name: what the real images are, for the statistics cache key.
-      cache_dir: folder of cached real statistics (and the built-in classifier).
+      cache_dir: folder of cached real statistics.
       progress: show progress bars.
-      quality: a metrics.builtin_quality.QualityProbe, for builtin_quality.
+      run_cfg: the config.Config of the run the generator comes from, or None; builtin_quality
+        needs a run on the built-in dataset.
+      class_state: returns (current class of every training image int [N], parent of every class
+        int [C]) of the generator, or None; builtin_quality needs it.
     """
 
     def __init__(self, inception_handle: Optional[str] = None, real_images: Optional[np.ndarray] = None,
-                 data_name: str = "", cache_dir: Optional[str] = None, progress: bool = False, quality=None):
+                 data_name: str = "", cache_dir: Optional[str] = None, progress: bool = False, run_cfg=None,
+                 class_state: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None):
         self.inception_handle = inception_handle
         self.real_images, self.data_name = real_images, data_name
         self.cache_dir = cache_dir or default_cache_dir()
-        self.progress, self.quality = progress, quality
+        self.progress = progress
+        self.run_cfg, self.class_state = run_cfg, class_state
         self._network = None
         self._real_statistics = {}  # n -> (mean, cov): training evaluates against the same images each time
 
@@ -81,10 +93,18 @@ class Evaluator:
             self.network()
         if any(s.kind == "fid" for s in specs) and self.real_images is None:
             raise UserError("FID needs the training images: evaluate a run dir, or give --dataset/--data-dir")
-        if any(s.kind == BUILTIN_QUALITY for s in specs) and self.quality is None:
+        if any(s.kind == BUILTIN_QUALITY for s in specs) and (
+                self.run_cfg is None or self.run_cfg.data.dataset != "builtin" or self.class_state is None):
             raise UserError("%s needs a run on the built-in dataset, with its labels (a run dir or checkpoint)"
                             % BUILTIN_QUALITY)
         return specs
+
+    def quality_probe(self, samples_per_class: int) -> builtin_quality.QualityProbe:
+        """The built-in dataset's probe; the colours and kinds of its images come from the run's
+        config (an unsupervised run's training view has dropped the colours)."""
+        data = self.run_cfg.data
+        colours, kinds = builtin_data.groups(data.builtin_size, data.builtin_seed)
+        return builtin_quality.QualityProbe(colours, kinds, self.class_state, samples_per_class)
 
     def network(self):
         if self._network is None:
@@ -97,7 +117,8 @@ class Evaluator:
         outputs = {}  # sample count -> Inception outputs, shared by IS and FID of the same size
         for spec in self.check(names):
             if spec.kind == BUILTIN_QUALITY:
-                results.update(self.quality.measure(source, seed))
+                measured = self.quality_probe(spec.samples).measure(source, seed)
+                results.update({spec.name + "/" + key: value for key, value in measured.items()})
                 continue
             if spec.samples not in outputs:
                 images, _ = sampling.uniform_samples(source, spec.samples, seed)
@@ -109,6 +130,18 @@ class Evaluator:
                 results[spec.name] = scores.frechet_distance(self.real_statistics(spec.samples),
                                                              scores.activation_statistics(pool))
         return results
+
+    @staticmethod
+    def format(results: Dict[str, float]) -> str:
+        """"is50k 8.21 +- 0.10, fid50k_train 21.3, ...": each value with its spread where it has one
+        (an Inception Score's std over its splits, a standard error)."""
+        parts = []
+        for key, value in results.items():
+            if key.endswith(_SPREADS):
+                continue
+            spread = next((results[key + s] for s in _SPREADS if key + s in results), None)
+            parts.append("%s %.4g" % (key, value) + (" +- %.3g" % spread if spread is not None else ""))
+        return ", ".join(parts)
 
     def real_statistics(self, n: int):
         """pool_3 mean and covariance of the first n training images, cached by data, n and module."""
