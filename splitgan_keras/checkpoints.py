@@ -33,6 +33,8 @@ class TrainingCheckpoints:
             generator=gan.generator, critic=gan.critic,
             g_optimizer=optimizers.unwrap(gan.g_optimizer), d_optimizer=optimizers.unwrap(gan.d_optimizer),
             iteration=gan.iteration, example_labels=gan.example_labels, rng=gan.rng)
+        if gan.ema_generator is not None:
+            self.core["ema_generator"] = gan.ema_generator
         scales = (("g_loss_scale", optimizers.loss_scale_state(gan.g_optimizer)),
                   ("d_loss_scale", optimizers.loss_scale_state(gan.d_optimizer)))
         self.loss_scales = {name: state for name, state in scales if state is not None}

@@ -158,7 +158,7 @@ class ClassSplitter:
         """The class tree, one row per class in tree order, children indented under their parent:
         HIERARCHY_PER_CLASS real images, a gap, HIERARCHY_PER_CLASS generated samples."""
         real = self._real_rows(labels, len(parents), HIERARCHY_PER_CLASS)
-        generated = np.split(sampling.per_class_samples(sampling.GeneratorSource(self.gan.generator),
+        generated = np.split(sampling.per_class_samples(sampling.GeneratorSource(self.gan.sampling_generator),
                                                         HIERARCHY_PER_CLASS, self.seed), len(parents))
         blank = np.full((HIERARCHY_PER_CLASS + 1,) + self.data.images.shape[1:], 255, np.uint8)
         sizes = np.bincount(labels, minlength=len(parents))

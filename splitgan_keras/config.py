@@ -58,6 +58,9 @@ class TrainConfig:
     acgan_scale: float = _opt(1.0, "weight of the critic's class loss on real images")
     acgan_scale_g: float = _opt(0.1, "weight of the generator's class loss")
     seed: int = _opt(0, "seed of the initial weights, all sampled noise and the data order", "--seed")
+    ema_decay: float = _opt(
+        0.0, "keep an exponential moving average of the generator's weights with this decay per generator step, and "
+             "use it for samples, evaluation and export (0: off, as the original; e.g. 0.999)", "--ema-decay")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -291,6 +294,7 @@ def validate(cfg: Config) -> None:
          "must be a positive multiple of train.bn_groups=%d (the critic's fakes are generated in %d groups), "
          "got %d" % (t.bn_groups, t.bn_groups, t.batch_size))
     need(t.learning_rate > 0, "train.learning_rate", "must be positive")
+    need(0 <= t.ema_decay < 1, "train.ema_decay", "must lie in [0, 1) (0: off), got %g" % t.ema_decay)
     need(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta2", "Adam betas must lie in [0, 1)")
     need(list(s.split_at) == sorted(set(s.split_at)) and all(0 <= i for i in s.split_at), "split.split_at",
          "must list distinct iterations in increasing order, got %s" % list(s.split_at))

@@ -64,13 +64,16 @@ class SplitGAN(tf.keras.Model):
 
     State besides the networks (all checkpointed): `example_labels` int32 [N], the current class
     of every training example (a class split rewrites it); `iteration` int64, the number of
-    completed generator iterations (it drives the learning-rate decay); `rng`, the random state.
+    completed generator iterations (it drives the learning-rate decay); `rng`, the random state;
+    with train_cfg.ema_decay > 0, `ema_generator`, a Generator whose weights are the exponential
+    moving average of the generator's (updated after every generator step).
     """
 
     def __init__(self, generator, critic, example_labels: np.ndarray, train_cfg, **kwargs):
         kwargs.setdefault("name", "splitgan")
         super().__init__(**kwargs)
         self.generator, self.critic = generator, critic
+        self.ema_generator = type(generator).from_config(generator.get_config()) if train_cfg.ema_decay else None
         self.cfg = train_cfg
         self.example_labels = tf.Variable(np.asarray(example_labels, np.int32), trainable=False,
                                           name="example_labels")
@@ -93,10 +96,27 @@ class SplitGAN(tf.keras.Model):
         optimizers.build(d_optimizer, self.critic.trainable_variables)
 
     def build_networks(self) -> None:
-        """Creates all network variables."""
+        """Creates all network variables (the average starts as a copy of the generator)."""
         self.generator.build_variables()
         self.critic.build_variables(self.generator.image_size)
+        if self.ema_generator is not None:
+            self.ema_generator.build_variables()
+            self.reset_average()
 
+    @property
+    def sampling_generator(self):
+        """The generator that samples, evaluation and export use: the average when there is one."""
+        return self.ema_generator if self.ema_generator is not None else self.generator
+
+    def reset_average(self) -> None:
+        """Sets the average to the generator's current weights (after they were loaded from elsewhere)."""
+        for average, variable in zip(self.ema_generator.variables, self.generator.variables):
+            average.assign(variable)
+
+    def _update_average(self) -> None:
+        decay = self.cfg.ema_decay
+        for average, variable in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
+            average.assign(decay * average + (1.0 - decay) * variable)
     def critic_losses(self, x_real, y_real, x_fake, alpha) -> Dict[str, tf.Tensor]:
         """The critic's loss terms; `d/cost` is what its step minimises.
 
@@ -162,7 +182,10 @@ class SplitGAN(tf.keras.Model):
         m = self.cfg.gen_batch_multiple * self.cfg.batch_size
         num_classes = tf.cast(self.generator.num_classes, tf.float32)
         y = tf.cast(self.rng.uniform([m]) * num_classes, tf.int32)  # the original's uniform labels
-        return self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
+        logs = self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
+        if self.ema_generator is not None:
+            self._update_average()
+        return logs
 
     def _no_generator_step(self):
         keys = _GENERATOR_LOG_KEYS + (("g/loss_scale", "g/skipped") if _scales_loss(self.g_optimizer) else ())

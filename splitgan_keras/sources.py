@@ -84,7 +84,9 @@ def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
     _variable_shapes(checkpoint)  # a torn file is not a configuration mismatch
     generator = _built_generator(cfg.model.width, cfg.model.image_size, initial_classes(cfg))
     try:
-        tf.train.Checkpoint(generator=generator).restore(checkpoint).expect_partial().assert_existing_objects_matched()
+        # A run with an average of the generator samples from the average, as training does.
+        which = "ema_generator" if cfg.train.ema_decay else "generator"
+        tf.train.Checkpoint(**{which: generator}).restore(checkpoint).expect_partial().assert_existing_objects_matched()
         labels = tf.train.load_checkpoint(checkpoint).get_tensor(_LABELS_KEY)
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise UserError("checkpoint %s does not fit the run's configuration (%s): %s"

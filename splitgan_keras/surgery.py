@@ -33,6 +33,7 @@ def apply_split(plan: SplitPlan, gan) -> None:
         _copy_classes(variable, source, axis)
         for slot_name in optimizers.SLOT_NAMES:
             _copy_classes(optimizers.slot(gan.d_optimizer, variable, slot_name), source, axis)
-    gan.generator.class_tree.assign(plan.tree)
-    gan.generator.num_classes.assign(plan.num_classes)
+    for generator in filter(None, (gan.generator, gan.ema_generator)):
+        generator.class_tree.assign(plan.tree)
+        generator.num_classes.assign(plan.num_classes)
     gan.example_labels.assign(plan.labels)

@@ -71,6 +71,8 @@ def build_gan(cfg: config_lib.Config, data: datasets.ImageData, runtime: runtime
 
 def _start_from_tf1(path: str, gan: gan_lib.SplitGAN, data: datasets.ImageData) -> None:
     num_classes = tf1_import.load_tf1_checkpoint(path, gan.generator, gan.critic, gan.g_optimizer, gan.d_optimizer)
+    if gan.ema_generator is not None:
+        gan.reset_average()
     if num_classes != data.num_classes:
         raise UserError("--init-from-tf1 %s has %d classes but the data set has %d: TF1 checkpoints do not store "
                         "the per-image labels of a split, so start from one saved before any split"
@@ -112,7 +114,7 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int,
 def eval_metric_names(eval_cfg) -> List[str]:
     """Protocol names (metrics.registry) of the metrics the config asks for in training."""
     names = {"is": "is%d" % eval_cfg.samples, "fid": "fid%d_train" % eval_cfg.samples,
-             "builtin_quality": registry.parse(registry.BUILTIN_QUALITY).name}
+             "builtin_quality": registry.DEFAULT_BUILTIN_QUALITY}
     return [names[m] for m in eval_cfg.metrics]
 
 
@@ -194,7 +196,7 @@ def run(cfg: config_lib.Config, data: Optional[datasets.ImageData] = None, resum
         runtime, data, gan = _prepare(cfg, data)
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
-        source = sampling.GeneratorSource(gan.generator)
+        source = sampling.GeneratorSource(gan.sampling_generator)
         evaluator = _evaluator(cfg, data, gan)
         evaluation = _evaluation_callback(cfg, source, store, evaluator)
         rundir.write_config(cfg)
@@ -270,11 +272,12 @@ def _train(cfg, runtime, data, gan, store, source, evaluation, evaluator, end: i
         grids.write(completed)
     export_dir = None
     if completed >= cfg.train.iterations:
-        export_dir = export.export_generator(gan.generator, rundir.path(cfg, rundir.EXPORT), runtime.host_scope)
+        export_dir = export.export_generator(gan.sampling_generator, rundir.path(cfg, rundir.EXPORT),
+                                             runtime.host_scope)
     if guard.skipped:
         log("steps skipped by dynamic loss scaling: %s" % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
     if cfg.data.dataset == "builtin":
-        name = registry.parse(registry.BUILTIN_QUALITY).name
+        name = registry.DEFAULT_BUILTIN_QUALITY
         log(builtin_quality.describe(evaluator.evaluate([name], source, cfg.train.seed), name))
     log("done: %d iterations in %s | checkpoint %s | samples %s%s"
         % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,

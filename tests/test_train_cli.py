@@ -207,3 +207,26 @@ def test_several_iterations_per_call_compute_the_same(tmp_path, capsys):
     status, _, err = train_cli(TINY + ["--run-dir", tmp_path / "bad", "--iterations", 8, "--iterations-per-call", 3],
                                capsys)
     assert status == 2 and "must be a multiple of --iterations-per-call 3" in err
+
+
+def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_path, capsys):
+    from splitgan_keras import networks, sampling, sources
+    common = TINY + ["--iterations", 4, "--ema-decay", 0.5, "--split-at", 1, "--min-split-size", 2]
+    assert train_cli(common + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0
+    assert train_cli(common + ["--run-dir", tmp_path / "resumed", "--stop-at", 2], capsys)[0] == 0
+    assert train_cli(common + ["--run-dir", tmp_path / "resumed", "--resume"], capsys)[0] == 0
+    a, b = (_checkpoint_values(str(tmp_path / r / "checkpoints" / "ckpt-4")) for r in ("straight", "resumed"))
+    assert a.keys() == b.keys() and any(k.startswith("ema_generator/") for k in a)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    tree = [v for k, v in a.items() if "class_tree" in k]
+    assert len(tree) == 2 and np.array_equal(tree[0], tree[1]) and tree[0].sum() > 10  # both split
+    noise = np.random.default_rng(0).standard_normal((20, 128)).astype(np.float32)
+    labels = np.arange(20, dtype=np.int32)
+    run = tmp_path / "straight"
+    exported = sources.load(str(run / "export")).source.generate(noise, labels)
+    np.testing.assert_array_equal(sources.load(str(run)).source.generate(noise, labels), exported)
+    trained = networks.Generator(width=8, image_size=16).build_variables()
+    tf.train.Checkpoint(generator=trained).restore(str(run / "checkpoints" / "ckpt-4")).expect_partial()
+    assert int(trained.num_classes) == 20
+    assert not np.array_equal(sampling.GeneratorSource(trained).generate(noise, labels), exported)

@@ -105,3 +105,23 @@ def test_generator_batch_statistics_are_per_group():
     separate = np.concatenate([gan.generator(z[:4], y[:4]).numpy(), gan.generator(z[4:], y[4:]).numpy()])
     np.testing.assert_allclose(grouped, separate, atol=1e-5)
     assert not np.allclose(grouped, gan.generator(z, y).numpy(), atol=1e-3)
+
+
+def test_the_generator_average_follows_each_generator_step_and_nothing_else():
+    cfg = config.TrainConfig(batch_size=4, n_critic=2, iterations=100, seed=3, ema_decay=0.75)
+    gan = _tiny_gan(cfg)
+    assert gan.sampling_generator is gan.ema_generator
+    for average, variable in zip(gan.ema_generator.variables, gan.generator.variables):
+        np.testing.assert_array_equal(average.numpy(), variable.numpy())  # starts as a copy
+    batch = next(iter(_batches(cfg)))
+    gan.train_step(batch)  # iteration 0: critic steps only, so the average stays
+    for average, variable in zip(gan.ema_generator.variables, gan.generator.variables):
+        np.testing.assert_array_equal(average.numpy(), variable.numpy())
+    before = _values(gan.ema_generator.trainable_variables)
+    gan.train_step(batch)
+    changed = 0
+    for old, average, variable in zip(before, gan.ema_generator.trainable_variables, gan.generator.trainable_variables):
+        np.testing.assert_allclose(average.numpy(), 0.75 * old + 0.25 * variable.numpy(), rtol=1e-6, atol=1e-7)
+        changed += not np.array_equal(average.numpy(), variable.numpy())
+    assert changed > len(before) // 2  # a real average, not a copy
+    assert not {id(v) for v in gan.ema_generator.variables} & {id(v) for v in gan.generator.variables}

@@ -38,9 +38,16 @@ class MetricSpec:
     samples: int   # in all; for builtin_quality, of every class
 
 
+def builtin_quality_name(samples_per_class: int) -> str:
+    return "%s%d" % (BUILTIN_QUALITY, samples_per_class)
+
+
+DEFAULT_BUILTIN_QUALITY = builtin_quality_name(builtin_quality.SAMPLES_PER_CLASS)  # what `builtin_quality` means
+
+
 def parse(name: str) -> MetricSpec:
     if name == BUILTIN_QUALITY:
-        name = builtin_quality_name(builtin_quality.SAMPLES_PER_CLASS)
+        name = DEFAULT_BUILTIN_QUALITY
     match = _NAME.match(name)
     if not match or not match.group(2) or (match.group(1) == "fid") != bool(match.group(4)):
         raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train) or %s<N> "
@@ -50,10 +57,6 @@ def parse(name: str) -> MetricSpec:
     if samples < least:
         raise UserError("metric %r: at least %d samples are needed" % (name, least))
     return MetricSpec(name, match.group(1), samples)
-
-
-def builtin_quality_name(samples_per_class: int) -> str:
-    return "%s%d" % (BUILTIN_QUALITY, samples_per_class)
 
 
 def default_cache_dir() -> str:
