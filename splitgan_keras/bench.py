@@ -11,7 +11,6 @@ per-iteration host overhead on a model where compute is negligible.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource

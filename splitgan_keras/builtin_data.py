@@ -14,6 +14,7 @@ import numpy as np
 from splitgan_keras.datasets import ImageData
 
 NUM_CLASSES = 10
+KINDS = ("blob", "stripes")  # the sub-classes, by number
 
 
 def class_colours() -> np.ndarray:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import io
-import json
 from typing import List, Optional
 
 import numpy as np
 
-from splitgan_keras import (builtin_data, config as config_lib, datasets, export, files, pictures, sampling,
+from splitgan_keras import (config as config_lib, datasets, export, files, pictures, sampling,
                             sources)
 from splitgan_keras.errors import UserError
 from splitgan_keras.metrics import registry
@@ -30,11 +29,9 @@ def _real_images(loaded: sources.Loaded, dataset: Optional[str], data_dir: Optio
 def _class_names(loaded: sources.Loaded):
     """Row labels of the source's classes: number, parent, and the built-in sub-class where known."""
     parents = loaded.source.class_parents()
-    cfg = loaded.cfg
-    if cfg is None or cfg.data.dataset != "builtin" or loaded.example_labels is None:
+    if loaded.example_labels is None:
         return pictures.class_labels(parents)
-    kinds = builtin_data.groups(cfg.data.builtin_size, cfg.data.builtin_seed)[1]
-    return pictures.ClassNames(kinds)(loaded.example_labels, parents)
+    return pictures.ClassNames.for_run(loaded.cfg)(loaded.example_labels, parents)
 
 
 def _class_state(loaded: sources.Loaded):

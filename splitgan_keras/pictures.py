@@ -10,9 +10,8 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from splitgan_keras import files, sampling
+from splitgan_keras import builtin_data, files, sampling, splitting
 
-KINDS = ("blob", "stripes")  # the built-in dataset's sub-classes, by number
 _PAD = 4                     # pixels around text
 
 
@@ -91,16 +90,19 @@ class ClassNames:
     def __init__(self, example_kinds: Optional[np.ndarray] = None):
         self.example_kinds = example_kinds
 
+    @classmethod
+    def for_run(cls, cfg) -> "ClassNames":
+        """The names for a run's config.Config: with sub-classes on the built-in dataset."""
+        if cfg is None or cfg.data.dataset != "builtin":
+            return cls()
+        return cls(builtin_data.groups(cfg.data.builtin_size, cfg.data.builtin_seed)[1])
+
     def __call__(self, example_labels: np.ndarray, parents: np.ndarray) -> List[str]:
         """Labels of classes 0..len(parents)-1, given every training image's class int [N]."""
         kinds = None
         if self.example_kinds is not None:
-            made = set(np.flatnonzero(parents >= 0)) | set(parents[parents >= 0].tolist())
-            kinds = [-1] * len(parents)
-            for c in made:
-                members = example_labels == c
-                if members.any():
-                    kinds[c] = int(np.bincount(self.example_kinds[members], minlength=2).argmax())
+            kinds = np.where(splitting.made_by_splits(parents),
+                             splitting.majority_per_class(self.example_kinds, example_labels, len(parents)), -1)
         return class_labels(parents, kinds)
 
 
@@ -110,13 +112,13 @@ def class_labels(parents: np.ndarray, kinds: Optional[Sequence[int]] = None) -> 
 
     Args:
       parents: int [C], the parent of every class, -1 for an initial class.
-      kinds: int [C] or None: the built-in sub-class (KINDS) of every class made by a split, -1 for
+      kinds: int [C] or None: the built-in sub-class (builtin_data.KINDS) of every class made by a split, -1 for
         the others.
     """
     labels = []
     for c, parent in enumerate(parents):
         text = "%d" % c + (" <- %d" % parent if parent >= 0 else "")
         if kinds is not None and kinds[c] >= 0:
-            text += " " + KINDS[kinds[c]]
+            text += " " + builtin_data.KINDS[kinds[c]]
         labels.append(text)
     return labels

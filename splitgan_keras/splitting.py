@@ -149,6 +149,25 @@ def class_parents(tree: np.ndarray, num_classes: int, initial_classes: int) -> n
     return parents
 
 
+def made_by_splits(parents: np.ndarray) -> np.ndarray:
+    """bool [C]: the classes a split made or divided (every child and every parent)."""
+    made = parents >= 0
+    made[parents[made]] = True
+    return made
+
+
+def majority_per_class(values: np.ndarray, example_labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """int [num_classes]: the most common of the non-negative int `values` [N] among the examples of
+    each class (`example_labels` int [N]); -1 for a class without examples (a k-means cluster may
+    come out empty)."""
+    majority = np.full(num_classes, -1)
+    for c in range(num_classes):
+        members = example_labels == c
+        if members.any():
+            majority[c] = np.bincount(values[members]).argmax()
+    return majority
+
+
 def generator_parents(generator) -> np.ndarray:
     """class_parents of a Generator's current class state."""
     return class_parents(generator.class_tree.numpy(), int(generator.num_classes.numpy()), generator.initial_classes)

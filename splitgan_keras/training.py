@@ -18,7 +18,7 @@ from typing import List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import (builtin_data, callbacks, checkpoints, class_split, commands, config as config_lib,
+from splitgan_keras import (callbacks, checkpoints, class_split, commands, config as config_lib,
                             datasets, export, files, gan as gan_lib, networks, optimizers, parity, pictures,
                             pipeline, rundir, runtime as runtime_lib, sampling, splitting, tf1_import)
 from splitgan_keras.errors import NonFiniteError, UserError
@@ -236,8 +236,7 @@ def _train(cfg, runtime, data, gan, store, source, evaluation, evaluator, end: i
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
         % (runtime.describe(), data.source, _parameter_count(gan.generator), _parameter_count(gan.critic),
            cfg.output.run_dir))
-    class_names = pictures.ClassNames(
-        builtin_data.groups(cfg.data.builtin_size, cfg.data.builtin_seed)[1] if cfg.data.dataset == "builtin" else None)
+    class_names = pictures.ClassNames.for_run(cfg)
     grids = callbacks.SampleGrids(
         source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every, cfg.output.samples_per_class,
         cfg.train.seed, lambda: class_names(gan.example_labels.numpy(), splitting.generator_parents(gan.generator)),

@@ -1,7 +1,6 @@
 """train.py end to end on tiny configurations: the run dir, exact resume, bad input."""
 import json
 import os
-import pickle
 import re
 
 import numpy as np

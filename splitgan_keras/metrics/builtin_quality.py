@@ -29,14 +29,13 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import builtin_data, sampling
+from splitgan_keras import builtin_data, sampling, splitting
 
 NAME = "builtin_quality"
 SAMPLES_PER_CLASS = 100
 BRIGHTEST = 0.1           # the share of pixels whose hue is the image's colour
 STRIPE_PERIOD = 4         # pixels: 2 of the colour, 2 of its complement
 STRIPE_ENERGY = 0.2       # the share of the energy at the stripe period from which an image is striped
-KINDS = ("blob", "stripes")
 
 
 def colours(images: np.ndarray) -> np.ndarray:
@@ -96,17 +95,9 @@ class QualityProbe:
         """(colour int [C], kind int [C], made by a split bool [C]) of every class, from its real images;
         -1 for a class that holds no image (a k-means cluster may come out empty)."""
         example_labels, parents = self.class_state()
-        num_classes = len(parents)
-        colour, kind = np.full(num_classes, -1), np.full(num_classes, -1)
-        for c in range(num_classes):
-            members = example_labels == c
-            if members.any():
-                colour[c] = np.bincount(self.colour_of_example[members]).argmax()
-                kind[c] = np.bincount(self.kind_of_example[members], minlength=2).argmax()
-        split = np.zeros(num_classes, bool)
-        split[parents >= 0] = True
-        split[parents[parents >= 0]] = True
-        return colour, kind, split
+        return (splitting.majority_per_class(self.colour_of_example, example_labels, len(parents)),
+                splitting.majority_per_class(self.kind_of_example, example_labels, len(parents)),
+                splitting.made_by_splits(parents))
 
     def measure(self, source, seed: int = 0) -> Dict[str, float]:
         """{class_accuracy, class_accuracy_se, and where splits made classes subclass_accuracy, subclass_accuracy_se}."""
