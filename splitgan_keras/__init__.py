@@ -5,7 +5,8 @@ input before TensorFlow is loaded.
 """
 import importlib
 
-_PUBLIC = {"Generator": "networks", "Critic": "networks", "MAX_CLASSES": "networks", "NOISE_DIM": "networks",
+_PUBLIC = {"Generator": "models.networks", "Critic": "models.networks", "MAX_CLASSES": "models.networks",
+           "NOISE_DIM": "models.networks",
            "load_tf1_checkpoint": "tf1_import"}
 
 __all__ = sorted(_PUBLIC)

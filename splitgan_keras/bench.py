@@ -24,8 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from splitgan_keras import (class_split, config as config_lib, datasets, files, pipeline,  # noqa: E402
-                            runtime as runtime_lib, sampling, splitting, training)
+from splitgan_keras import config as config_lib, files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras.data import pipeline  # noqa: E402
+from splitgan_keras.data.image_data import ImageData  # noqa: E402
+from splitgan_keras.evaluate import sampling  # noqa: E402
+from splitgan_keras.evaluate.metrics import inception  # noqa: E402
+from splitgan_keras.split import features as features_lib, rule as rule_lib  # noqa: E402
+from splitgan_keras.train import build  # noqa: E402
 
 TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}
 
@@ -77,32 +82,25 @@ def _summary(times: List[float], flops: Optional[float], ceiling: float, unit: s
     return result
 
 
-def _synthetic(n: int, size: int, classes: int = 10) -> datasets.ImageData:
+def _synthetic(n: int, size: int, classes: int = 10) -> ImageData:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    return datasets.ImageData(images, (np.arange(n) % classes).astype(np.int32), classes, "synthetic uint8")
+    return ImageData(images, (np.arange(n) % classes).astype(np.int32), classes, "synthetic uint8")
 
 
 def _inception_network(handle: Optional[str]):
     """The real module when given; otherwise Keras InceptionV3 with random weights: the same size
     (about 5.7 GFLOP per 299x299 image), so the throughput is representative."""
-    from splitgan_keras.metrics import inception
     if handle:
         return inception.InceptionNetwork(handle), "tfgan module %s" % handle
     model = tf.keras.applications.InceptionV3(weights=None, include_top=True, classes=1008)
 
-    class StandIn(inception.InceptionNetwork):
-        def __init__(self):  # noqa: super().__init__ would load a module
-            self.handle, self.batch = "keras InceptionV3 (random weights)", inception.BATCH
+    def module(images):
+        logits = model(images)
+        return {inception.LOGITS: logits, inception.POOL: logits}  # shapes do not matter here, only the work
 
-            @tf.function
-            def run(pixels):
-                logits = model(inception.preprocess(pixels))
-                return logits, logits  # shapes do not matter here, only the work
-
-            self._run = run
-
-    return StandIn(), "stand-in Keras InceptionV3 of the real size (random weights)"
+    return (inception.InceptionNetwork("keras InceptionV3 (random weights)", module=module),
+            "stand-in Keras InceptionV3 of the real size (random weights)")
 
 
 def run(args) -> dict:
@@ -122,12 +120,12 @@ def run(args) -> dict:
     ceiling = ceilings[compute_dtype]
     size = cfg.model.image_size
     data = _synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), size)
-    gan = training.build_gan(cfg, data, runtime)
+    gan = build.build_gan(cfg, data, runtime)
     pixels, indices = next(iter(pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, 0)))
     gan.iteration.assign(1)  # past iteration 0, where the generator step is skipped
 
-    critic_step = tf.function(lambda: gan._sampled_critic_step(pixels[0], indices[0]), jit_compile=args.xla or None)
-    generator_step = tf.function(gan._sampled_generator_step, jit_compile=args.xla or None)
+    critic_step = tf.function(lambda: gan.sampled_critic_step(pixels[0], indices[0]), jit_compile=args.xla or None)
+    generator_step = tf.function(gan.sampled_generator_step, jit_compile=args.xla or None)
     iteration = tf.function(lambda: gan.iteration_step((pixels, indices)), jit_compile=args.xla or None)
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
@@ -172,18 +170,16 @@ def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: floa
 def _split_step(cfg, gan, n: int, ceiling: float) -> dict:
     """The split step on n synthetic images in 10 classes: the feature pass, then the k-means plan."""
     data = _synthetic(n, cfg.model.image_size)
-    feature_pass = class_split.FeaturePass(gan.critic, gan.rng)
-    feature_pass(data.images[:class_split.FEATURE_BATCH])  # trace
-    batch = np.zeros((class_split.FEATURE_BATCH,) + data.images.shape[1:], np.uint8)
-    per_batch = graph_flops(feature_pass._features.get_concrete_function(tf.constant(batch), None))
+    feature_pass = features_lib.FeaturePass(gan.critic, gan.rng)
+    feature_pass(data.images[:feature_pass.batch])  # trace
+    per_batch = graph_flops(feature_pass.traced(data.images.shape[1:]))
     start = time.perf_counter()
     features = feature_pass(data.images)
     feature_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    normalised = splitting.normalize_features(features, cfg.train.batch_size)
-    splitting.plan_split(normalised, data.labels, 10, gan.generator.class_tree.numpy(), 2000, 0)
+    rule_lib.TwoMeansRule(2000, 0).plan(features_lib.normalize(features, cfg.train.batch_size), data.labels, 10)
     kmeans_seconds = time.perf_counter() - start
-    batches = -(-n // class_split.FEATURE_BATCH)
+    batches = -(-n // feature_pass.batch)
     return {"split_feature_pass_s": _summary([feature_seconds], per_batch * batches, ceiling),
             "split_kmeans_s": _summary([kmeans_seconds], None, ceiling),
             "split_step_s": _summary([feature_seconds + kmeans_seconds], per_batch * batches, ceiling),
@@ -201,9 +197,8 @@ def _evaluation_throughput(gan, inception_handle: Optional[str], n: int, ceiling
     start = time.perf_counter()
     network.outputs(images)
     inception_seconds = time.perf_counter() - start
-    per_batch = graph_flops(network._run.get_concrete_function(tf.constant(images[:network.batch])))
-    generator_flops = graph_flops(source._generate.get_concrete_function(
-        tf.zeros([sampling.SAMPLE_BATCH, 128]), tf.zeros([sampling.SAMPLE_BATCH], tf.int32)))
+    per_batch = graph_flops(network.traced(images.shape[1:]))
+    generator_flops = graph_flops(source.traced(sampling.SAMPLE_BATCH))
     rate = lambda seconds: {"median": n / seconds, "unit": "images/s", "runs": 1}  # noqa: E731
     sampling_rate, inception_rate = rate(sample_seconds), rate(inception_seconds)
     sampling_rate.update(gflops_per_s=generator_flops / sampling.SAMPLE_BATCH * n / sample_seconds / 1e9)

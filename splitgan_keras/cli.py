@@ -62,20 +62,28 @@ def _metavar(tp, name: str) -> str:
     return {int: "N", float: "X"}.get(tp, name.upper())
 
 
+def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "") -> None:
+    """A flag for every field of a config dataclass that has one; the value lands in `prefix + name`
+    and only when given (defaults stay the dataclass's)."""
+    for f, tp in config_lib.fields(section_type):
+        flags = f.metadata["flags"]
+        if not flags:
+            continue
+        help_text = f.metadata["help"]
+        if "(default:" not in help_text:  # some say what "none" means
+            help_text += " (default: %s)" % _default_text(f.default)
+        if tp is bool:
+            parser.add_argument(*flags, dest=prefix + f.name, action="store_true", default=argparse.SUPPRESS,
+                                help=help_text)
+        else:
+            metavar = f.metadata["metavar"] or (None if f.metadata["choices"] else _metavar(tp, f.name))
+            parser.add_argument(*flags, dest=prefix + f.name, type=_argparse_type(tp), choices=f.metadata["choices"],
+                                metavar=metavar, default=argparse.SUPPRESS, help=help_text)
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for section, section_type in config_lib.sections():
-        for f, tp in config_lib.fields(section_type):
-            flags = f.metadata["flags"]
-            if not flags:
-                continue
-            key = "%s.%s" % (section, f.name)
-            help_text = "%s (default: %s)" % (f.metadata["help"], _default_text(f.default))
-            if tp is bool:
-                parser.add_argument(*flags, dest=key, action="store_true", default=argparse.SUPPRESS, help=help_text)
-            else:
-                parser.add_argument(*flags, dest=key, type=_argparse_type(tp), choices=f.metadata["choices"],
-                                    metavar=None if f.metadata["choices"] else _metavar(tp, f.name),
-                                    default=argparse.SUPPRESS, help=help_text)
+        _add_flags(parser, section_type, section + ".")
 
 
 def train_parser() -> argparse.ArgumentParser:
@@ -131,20 +139,21 @@ def overrides(args: argparse.Namespace):
 
 def _check_inputs(cfg, args) -> None:
     """What a dry run can check without loading anything: that the files the run would read exist."""
-    from splitgan_keras import datasets
+    from splitgan_keras.data import datasets
     datasets.locate(cfg)
     if args.init_from_tf1 and not os.path.isfile(args.init_from_tf1 + ".index"):
         raise UserError("--init-from-tf1 %s: no checkpoint there (expected %s.index and its data file)"
                         % (args.init_from_tf1, args.init_from_tf1))
     if cfg.eval.every and cfg.eval.inception and set(cfg.eval.metrics) & {"is", "fid"}:
-        from splitgan_keras.metrics import inception
+        from splitgan_keras.evaluate.metrics import inception
         inception.check_local_module(cfg.eval.inception)
 
 
 def main_train(argv: Optional[List[str]] = None) -> int:
     args = train_parser().parse_args(argv)
     try:
-        from splitgan_keras import datasets, rundir
+        from splitgan_keras.data import datasets
+        from splitgan_keras.train import rundir
         if args.parity_record and (args.resume or args.init_from_tf1):
             raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
         cfg = rundir.resolve(overrides(args), resume=args.resume, fresh_dir=not args.parity_record)
@@ -155,11 +164,11 @@ def main_train(argv: Optional[List[str]] = None) -> int:
             return 0
         # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
         data = datasets.load(cfg)
-        from splitgan_keras import training
+        from splitgan_keras.train import parity_record, run as run_lib
         if args.parity_record:
-            training.record_parity(cfg, args.parity_record, args.parity_iterations, data)
-        elif training.run(cfg, data, resume=args.resume, stop_at=args.stop_at,
-                          init_from_tf1=args.init_from_tf1).interrupted:
+            parity_record.record_parity(cfg, args.parity_record, args.parity_iterations, data)
+        elif run_lib.run(cfg, data, resume=args.resume, stop_at=args.stop_at,
+                         init_from_tf1=args.init_from_tf1).interrupted:
             return INTERRUPTED
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
@@ -171,44 +180,32 @@ def eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
                                     "compare two parity records (see README.md).")
-    parser.add_argument("source", nargs="?",
-                        help="a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
-                             "(runs/x/export) or a checkpoint of the original TF1 code")
-    parser.add_argument("--checkpoint", metavar="CKPT", help="with a run dir: this checkpoint instead of the latest")
-    parser.add_argument("--metrics", type=_list_parser(str), default=[],
-                        help="comma-separated protocol names: is<N> (Inception Score of N samples, e.g. is50k), "
-                             "fid<N>_train (FID against the training set, e.g. fid50k_train), builtin_quality")
-    parser.add_argument("--inception", metavar="DIR",
-                        help="folder of tfgan's Inception module (default: its TF-Hub handle, which needs network)")
-    parser.add_argument("--grid", metavar="FILE.png", help="write a grid with one row of samples per class")
-    parser.add_argument("--per-class", type=int, default=10, metavar="N", help="samples per class in --grid")
-    parser.add_argument("--samples", type=int, metavar="N", help="with --out: N samples with uniform labels")
-    parser.add_argument("--out", metavar="FILE.npz", help="where --samples go (uint8 images, int32 labels)")
-    parser.add_argument("--export-to", metavar="DIR", help="export the generator as a SavedModel")
-    parser.add_argument("--json", metavar="FILE", help="also write the metric values to FILE as JSON")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise and labels (default: 0)")
-    parser.add_argument("--dataset", choices=("builtin", "cifar10", "stl10"),
-                        help="training set for FID when the source has no run config (an export, a TF1 checkpoint)")
-    parser.add_argument("--data-dir", help="with --dataset")
-    parser.add_argument("--tf1-initial-classes", type=int, default=10, metavar="N",
-                        help="classes a TF1 run started from (10 supervised, 1 unsupervised)")
-    parser.add_argument("--cache-dir", help="cache of FID statistics and the built-in classifier "
-                                            "(default: $SPLITGAN_CACHE or ~/.cache/splitgan-keras)")
+    source = next(f for f, _ in config_lib.fields(config_lib.EvaluateConfig) if f.name == "source")
+    parser.add_argument("source", nargs="?", default=argparse.SUPPRESS, help=source.metadata["help"])
+    _add_flags(parser, config_lib.EvaluateConfig)
     parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                        help="compare two parity records (train.py --parity-record) quantity by quantity; exit 1 "
-                             "when a deviation exceeds its tolerance")
+                        help="instead: compare two parity records (train.py --parity-record) quantity by quantity; "
+                             "exit 1 when a deviation exceeds its tolerance")
     parser.add_argument("--rtol", type=float, help="relative tolerance for --compare (default by precision: fp32 "
                                                    "1e-2, mixed 1e-1)")
     parser.add_argument("--atol", type=float, help="absolute tolerance for --compare (default: fp32 1e-3, mixed 2e-2)")
     return parser
 
 
+def evaluate_config(args: argparse.Namespace) -> config_lib.EvaluateConfig:
+    """The EvaluateConfig an eval.py command line asks for."""
+    names = {f.name for f, _ in config_lib.fields(config_lib.EvaluateConfig)}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names}
+    return config_lib.EvaluateConfig(**given)
+
+
 def main_eval(argv: Optional[List[str]] = None) -> int:
     parser = eval_parser()
     args = parser.parse_args(argv)
-    if not args.compare and not args.source:
+    job = evaluate_config(args)
+    if not args.compare and not job.source:
         parser.error("give a source to evaluate, or --compare A B")
-    if args.source and not (args.metrics or args.grid or args.out or args.samples or args.export_to):
+    if job.source and not job.has_work():
         parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
     try:
         if args.compare:
@@ -217,10 +214,9 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
             rows, notes, ok = parity.compare(a, b, args.rtol, args.atol)
             print(parity.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
             return 0 if ok else 1
-        from splitgan_keras import evaluation
-        evaluation.evaluate(args.source, args.checkpoint, args.metrics, args.inception, args.grid, args.per_class,
-                            args.samples, args.out, args.export_to, args.json, args.seed, args.dataset,
-                            args.data_dir, args.tf1_initial_classes, args.cache_dir)
+        config_lib.validate_evaluation(job)
+        from splitgan_keras.evaluate import evaluation
+        evaluation.evaluate(job)
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
         return e.exit_status

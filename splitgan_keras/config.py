@@ -15,10 +15,12 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 from splitgan_keras.errors import UserError
 
 
-def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None):
-    """A config field. `flag`: its command-line flag, or a tuple of the flag and its aliases."""
+def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None, metavar: Optional[str] = None):
+    """A config field. `flag`: its command-line flag, or a tuple of the flag and its aliases;
+    `metavar`: how --help names its value (default: from its type)."""
     flags = (flag,) if isinstance(flag, str) else tuple(flag or ())
-    return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "choices": choices})
+    return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "choices": choices,
+                                                        "metavar": metavar})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +87,7 @@ class EvalConfig:
                                           "needs network)", "--inception")
     best_after: int = _opt(10000, "keep the checkpoint with the best Inception Score seen after this many "
                                   "iterations (the original: 10000)")
-    cache_dir: Optional[str] = _opt(None, "cache of FID real statistics and the built-in classifier (default: "
+    cache_dir: Optional[str] = _opt(None, "cache of FID real statistics (default: "
                                           "$SPLITGAN_CACHE or ~/.cache/splitgan-keras)")
 
 
@@ -145,6 +147,49 @@ class Config:
     runtime: RuntimeConfig = dataclasses.field(default_factory=RuntimeConfig)
     npu: NpuConfig = dataclasses.field(default_factory=NpuConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class EvaluateConfig:
+    """What eval.py does with one source (evaluate/evaluation.py); not part of a run's Config."""
+    source: Optional[str] = _opt(None, "a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
+                                       "(runs/x/export) or a checkpoint of the original TF1 code")
+    checkpoint: Optional[str] = _opt(None, "with a run dir: this checkpoint instead of the latest", "--checkpoint",
+                                     metavar="CKPT")
+    metrics: Tuple[str, ...] = _opt(
+        (), "comma-separated protocol names: is<N> (Inception Score of N samples, e.g. is50k), fid<N>_train (FID "
+            "against the training set, e.g. fid50k_train), builtin_quality", "--metrics")
+    inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
+                                          "needs network)", "--inception", metavar="DIR")
+    grid: Optional[str] = _opt(None, "write a grid with one row of samples per class", "--grid", metavar="FILE.png")
+    per_class: int = _opt(10, "samples per class in --grid", "--per-class")
+    samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels", "--samples")
+    out: Optional[str] = _opt(None, "where --samples go (uint8 images, int32 labels)", "--out", metavar="FILE.npz")
+    export_to: Optional[str] = _opt(None, "export the generator as a SavedModel", "--export-to", metavar="DIR")
+    json_path: Optional[str] = _opt(None, "also write the metric values to FILE as JSON", "--json", metavar="FILE")
+    seed: int = _opt(0, "seed of the noise and labels", "--seed")
+    dataset: Optional[str] = _opt(None, "training set for FID when the source has no run config (an export, a TF1 "
+                                        "checkpoint)", "--dataset", ("builtin", "cifar10", "stl10"))
+    data_dir: Optional[str] = _opt(None, "with --dataset", "--data-dir", metavar="DIR")
+    tf1_initial_classes: int = _opt(10, "classes a TF1 run started from (10 supervised, 1 unsupervised)",
+                                    "--tf1-initial-classes")
+    cache_dir: Optional[str] = _opt(None, "cache of FID statistics (default: $SPLITGAN_CACHE or "
+                                          "~/.cache/splitgan-keras)", "--cache-dir", metavar="DIR")
+
+    def has_work(self) -> bool:
+        return bool(self.metrics or self.grid or self.out or self.samples is not None or self.export_to)
+
+
+def validate_evaluation(job: EvaluateConfig) -> None:
+    """Cross-field checks of an eval.py job. Raises UserError naming the flag."""
+    if (job.samples is None) != (job.out is None):
+        raise UserError("--samples N and --out FILE.npz go together")
+    if job.samples is not None and job.samples < 1:
+        raise UserError("--samples must be at least 1, got %d" % job.samples)
+    if job.per_class < 1:
+        raise UserError("--per-class must be at least 1, got %d" % job.per_class)
+    if job.data_dir is not None and job.dataset is None:
+        raise UserError("--data-dir %s needs --dataset (cifar10 or stl10)" % job.data_dir)
 
 
 # Sections a resumed run may change: they do not alter what is trained.

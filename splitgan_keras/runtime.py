@@ -180,3 +180,11 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     tf.random.set_seed(seed)
 
+
+
+def pad_batch(array: np.ndarray, size: int) -> np.ndarray:
+    """`array` [n, ...] with zero rows appended up to [size, ...]. Graphs are traced for one static
+    batch shape (the NPU compiles one graph per shape), so the last, short batch is padded."""
+    if len(array) == size:
+        return array
+    return np.concatenate([array, np.zeros((size - len(array),) + array.shape[1:], array.dtype)])

@@ -15,8 +15,9 @@ from typing import Callable, List, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import optimizers
 from splitgan_keras.errors import UserError
+from splitgan_keras.models import optimizers
+from splitgan_keras.split import allocation
 
 _Entry = Tuple[str, tf.Variable, Callable[[np.ndarray], np.ndarray]]
 _AS_IS = np.asarray
@@ -145,8 +146,8 @@ def load_tf1_checkpoint(path: str, generator=None, critic=None, g_optimizer=None
 
     Args:
       path: TF1 checkpoint prefix (e.g. `logs/model_best-12000`).
-      generator: a Generator (built or not), or None to skip it. Receives the weights, the class
-        tree and the number of active classes.
+      generator: a Generator (built or not), or None to skip it. Receives the weights and the class
+        state (tree, active classes, and the parents the tree implies).
       critic: a Critic (built or not), or None.
       g_optimizer, d_optimizer: OptimizerV2 Adams (optimizers.adam, wrapped or not) of the
         generator's and the critic's variables, or None; they receive Adam's m and v and the step
@@ -185,10 +186,17 @@ def restore_tf1_values(values: Mapping[str, np.ndarray], generator=None, critic=
     assignments = []
     if generator is not None:
         assignments += _collect(reader, generator_entries(generator), g_optimizer, "generator")
-        assignments += [(generator.class_tree, reader.get(TREE_NAME, generator.class_tree.shape)),
-                        (generator.num_classes, num_classes)]
+        state = generator.class_state
+        tree = reader.get(TREE_NAME, (state.max_classes, state.max_classes))
+        try:  # the original stores no parents: they follow from its slot allocation
+            parents = allocation.parents_from_original_tree(tree, num_classes, state.initial_classes)
+        except ValueError as e:
+            raise UserError("%s: its class tree (%s) does not fit a run that started from %d classes (%s)"
+                            % (source, TREE_NAME, state.initial_classes, e))
     if critic is not None:
         assignments += _collect(reader, critic_entries(critic), d_optimizer, "critic")
     for variable, value in assignments:
         variable.assign(value)
+    if generator is not None:
+        state.assign(tree, parents)
     return num_classes

@@ -4,7 +4,8 @@ import os
 
 import pytest
 
-from splitgan_keras import cli, config, rundir
+from splitgan_keras import cli, config
+from splitgan_keras.train import rundir
 from splitgan_keras.errors import UserError
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import write_cifar_batches
-from splitgan_keras import builtin_data, cifar10, datasets, pipeline, stl10
+from splitgan_keras.data import builtin_data, cifar10, image_data, pipeline, stl10
 from splitgan_keras.errors import UserError
 
 
@@ -22,7 +22,7 @@ def test_builtin_dataset_is_deterministic_balanced_and_in_range():
     assert np.bincount(a.subclasses, minlength=2).tolist() == [100, 100]
     for k in range(10):  # both sub-classes in every class
         assert set(a.subclasses[a.labels == k]) == {0, 1}
-    datasets.check(a, 16, 4)
+    image_data.check(a, 16, 4)
 
 
 def test_builtin_subclasses_differ_visibly_and_classes_by_colour():
@@ -93,16 +93,16 @@ def test_cifar10_missing_or_unreadable_files(tmp_path):
 def test_check_rejects_wrong_shapes_and_labels():
     good = builtin_data.make(40, 16)
     with pytest.raises(UserError, match=r"shape \[N, 32, 32, 3\]"):
-        datasets.check(good, 32, 4)
-    bad = datasets.ImageData(good.images, good.labels + 1, 10, "test set")
+        image_data.check(good, 32, 4)
+    bad = image_data.ImageData(good.images, good.labels + 1, 10, "test set")
     with pytest.raises(UserError, match=r"test set: labels must lie in \[0, 10\)"):
-        datasets.check(bad, 16, 4)
-    few = datasets.ImageData(good.images[:3], good.labels[:3], 10, "test set")
+        image_data.check(bad, 16, 4)
+    few = image_data.ImageData(good.images[:3], good.labels[:3], 10, "test set")
     with pytest.raises(UserError, match="fewer than one critic batch"):
-        datasets.check(few, 16, 4)
-    missing = datasets.ImageData(good.images, np.zeros(40, np.int32), 10, "test set")
+        image_data.check(few, 16, 4)
+    missing = image_data.ImageData(good.images, np.zeros(40, np.int32), 10, "test set")
     with pytest.raises(UserError, match=r"no images for class\(es\) \[1, 2"):
-        datasets.check(missing, 16, 4)
+        image_data.check(missing, 16, 4)
 
 
 def _indices(ds, n):

@@ -137,7 +137,8 @@ def test_torn_exports_and_checkpoints(run_dir, tmp_path, capsys):
         f.truncate(100)
     status, out, err = _eval([run, "--grid", tmp_path / "g.png"], capsys)
     assert status == 0, err
-    assert re.search(r"ckpt-4 cannot be read, it is torn or corrupt .*; trying the one before it", out)
+    assert re.search(r"ckpt-4 cannot be used \(checkpoint .*ckpt-4 cannot be read, it is torn or corrupt .*\); trying "
+                     r"the one before", out)
     assert "evaluating checkpoint %s" % (run / "checkpoints" / "ckpt-2") in out and (tmp_path / "g.png").exists()
 
 

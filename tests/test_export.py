@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitgan_keras import export, networks, sampling, sources, splitting
+from splitgan_keras.evaluate import export, sampling, sources
+from splitgan_keras.models import networks
+from splitgan_keras.split import allocation, rule
 
 FRESH_PROCESS = textwrap.dedent("""
     import sys
@@ -40,9 +42,9 @@ def split_generator():
             norm.scale.assign(rng.normal(1, 0.3, norm.scale.shape).astype(np.float32))
             norm.offset.assign(rng.normal(0, 0.3, norm.offset.shape).astype(np.float32))
     features = np.concatenate([rng.normal(0, 1, (30, 4)), rng.normal(5, 1, (30, 4))])
-    plan = splitting.plan_split(features, np.zeros(60, int), 3, generator.class_tree.numpy(), 10, 0)  # splits 0
-    generator.class_tree.assign(plan.tree)
-    generator.num_classes.assign(plan.num_classes)
+    plan = rule.TwoMeansRule(10, 0).plan(features, np.zeros(60, int), 3)  # splits class 0
+    state = generator.class_state
+    state.assign(allocation.allocate(state.tree(), 3, plan.parent_of_child), [-1, -1, -1, 0])
     return generator
 
 
@@ -63,7 +65,7 @@ def test_export_loads_in_a_fresh_process_without_the_project(split_generator, tm
         assert np.abs(out["served"].astype(int) - uint8.astype(int)).max() <= 1  # rounding at a boundary at most
         assert int(out["num_classes"]) == 4
         assert out["parents"].tolist() == [-1, -1, -1, 0]
-        np.testing.assert_array_equal(out["tree"], split_generator.class_tree.numpy())
+        np.testing.assert_array_equal(out["tree"], split_generator.class_state.tree())
 
 
 def test_an_interrupted_export_keeps_the_previous_one(split_generator, tmp_path, monkeypatch):
@@ -100,4 +102,4 @@ def test_an_export_killed_between_its_renames_is_put_back(split_generator, tmp_p
     monkeypatch.setattr(os, "rename", real_rename)
     assert not os.path.exists(target)  # the window the kill hit
     loaded = sources.load(target)  # eval.py puts the retired export back before loading
-    assert loaded.source.num_classes() == 4 and os.listdir(tmp_path) == ["export"]
+    assert loaded.source.num_active() == 4 and os.listdir(tmp_path) == ["export"]

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitgan_keras import losses
+from splitgan_keras.models import losses
 
 
 def _linear_critic(w):

@@ -7,9 +7,12 @@ import scipy.linalg
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
-from splitgan_keras import builtin_data, config, networks, sampling
+from splitgan_keras import config
+from splitgan_keras.data import builtin_data
+from splitgan_keras.evaluate import sampling
+from splitgan_keras.models import networks
 from splitgan_keras.errors import UserError
-from splitgan_keras.metrics import builtin_quality, inception, registry, scores
+from splitgan_keras.evaluate.metrics import builtin_quality, inception, registry, scores
 
 
 def _openai_inception_score(logits, splits=10):
@@ -100,7 +103,7 @@ class _ImagesSource:
     def __init__(self, images, classes=10):
         self.images, self.image_size, self._classes, self._next = images, images.shape[1], classes, 0
 
-    def num_classes(self):
+    def num_active(self):
         return self._classes
 
     def generate(self, noise, labels):

@@ -7,8 +7,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY, needs_cpu_bfloat16, train_cli
-from splitgan_keras import (builtin_data, checkpoints, cli, config, losses, networks, optimizers, parity,
-                            runtime, training)
+from splitgan_keras import cli, config, parity, runtime
+from splitgan_keras.data import builtin_data
+from splitgan_keras.models import losses, networks, optimizers
+from splitgan_keras.train import build, checkpoints
 
 
 def _critic_in(policy, weights=None):
@@ -98,7 +100,7 @@ def test_loss_scale_state_is_checkpointed(tmp_path):
     cfg = config.with_overrides(config.Config(), {"model.width": 8, "model.image_size": 16, "train.batch_size": 4},
                                 "test")
     rt = runtime.Runtime("cpu", "mixed_float16", loss_scale_optimizer=tf.keras.mixed_precision.LossScaleOptimizer)
-    gan = training.build_gan(cfg, builtin_data.make(16, 16), rt)
+    gan = build.build_gan(cfg, builtin_data.make(16, 16), rt)
     state = optimizers.loss_scale_state(gan.d_optimizer)
     assert state is not None and optimizers.loss_scale_state(optimizers.unwrap(gan.d_optimizer)) is None
     store = checkpoints.TrainingCheckpoints(str(tmp_path), gan, keep=1)

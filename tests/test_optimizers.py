@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitgan_keras import optimizers
+from splitgan_keras.models import optimizers
 
 
 def test_adam_has_v2_slots_built_up_front():

@@ -13,7 +13,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, TINY, run_script, run_with_npu_double, train_cli
-from splitgan_keras import callbacks, files
+from splitgan_keras import files
+from splitgan_keras.train import callbacks
 
 # Split after iteration 2, a checkpoint after every iteration, deterministic ops.
 RUN = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3, "--checkpoint-every", 1, "--deterministic"]

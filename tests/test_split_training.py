@@ -6,25 +6,36 @@ import numpy as np
 import tensorflow as tf
 
 from conftest import TINY, train_cli
-from splitgan_keras import (builtin_data, callbacks, checkpoints, class_split, config, optimizers, pictures, pipeline,
-                            runtime, splitting, surgery, training)
+from splitgan_keras import config, runtime
+from sklearn.cluster import KMeans
+
+from splitgan_keras.data import builtin_data, image_data, pipeline
+from splitgan_keras.evaluate import export, pictures, sampling
+from splitgan_keras.models import optimizers
+from splitgan_keras.split import allocation, rule, step, surgery
+from splitgan_keras.split.records import SplitRecords
+from splitgan_keras.train import build, callbacks, checkpoints
 
 SIZE = 16
 
 
-def _tiny(tmp_path, unsupervised=False, **train):
+def _splitter(cfg, data, gan, tmp_path, split_rule=None):
+    records = SplitRecords(data.images, sampling.GeneratorSource(gan.sampling_generator), str(tmp_path / "splits"),
+                           None, pictures.ClassNames(), cfg.train.seed)
+    return step.ClassSplitter(gan, data, split_rule or rule.from_config(cfg.split, cfg.train.seed),
+                              cfg.train.batch_size, cfg.split.feature_norm, records)
+
+
+def _tiny(tmp_path, unsupervised=False, split_rule=None, **train):
     cfg = config.with_overrides(config.Config(), {
         "model.width": 8, "model.image_size": SIZE, "data.builtin_size": 200, "train.batch_size": 4,
         "train.n_critic": 2, "split.min_split_size": 5, "split.unsupervised": unsupervised,
         "output.run_dir": str(tmp_path), **{"train." + k: v for k, v in train.items()}}, "test")
     data = builtin_data.make(200, SIZE, seed=0)
     if unsupervised:
-        from splitgan_keras import datasets
-        data = datasets.unsupervised(data)
-    gan = training.build_gan(cfg, data, runtime.Runtime("cpu", "float32"))
-    splitter = class_split.ClassSplitter(gan, data, cfg.split, cfg.train.batch_size, cfg.train.seed,
-                                         str(tmp_path / "splits"))
-    return cfg, data, gan, splitter
+        data = image_data.unsupervised(data)
+    gan = build.build_gan(cfg, data, runtime.Runtime("cpu", "float32"))
+    return cfg, data, gan, _splitter(cfg, data, gan, tmp_path, split_rule)
 
 
 def _fit(cfg, data, gan, steps, extra_callbacks=()):
@@ -37,7 +48,7 @@ def test_training_runs_through_a_split_in_the_same_compiled_step(tmp_path):
     cfg, data, gan, splitter = _tiny(tmp_path)
     store = checkpoints.TrainingCheckpoints(str(tmp_path / "ckpt"), gan, keep=2)
     history = _fit(cfg, data, gan, 5, [callbacks.ClassSplitCallback(splitter, [1], store, stream=open(os.devnull, "w"))])
-    assert int(gan.generator.num_classes) == 20
+    assert gan.generator.class_state.num_active() == 20
     assert gan.train_function.experimental_get_tracing_count() == 1
     assert int(optimizers.unwrap(gan.d_optimizer).iterations) == 5 * cfg.train.n_critic  # never reset
     assert history.history["split/num_classes"][-1] == 20.0
@@ -74,9 +85,8 @@ def test_surgery_reaches_slots_through_a_loss_scale_wrapper(tmp_path):
     kernel = gan.critic.class_head.kernel
     v = optimizers.slot(gan.d_optimizer, kernel, "v")
     v.assign(np.random.default_rng(0).uniform(size=v.shape).astype(np.float32))
-    plan = splitting.SplitPlan(gan.example_labels.numpy(), np.array([10] + [-1] * 9, np.int32),
-                               gan.generator.class_tree.numpy(), 11, np.zeros(10))
-    surgery.apply_split(plan, gan)
+    plan = rule.SplitPlan(gan.example_labels.numpy(), np.array([0], np.int32))
+    surgery.apply_split(plan, allocation.allocate(gan.generator.class_state.tree(), 10, plan.parent_of_child), gan)
     np.testing.assert_array_equal(v.numpy()[:, 10], v.numpy()[:, 0])
 
 
@@ -88,7 +98,7 @@ def test_split_records(tmp_path):
     after = np.loadtxt(d / "labels_after.txt", dtype=int)
     np.testing.assert_array_equal(after, gan.example_labels.numpy())
     np.testing.assert_array_equal(np.loadtxt(d / "labels_before.txt", dtype=int), data.labels)
-    np.testing.assert_array_equal(np.loadtxt(d / "tree_after.txt"), gan.generator.class_tree.numpy())
+    np.testing.assert_array_equal(np.loadtxt(d / "tree_after.txt"), gan.generator.class_state.tree())
     record = json.loads((d / "hierarchy.json").read_text())
     assert record["classes_after"] == 20 and len(record["splits"]) == 10
     assert [c["parent"] for c in record["classes"]] == [-1] * 10 + list(range(10))
@@ -106,14 +116,13 @@ def test_split_records(tmp_path):
 
 def test_unsupervised_repeated_splits(tmp_path):
     cfg, data, gan, splitter = _tiny(tmp_path, unsupervised=True)
-    assert int(gan.generator.num_classes) == 1 and not gan.example_labels.numpy().any()
+    assert gan.generator.class_state.num_active() == 1 and not gan.example_labels.numpy().any()
     sizes = []
     for iteration in (0, 1, 2):
         splitter.split(iteration)
-        sizes.append(int(gan.generator.num_classes))
+        sizes.append(gan.generator.class_state.num_active())
     assert sizes == [2, 4, 8]
-    parents = splitting.class_parents(gan.generator.class_tree.numpy(), 8, 1)
-    assert parents.tolist() == [-1, 0, 0, 1, 0, 1, 2, 3]
+    assert gan.generator.class_state.parents().tolist() == [-1, 0, 0, 1, 0, 1, 2, 3]
     assert splitter.history[0].recovery is not None  # scored against the dropped labels
 
 
@@ -162,3 +171,38 @@ def test_builtin_split_recovers_the_hidden_subclasses(tmp_path, capsys):
     assert np.mean([r["ari"] for r in recovery.values()]) > 0.5
     assert np.mean([r["purity"] for r in recovery.values()]) > 0.85
     assert out.count("hidden sub-class recovery: mean adjusted Rand index") == 1  # at the split
+
+
+class LargestClassInThree:
+    """Another rule, for the test below: only the largest class is split, three ways by 3-means."""
+
+    max_new_per_class = 2
+
+    def plan(self, features, labels, classes_before):
+        largest = int(np.bincount(labels, minlength=classes_before).argmax())
+        members = np.flatnonzero(labels == largest)
+        clusters = KMeans(n_clusters=3, n_init=3, random_state=0).fit_predict(features[members])
+        new_labels = labels.astype(np.int32).copy()
+        for k in (1, 2):
+            new_labels[members[clusters == k]] = classes_before + k - 1
+        return rule.SplitPlan(new_labels, np.array([largest, largest], np.int32), {largest: {"clusters": 3.0}})
+
+
+def test_another_split_rule_needs_no_other_change(tmp_path):
+    cfg, data, gan, splitter = _tiny(tmp_path, unsupervised=True, split_rule=LargestClassInThree())
+    store = checkpoints.TrainingCheckpoints(str(tmp_path / "ckpt"), gan, keep=2)
+    quiet = open(os.devnull, "w")
+    _fit(cfg, data, gan, 4, [callbacks.ClassSplitCallback(splitter, [0, 2], store, stream=quiet)])
+    first, second = (json.loads((tmp_path / "splits" / d / "hierarchy.json").read_text())
+                     for d in ("iteration_0000000", "iteration_0000002"))
+    largest = int(np.argmax([c["images"] for c in first["classes"]]))  # the one the second split divides
+    state = gan.generator.class_state
+    assert state.num_active() == 5 and state.parents().tolist() == [-1, 0, 0, largest, largest]  # 1 -> 3 -> 5
+    assert gan.train_function.experimental_get_tracing_count() == 1
+    assert len({tuple(row) for row in state.tree()[:5]}) == 5  # every class its own conditional-BN row
+    assert [(s["parent"], s["child"], s["clusters"]) for s in first["splits"]] == [(0, 1, 3.0), (0, 2, 3.0)]
+    assert [s["child"] for s in second["splits"]] == [3, 4] and second["classes_after"] == 5
+    served = export.export_generator(gan.sampling_generator, str(tmp_path / "export"))
+    hierarchy = tf.saved_model.load(served).signatures[export.HIERARCHY_SIGNATURE]()
+    assert int(hierarchy["num_classes"]) == 5
+    assert hierarchy["class_parents"].numpy().tolist() == state.parents().tolist()

@@ -4,7 +4,9 @@ import pytest
 import tensorflow as tf
 
 from golden_sets import GoldenSet, golden_dirs, nhwc
-from splitgan_keras import networks, optimizers, tf1_import
+from splitgan_keras import tf1_import
+from splitgan_keras.models import networks, optimizers
+from splitgan_keras.models.class_state import initial_tree
 from splitgan_keras.errors import UserError
 
 
@@ -32,10 +34,12 @@ def test_every_checkpoint_parameter_is_imported(golden):
 
 def test_class_state_is_imported(golden):
     generator, critic = _built(golden.width)
-    generator.class_tree.assign(tf.zeros_like(generator.class_tree))
+    state = generator.class_state
+    state.assign(np.zeros_like(state.tree()), [-1] * golden.num_classes)
     assert tf1_import.load_tf1_checkpoint(golden.checkpoint, generator, critic) == golden.num_classes
-    np.testing.assert_array_equal(generator.class_tree.numpy(), networks.initial_tree(golden.num_classes))
-    assert int(generator.num_classes) == golden.num_classes
+    np.testing.assert_array_equal(state.tree(), initial_tree(golden.num_classes, state.max_classes))
+    assert state.num_active() == golden.num_classes
+    assert state.parents().tolist() == [-1] * golden.num_classes
 
 
 def test_fresh_unbuilt_models_and_optimizers_are_built_and_filled(golden):

@@ -9,6 +9,7 @@ import tensorflow as tf
 
 from conftest import TINY, run_script, train_cli, write_cifar_batches
 from golden_sets import golden_dirs
+from splitgan_keras import cli
 
 
 def _checkpoint_values(path):
@@ -35,7 +36,7 @@ def test_tiny_run_fills_the_run_dir(tmp_path, capsys):
     assert (run_dir / "export" / "saved_model.pb").exists()
     values = _checkpoint_values(str(run_dir / "checkpoints" / "ckpt-4"))
     assert any("iteration" in k for k in values) and any("rng" in k for k in values)
-    assert any("example_labels" in k for k in values) and any("class_tree" in k for k in values)
+    assert any("example_labels" in k for k in values) and any("class_state/tree" in k for k in values)
     assert any("/m/" in k for k in values) and any("/v/" in k for k in values)  # Adam slots
 
 
@@ -209,7 +210,8 @@ def test_several_iterations_per_call_compute_the_same(tmp_path, capsys):
 
 
 def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_path, capsys):
-    from splitgan_keras import networks, sampling, sources
+    from splitgan_keras.evaluate import sampling, sources
+    from splitgan_keras.models import networks
     common = TINY + ["--iterations", 4, "--ema-decay", 0.5, "--split-at", 1, "--min-split-size", 2]
     assert train_cli(common + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0
     assert train_cli(common + ["--run-dir", tmp_path / "resumed", "--stop-at", 2], capsys)[0] == 0
@@ -218,8 +220,8 @@ def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_pa
     assert a.keys() == b.keys() and any(k.startswith("ema_generator/") for k in a)
     for name in a:
         np.testing.assert_array_equal(a[name], b[name], err_msg=name)
-    tree = [v for k, v in a.items() if "class_tree" in k]
-    assert len(tree) == 2 and np.array_equal(tree[0], tree[1]) and tree[0].sum() > 10  # both split
+    tree = [v for k, v in a.items() if "class_state/tree" in k]
+    assert len(tree) == 1 and tree[0].sum() > 10  # split, and one state for the generator and its average
     noise = np.random.default_rng(0).standard_normal((20, 128)).astype(np.float32)
     labels = np.arange(20, dtype=np.int32)
     run = tmp_path / "straight"
@@ -228,5 +230,19 @@ def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_pa
     assert np.abs(averaged - exported).max() <= 1  # float rounding of the exported graph (seen on TF 2.6)
     trained = networks.Generator(width=8, image_size=16).build_variables()
     tf.train.Checkpoint(generator=trained).restore(str(run / "checkpoints" / "ckpt-4")).expect_partial()
-    assert int(trained.num_classes) == 20
+    assert trained.class_state.num_active() == 20
     assert np.abs(sampling.GeneratorSource(trained).generate(noise, labels).astype(int) - exported).max() > 1
+
+
+def test_checkpoints_of_version_0_1_are_refused_naming_the_version(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert train_cli(TINY + ["--run-dir", run_dir, "--iterations", 2, "--stop-at", 1], capsys)[0] == 0
+    # ckpt-1 as 0.1 wrote it: the class tree a variable of the generator, no stored parents
+    legacy = tf.Module()
+    legacy.class_tree = tf.Variable(np.zeros((4, 4), np.float32))
+    tf.train.Checkpoint(generator=legacy).write(str(run_dir / "checkpoints" / "ckpt-1"))
+    status, out, err = train_cli(["--run-dir", run_dir, "--resume"], capsys)
+    assert status == 2 and "ckpt-1 was written by splitgan-keras 0.1" in err and "this is 0.2" in err
+    status = cli.main_eval([str(run_dir), "--grid", str(tmp_path / "grid.png")])
+    assert status == 2 and "splitgan-keras 0.1" in capsys.readouterr().err
+    assert not (tmp_path / "grid.png").exists()

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitgan_keras import config, gan as gan_lib, networks, optimizers, pipeline
+from splitgan_keras import config
+from splitgan_keras.data import pipeline
+from splitgan_keras.models import gan as gan_lib, networks, optimizers
 
 TRAIN = config.TrainConfig(batch_size=4, n_critic=2, iterations=100, seed=3)
 SIZE = 16
@@ -39,8 +41,8 @@ def test_every_trainable_variable_belongs_to_exactly_one_network():
     d = {id(v) for v in gan.critic.trainable_variables}
     assert g and d and not g & d
     assert {id(v) for v in gan.trainable_variables} == g | d
-    class_state = {id(gan.generator.class_tree), id(gan.generator.num_classes), id(gan.example_labels)}
-    assert not class_state & (g | d)
+    class_state = {id(v) for v in gan.generator.class_state.weights} | {id(gan.example_labels)}
+    assert len(class_state) == 4 and not class_state & (g | d)
 
 
 def test_critic_step_leaves_generator_untouched_and_vice_versa():
@@ -124,4 +126,5 @@ def test_the_generator_average_follows_each_generator_step_and_nothing_else():
         np.testing.assert_allclose(average.numpy(), 0.75 * old + 0.25 * variable.numpy(), rtol=1e-6, atol=1e-7)
         changed += not np.array_equal(average.numpy(), variable.numpy())
     assert changed > len(before) // 2  # a real average, not a copy
-    assert not {id(v) for v in gan.ema_generator.variables} & {id(v) for v in gan.generator.variables}
+    shared = {id(v) for v in gan.ema_generator.variables} & {id(v) for v in gan.generator.variables}
+    assert shared == {id(v) for v in gan.generator.class_state.weights}  # one class state, nothing else shared

@@ -1,4 +1,4 @@
-"""Training sets in memory: the container and the loader for each dataset name."""
+"""The in-memory training set and its checks, shared by every loader."""
 from __future__ import annotations
 
 import dataclasses
@@ -59,36 +59,3 @@ def check(data: ImageData, image_size: int, min_examples: int) -> None:
     missing = sorted(set(range(data.num_classes)) - set(np.unique(labels).tolist()))
     if missing:
         raise UserError("%s: no images for class(es) %s of %d" % (data.source, missing, data.num_classes))
-
-
-def locate(cfg) -> str:
-    """Where the training set the config names is read from, checked without reading it."""
-    if cfg.data.dataset == "cifar10":
-        from splitgan_keras import cifar10
-        return cifar10.locate(cfg.data.data_dir)
-    if cfg.data.dataset == "stl10":
-        from splitgan_keras import stl10
-        return stl10.locate(cfg.data.data_dir)
-    return "the built-in dataset"
-
-
-def load(cfg) -> ImageData:
-    """Loads and checks the training set a config.Config names.
-
-    The images must match cfg.model.image_size and fill at least one critic batch. With
-    cfg.split.unsupervised every image starts in one class.
-    """
-    data_cfg, image_size = cfg.data, cfg.model.image_size
-    if data_cfg.dataset == "builtin":
-        from splitgan_keras import builtin_data
-        data = builtin_data.make(data_cfg.builtin_size, image_size, data_cfg.builtin_seed)
-    elif data_cfg.dataset == "cifar10":
-        from splitgan_keras import cifar10
-        data = cifar10.load(data_cfg.data_dir)
-    elif data_cfg.dataset == "stl10":
-        from splitgan_keras import stl10
-        data = stl10.load(data_cfg.data_dir, image_size)
-    else:
-        raise UserError("unknown dataset %r" % data_cfg.dataset)
-    check(data, image_size, cfg.train.batch_size)
-    return unsupervised(data) if cfg.split.unsupervised and data.num_classes > 1 else data

@@ -10,7 +10,10 @@ from typing import List, Optional, Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from splitgan_keras import builtin_data, files, sampling, splitting
+from splitgan_keras import files
+from splitgan_keras.data import builtin_data
+from splitgan_keras.evaluate import sampling
+from splitgan_keras.split import hierarchy
 
 _PAD = 4                     # pixels around text
 
@@ -68,7 +71,7 @@ def class_grid(source, per_class: int, seed: int, labels: Optional[Sequence[str]
     """uint8 [h, w, 3]: one row of `per_class` samples per class (sampling.per_class_samples),
     labelled with `labels` (default: the class numbers)."""
     samples = sampling.per_class_samples(source, per_class, seed)
-    rows = np.split(samples, source.num_classes())
+    rows = np.split(samples, source.num_active())
     return labelled_rows(rows, labels or [str(c) for c in range(len(rows))], title)
 
 
@@ -101,8 +104,8 @@ class ClassNames:
         """Labels of classes 0..len(parents)-1, given every training image's class int [N]."""
         kinds = None
         if self.example_kinds is not None:
-            kinds = np.where(splitting.made_by_splits(parents),
-                             splitting.majority_per_class(self.example_kinds, example_labels, len(parents)), -1)
+            kinds = np.where(hierarchy.made_by_splits(parents),
+                             hierarchy.majority_per_class(self.example_kinds, example_labels, len(parents)), -1)
         return class_labels(parents, kinds)
 
 

@@ -17,9 +17,10 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import faults, pictures, sampling
+from splitgan_keras import faults
+from splitgan_keras.evaluate import pictures, sampling
 from splitgan_keras.errors import NonFiniteError
-from splitgan_keras.networks import NOISE_DIM
+from splitgan_keras.models.networks import NOISE_DIM
 
 
 def every(completed: int, n: int) -> bool:
@@ -148,7 +149,7 @@ class ProgressReport(IterationCallback):
 
 
 class ClassSplitCallback(IterationCallback):
-    """Splits the classes after every scheduled iteration (class_split.ClassSplitter), then
+    """Splits the classes after every scheduled iteration (splitter.ClassSplitter), then
     checkpoints the new state. Put it first, so that later callbacks see the split model."""
 
     def __init__(self, splitter, schedule, store, stream=None):

@@ -14,8 +14,8 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import losses, optimizers
-from splitgan_keras.networks import NOISE_DIM
+from splitgan_keras.models import losses, optimizers
+from splitgan_keras.models.networks import NOISE_DIM
 
 _GENERATOR_LOG_KEYS = ("g/wgan", "g/acgan", "g/cost", "g/grad_norm")
 
@@ -73,7 +73,9 @@ class SplitGAN(tf.keras.Model):
         kwargs.setdefault("name", "splitgan")
         super().__init__(**kwargs)
         self.generator, self.critic = generator, critic
-        self.ema_generator = type(generator).from_config(generator.get_config()) if train_cfg.ema_decay else None
+        # The average shares the generator's class state: a split changes both at once.
+        self.ema_generator = (type(generator)(**generator.get_config(), class_state=generator.class_state)
+                              if train_cfg.ema_decay else None)
         self.cfg = train_cfg
         self.example_labels = tf.Variable(np.asarray(example_labels, np.int32), trainable=False,
                                           name="example_labels")
@@ -171,17 +173,20 @@ class SplitGAN(tf.keras.Model):
         logs.update(_apply(tape, loss, self.generator.trainable_variables, self.g_optimizer, "g"))
         return logs
 
-    def _sampled_critic_step(self, pixels, indices):
+    def sampled_critic_step(self, pixels, indices):
+        """One critic step with its random inputs drawn from `rng`: pixels uint8 [B, H, W, 3], indices
+        int32 [B] of those examples in the training set (their labels are looked up)."""
         shape = tf.shape(pixels)  # constant-folded when static (as on the NPU)
         x_real = scale_real(pixels, self.rng.uniform(shape, 0.0, 1.0 / 128.0))
         y_real = tf.gather(self.example_labels, indices)
         return self.critic_step(x_real, y_real, self.rng.normal([shape[0], NOISE_DIM]),
                                 self.rng.uniform([shape[0], 1, 1, 1]))
 
-    def _sampled_generator_step(self):
+    def sampled_generator_step(self):
+        """One generator step on fresh noise and uniform labels of the active classes (then the average)."""
         m = self.cfg.gen_batch_multiple * self.cfg.batch_size
-        num_classes = tf.cast(self.generator.num_classes, tf.float32)
-        y = tf.cast(self.rng.uniform([m]) * num_classes, tf.int32)  # the original's uniform labels
+        active = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
+        y = tf.cast(self.rng.uniform([m]) * active, tf.int32)  # the original's uniform labels
         logs = self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
         if self.ema_generator is not None:
             self._update_average()
@@ -198,14 +203,14 @@ class SplitGAN(tf.keras.Model):
     def iteration_step(self, data):
         """One iteration. data: (uint8 [n_critic, B, H, W, 3], int32 example indices [n_critic, B])."""
         pixels, indices = data
-        logs = dict(tf.cond(self.iteration > 0, self._sampled_generator_step, self._no_generator_step))
+        logs = dict(tf.cond(self.iteration > 0, self.sampled_generator_step, self._no_generator_step))
         skipped = 0.0
         for k in range(self.cfg.n_critic):
-            logs.update(self._sampled_critic_step(pixels[k], indices[k]))
+            logs.update(self.sampled_critic_step(pixels[k], indices[k]))
             skipped += logs.get("d/skipped", 0.0)
         if "d/skipped" in logs:
             logs["d/skipped"] = skipped  # all critic steps of the iteration
         logs["lr"] = self.learning_rate()
-        logs["split/num_classes"] = tf.cast(self.generator.num_classes, tf.float32)
+        logs["split/num_classes"] = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
         self.iteration.assign_add(1)
         return logs

@@ -11,7 +11,7 @@ import colorsys
 
 import numpy as np
 
-from splitgan_keras.datasets import ImageData
+from splitgan_keras.data.image_data import ImageData
 
 NUM_CLASSES = 10
 KINDS = ("blob", "stripes")  # the sub-classes, by number

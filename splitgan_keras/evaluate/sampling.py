@@ -10,8 +10,7 @@ from typing import Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import splitting
-from splitgan_keras.networks import NOISE_DIM
+from splitgan_keras.models.networks import NOISE_DIM
 
 SAMPLE_BATCH = 100  # the original samples its grids and Inception Score images 100 at a time
 
@@ -30,16 +29,21 @@ class GeneratorSource:
         self.image_size = generator.image_size
         self._generate = tf.function(lambda z, y: to_uint8(generator(z, y)))
 
-    def num_classes(self) -> int:
-        return int(self.generator.num_classes.numpy())
+    def num_active(self) -> int:
+        return self.generator.class_state.num_active()
 
     def class_parents(self) -> np.ndarray:
-        """int32 [num_classes]: the parent of every class, -1 for an initial class."""
-        return splitting.generator_parents(self.generator)
+        """int32 [num_active]: the parent of every class, -1 for an initial class."""
+        return self.generator.class_state.parents()
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """uint8 [N, H, W, 3] for noise float32 [N, 128] and labels int32 [N] (one batch)."""
         return self._generate(tf.constant(noise, tf.float32), tf.constant(labels, tf.int32)).numpy()
+
+    def traced(self, batch: int) -> tf.types.experimental.ConcreteFunction:
+        """The graph of one call on `batch` samples (for FLOP counts)."""
+        return self._generate.get_concrete_function(tf.TensorSpec([batch, NOISE_DIM], tf.float32),
+                                                    tf.TensorSpec([batch], tf.int32))
 
 
 def _generate_in_batches(source, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -51,13 +55,13 @@ def _generate_in_batches(source, noise: np.ndarray, labels: np.ndarray) -> np.nd
 
 
 def per_class_samples(source, per_class: int, seed: int) -> np.ndarray:
-    """uint8 [num_classes * per_class, H, W, 3], class-major, the same noise on every call.
+    """uint8 [num_active * per_class, H, W, 3], class-major, the same noise on every call.
 
     Labels are shuffled across batches of about SAMPLE_BATCH, so each batch is a uniform mix.
     """
-    num_classes = source.num_classes()
+    num_active = source.num_active()
     rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(num_classes, dtype=np.int32), per_class)
+    labels = np.repeat(np.arange(num_active, dtype=np.int32), per_class)
     noise = rng.standard_normal((len(labels), NOISE_DIM)).astype(np.float32)
     order = rng.permutation(len(labels))
     images = np.empty((len(labels), source.image_size, source.image_size, 3), np.uint8)
@@ -72,7 +76,7 @@ def uniform_samples(source, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
       (uint8 [n, H, W, 3], int32 [n] labels).
     """
     rng = np.random.default_rng(seed)
-    labels = (rng.uniform(size=n) * source.num_classes()).astype(np.int32)
+    labels = (rng.uniform(size=n) * source.num_active()).astype(np.int32)
     noise = rng.standard_normal((n, NOISE_DIM)).astype(np.float32)
     return _generate_in_batches(source, noise, labels), labels
 

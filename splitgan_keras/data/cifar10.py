@@ -11,7 +11,7 @@ from typing import BinaryIO, Tuple
 
 import numpy as np
 
-from splitgan_keras.datasets import ImageData
+from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 
 BATCH_FILES = tuple("data_batch_%d" % i for i in range(1, 6))

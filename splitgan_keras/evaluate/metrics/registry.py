@@ -22,9 +22,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from splitgan_keras import builtin_data, files, sampling
+from splitgan_keras import files
+from splitgan_keras.data import builtin_data
+from splitgan_keras.evaluate import sampling
 from splitgan_keras.errors import UserError
-from splitgan_keras.metrics import builtin_quality, inception, scores
+from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
 
 BUILTIN_QUALITY = builtin_quality.NAME
 _SPREADS = ("_std", "_se")

@@ -5,23 +5,15 @@ MAX_CLASSES rows from the start, so a class split only assigns rows and never ch
 """
 from __future__ import annotations
 
-import numpy as np
+from typing import Optional
+
 import tensorflow as tf
 
-from splitgan_keras import layers
+from splitgan_keras.models import layers
+from splitgan_keras.models.class_state import ClassState
 
 MAX_CLASSES = 512
 NOISE_DIM = 128
-
-
-def initial_tree(num_classes: int, max_classes: int = MAX_CLASSES) -> np.ndarray:
-    """float32 [max_classes, max_classes]: class i uses parameter slot i, for i < num_classes.
-
-    A tuple index sets the diagonal; the original's list index meant the same under 2017 numpy.
-    """
-    tree = np.zeros((max_classes, max_classes), np.float32)
-    tree[(np.arange(num_classes), np.arange(num_classes))] = 1.0
-    return tree
 
 
 class Generator(tf.keras.Model):
@@ -30,12 +22,12 @@ class Generator(tf.keras.Model):
     Linear(128 -> s*s*width) reshaped channel-major to [width, s, s] (s = image_size / 8), three
     residual up-blocks with hierarchical conditional batch norm, BN, ReLU, Conv3x3 -> 3, tanh.
 
-    The class tree [MAX_CLASSES, MAX_CLASSES] and the number of active classes are non-trainable
-    variables of this model, so checkpoints and exports carry them.
+    `class_state` (models/class_state.py: tree, active classes, parents) is a layer of this model,
+    so checkpoints and exports carry it; pass one to share it (a moving average of the weights).
     """
 
     def __init__(self, width: int = 128, image_size: int = 32, initial_classes: int = 10,
-                 max_classes: int = MAX_CLASSES, **kwargs):
+                 max_classes: int = MAX_CLASSES, class_state: Optional[ClassState] = None, **kwargs):
         kwargs.setdefault("name", "generator")
         super().__init__(**kwargs)
         if image_size % 8:
@@ -43,9 +35,7 @@ class Generator(tf.keras.Model):
         self.width, self.image_size = width, image_size
         self.initial_classes, self.max_classes = initial_classes, max_classes
         self.start_size = image_size // 8
-        self.class_tree = tf.Variable(initial_tree(initial_classes, max_classes), trainable=False,
-                                      name="class_tree")
-        self.num_classes = tf.Variable(initial_classes, dtype=tf.int32, trainable=False, name="num_classes")
+        self.class_state = class_state or ClassState(initial_classes, max_classes)
         self.input_linear = tf.keras.layers.Dense(self.start_size ** 2 * width,
                                                   kernel_initializer=layers.glorot_uniform(), name="input")
         self.blocks = [layers.UpBlock(width, max_classes, initial_classes, name="up%d" % (i + 1))
@@ -64,7 +54,7 @@ class Generator(tf.keras.Model):
 
         Args:
           z: float32 [N, 128] noise.
-          labels: int [N] classes in [0, num_classes).
+          labels: int [N] classes in [0, active classes).
           training: ignored; batch statistics are always used, as in the original.
           bn_groups: the batch runs as this many groups of N / bn_groups consecutive samples, each
             with its own batch-norm statistics.
@@ -72,7 +62,7 @@ class Generator(tf.keras.Model):
         Returns:
           float32 [N, image_size, image_size, 3] in [-1, 1].
         """
-        class_paths = tf.gather(self.class_tree, labels)
+        class_paths = self.class_state.slot_rows(labels)
         h = self.input_linear(z)
         h = tf.reshape(h, [-1, self.width, self.start_size, self.start_size])
         h = tf.transpose(h, [0, 2, 3, 1])

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
+from splitgan_keras import runtime
 from splitgan_keras.errors import UserError
 
 DEFAULT_HANDLE = tfgan.eval.INCEPTION_TFHUB
@@ -76,12 +77,19 @@ def fingerprint(handle: str) -> bytes:
 
 
 class InceptionNetwork:
-    """Runs the module on uint8 images in fixed-size batches (static shapes; the last is padded)."""
+    """Runs the module on uint8 images in fixed-size batches (static shapes; the last is padded).
 
-    def __init__(self, handle: Optional[str] = None, batch: int = BATCH):
+    Args:
+      handle: tfgan's TF-Hub handle or a local module folder (None: tfgan's default).
+      batch: images per module call.
+      module: instead of loading `handle`, this callable ([-1, 1] images [N, 299, 299, 3] -> dict
+        with LOGITS and POOL), which `handle` then only names.
+    """
+
+    def __init__(self, handle: Optional[str] = None, batch: int = BATCH, module=None):
         self.handle = handle or DEFAULT_HANDLE
         self.batch = batch
-        module = load_module(self.handle)
+        module = module or load_module(self.handle)
 
         @tf.function
         def run(pixels):
@@ -93,6 +101,10 @@ class InceptionNetwork:
 
         self._run = run
 
+    def traced(self, image_shape) -> tf.types.experimental.ConcreteFunction:
+        """The graph of one call on a batch of uint8 images of `image_shape` [H, W, 3] (for FLOP counts)."""
+        return self._run.get_concrete_function(tf.TensorSpec([self.batch] + list(image_shape), tf.uint8))
+
     def outputs(self, images: np.ndarray, progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
         """(logits float32 [N, K], pool_3 float32 [N, 2048]) of uint8 images [N, H, W, 3]."""
         n = len(images)
@@ -100,8 +112,7 @@ class InceptionNetwork:
         logits, pool = [], []
         for start in range(0, n, self.batch):
             chunk = images[start:start + self.batch]
-            padded = np.concatenate([chunk, np.zeros((self.batch - len(chunk),) + chunk.shape[1:], chunk.dtype)])
-            out_logits, out_pool = self._run(tf.constant(padded))
+            out_logits, out_pool = self._run(tf.constant(runtime.pad_batch(chunk, self.batch)))
             logits.append(out_logits.numpy()[:len(chunk)])
             pool.append(out_pool.numpy()[:len(chunk)])
             if bar:

@@ -12,8 +12,10 @@ import os
 
 import numpy as np
 
-from splitgan_keras.datasets import ImageData
+from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
+
+NUM_CLASSES = 1  # unlabelled: every image starts in one class
 
 FILE = os.path.join("stl10_binary", "unlabeled_X.bin")
 SIDE = 96
@@ -49,7 +51,8 @@ def load(path: str, image_size: int) -> ImageData:
     for start in range(0, len(raw), _RESIZE_CHUNK):
         chunk = np.transpose(raw[start:start + _RESIZE_CHUNK], (0, 3, 2, 1))  # column-major channels -> NHWC
         images[start:start + len(chunk)] = _resize(chunk, image_size)
-    return ImageData(images, np.zeros(len(images), np.int32), 1, "STL-10 unlabelled at %s (%d images)" % (filename, len(images)))
+    return ImageData(images, np.zeros(len(images), np.int32), NUM_CLASSES,
+                     "STL-10 unlabelled at %s (%d images)" % (filename, len(images)))
 
 
 def _resize(images: np.ndarray, size: int) -> np.ndarray:

@@ -12,14 +12,15 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib, export, files, networks, rundir, sampling, tf1_import
+from splitgan_keras import config as config_lib, files, tf1_import
+from splitgan_keras.evaluate import export, sampling
+from splitgan_keras.models import networks
+from splitgan_keras.data import datasets
+from splitgan_keras.train import checkpoints, rundir
 from splitgan_keras.errors import UserError
 
-_LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
 _TF1_INPUT = "Generator.Input/Generator.Input.W"
 _TF1_CONV = "Generator.1.Conv1/Generator.1.Conv1.Filters"
-# Classes at the start of training, by data set (unsupervised runs start from one).
-INITIAL_CLASSES = {"builtin": 10, "cifar10": 10, "stl10": 1}
 
 
 @dataclasses.dataclass
@@ -51,7 +52,7 @@ class ExportedSource:
         self.image_size = int(self.generate(np.zeros((2, networks.NOISE_DIM), np.float32),
                                             np.zeros(2, np.int32)).shape[1])
 
-    def num_classes(self) -> int:
+    def num_active(self) -> int:
         return self._classes
 
     def class_parents(self) -> np.ndarray:
@@ -60,10 +61,6 @@ class ExportedSource:
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return self._serve(noise=tf.constant(noise, tf.float32), labels=tf.constant(labels, tf.int32))["images"].numpy()
-
-
-def initial_classes(cfg: config_lib.Config) -> int:
-    return 1 if cfg.split.unsupervised else INITIAL_CLASSES[cfg.data.dataset]
 
 
 def _built_generator(width: int, image_size: int, start_classes: int) -> networks.Generator:
@@ -82,12 +79,13 @@ def _variable_shapes(checkpoint: str) -> dict:
 def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
     cfg = rundir.read_config(run_dir)
     _variable_shapes(checkpoint)  # a torn file is not a configuration mismatch
-    generator = _built_generator(cfg.model.width, cfg.model.image_size, initial_classes(cfg))
+    checkpoints.check_format(checkpoint)
+    generator = _built_generator(cfg.model.width, cfg.model.image_size, datasets.initial_classes(cfg))
     try:
         # A run with an average of the generator samples from the average, as training does.
         which = "ema_generator" if cfg.train.ema_decay else "generator"
         tf.train.Checkpoint(**{which: generator}).restore(checkpoint).expect_partial().assert_existing_objects_matched()
-        labels = tf.train.load_checkpoint(checkpoint).get_tensor(_LABELS_KEY)
+        labels = checkpoints.read_example_labels(checkpoint)
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise UserError("checkpoint %s does not fit the run's configuration (%s): %s"
                         % (checkpoint, os.path.join(run_dir, rundir.CONFIG_FILE), str(e).splitlines()[0]))
@@ -101,12 +99,8 @@ def _from_latest_good(run_dir: str) -> Loaded:
     paths = list(state.all_model_checkpoint_paths) if state else []
     if not paths:
         raise UserError("run dir %s has no checkpoint yet" % run_dir)
-    for path in reversed(paths[1:]):
-        try:
-            return _from_run_checkpoint(run_dir, path)
-        except UserError as e:
-            print("%s; trying the one before it" % e, flush=True)
-    return _from_run_checkpoint(run_dir, paths[0])
+    return checkpoints.newest_usable(paths, lambda path: _from_run_checkpoint(run_dir, path),
+                                     lambda message: print(message, flush=True))
 
 
 def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:

@@ -14,14 +14,47 @@ import json
 import math
 import os
 import shutil
-from typing import Callable, Optional
+from typing import Callable, List, Optional, TypeVar
 
+import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import faults, files, optimizers
+from splitgan_keras import faults, files
+from splitgan_keras.models import optimizers
 from splitgan_keras.errors import UserError
 
 PREFIX = "ckpt"
+_LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
+# Checkpoints written before the class state stored its parents (splitgan-keras 0.1) hold the tree here.
+_VERSION_0_1_TREE_KEY = "generator/class_tree/.ATTRIBUTES/VARIABLE_VALUE"
+T = TypeVar("T")
+
+
+def check_format(path: str) -> None:
+    """Raises UserError for a checkpoint of an earlier, incompatible layout, naming the version."""
+    try:
+        keys = {name for name, _ in tf.train.list_variables(path)}
+    except (ValueError, tf.errors.OpError):
+        return  # unreadable: the restore itself reports it
+    if _VERSION_0_1_TREE_KEY in keys:
+        raise UserError("checkpoint %s was written by splitgan-keras 0.1, whose class state had no stored parents; "
+                        "this is 0.2: finish that run with 0.1 (git tag v0.1.0), or start a new run" % path)
+
+
+def read_example_labels(path: str) -> np.ndarray:
+    """int32 [N]: the class of every training example stored in a training checkpoint."""
+    return tf.train.load_checkpoint(path).get_tensor(_LABELS_KEY)
+
+
+def newest_usable(paths: List[str], use: Callable[[str], T], report: Callable[[str], None]) -> T:
+    """use(path) for the newest of `paths` (oldest first) that it accepts: a checkpoint torn by a
+    crash or a full disk raises UserError, is reported, and the one before it is tried."""
+    for path in reversed(paths[1:]):
+        try:
+            return use(path)
+        except UserError as e:
+            report("checkpoint %s cannot be used (%s); trying the one before" % (path, e))
+    return use(paths[0])
 
 
 class TrainingCheckpoints:
@@ -64,21 +97,23 @@ class TrainingCheckpoints:
         """
         for leftover in glob.glob(os.path.join(self.manager.directory, "*_temp")):
             shutil.rmtree(leftover, ignore_errors=True)
-        problems = []
-        for path in reversed(self.manager.checkpoints):
-            try:
-                self.restore(path)
-                return path
-            except UserError as e:
-                problems.append(str(e))
-                report("checkpoint %s cannot be used (%s); trying the one before" % (path, e))
-        if problems:
-            raise UserError("no checkpoint in %s can be restored: %s" % (self.manager.directory, problems[-1]))
-        return None
+        paths = list(self.manager.checkpoints)
+        if not paths:
+            return None
+
+        def restored(path: str) -> str:
+            self.restore(path)
+            return path
+
+        try:
+            return newest_usable(paths, restored, report)
+        except UserError as e:
+            raise UserError("no checkpoint in %s can be restored: %s" % (self.manager.directory, e))
 
     def restore(self, path: str) -> None:
         """Restores every tracked object from `path`; all but the loss scales must be in it (a run
         that had none starts its loss scales afresh)."""
+        check_format(path)
         try:
             tf.train.Checkpoint(**self.core).restore(path).assert_existing_objects_matched()
             if self.loss_scales:

@@ -1,7 +1,7 @@
 """Export of the generator as a float32 SavedModel with a serving signature.
 
 The exported model is rebuilt on the CPU under a float32 policy and given the trained weights,
-which include the class tree and the number of active classes, so it carries no device or
+which include the class state (tree, active classes, parents), so it carries no device or
 precision state. Signatures: `serving_default` (noise, labels) -> uint8 images, and
 `class_hierarchy` () -> number of classes, parent of every class, class tree. It is written to a
 temporary folder and then renamed into place, so an interrupted export never replaces a good one.
@@ -12,8 +12,9 @@ import contextlib
 
 import tensorflow as tf
 
-from splitgan_keras import faults, files, sampling, splitting
-from splitgan_keras.networks import NOISE_DIM, Generator
+from splitgan_keras import faults, files
+from splitgan_keras.evaluate import sampling
+from splitgan_keras.models.networks import NOISE_DIM, Generator
 
 SIGNATURE = "serving_default"
 HIERARCHY_SIGNATURE = "class_hierarchy"
@@ -50,14 +51,11 @@ def _serving_function(generator: Generator):
 
 
 def _hierarchy_function(generator: Generator):
-    parents = splitting.generator_parents(generator)
-
     @tf.function(input_signature=[])
     def class_hierarchy():
-        """num_classes int32 scalar; class_parents int32 [num_classes] (-1: an initial class);
-        class_tree float32 [512, 512] (row y: the conditional-BN slots of class y)."""
-        return {"num_classes": tf.identity(generator.num_classes), "class_parents": tf.constant(parents),
-                "class_tree": tf.identity(generator.class_tree)}
+        """num_classes int32 scalar; class_parents int32 [num_classes] (-1: an initial class), as the
+        class state stores them; class_tree float32 [512, 512] (row y: the conditional-BN slots of class y)."""
+        return generator.class_state.serving_outputs()
     return class_hierarchy
 
 

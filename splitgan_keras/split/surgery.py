@@ -1,4 +1,4 @@
-"""Applies a SplitPlan to the model: the only code that changes model state at a split.
+"""Applies a split to the model: the only code that changes model state at a split.
 
 No shape changes, so the compiled training step, the optimizers and the checkpoint layout all
 stay as they are. Optimizer state is copied, never reset: the critic's class-head rows of each
@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import optimizers
-from splitgan_keras.splitting import SplitPlan
+from splitgan_keras.models import optimizers
+from splitgan_keras.split.rule import SplitPlan
 
 
 def _copy_classes(variable: tf.Variable, source: np.ndarray, axis: int) -> None:
@@ -24,16 +24,20 @@ def class_head_variables(critic):
     return [(head.kernel, 1), (head.bias, 0)]
 
 
-def apply_split(plan: SplitPlan, gan) -> None:
-    """Writes the plan into a SplitGAN: class head rows and their Adam slots, tree, class count, labels."""
-    source = np.arange(gan.generator.max_classes)
-    parents = np.flatnonzero(plan.children >= 0)
-    source[plan.children[parents]] = parents
+def apply_split(plan: SplitPlan, tree_after: np.ndarray, gan) -> None:
+    """Writes a split into a SplitGAN: the class head rows of every new class and their Adam slots
+    (copied from its parent), the class state (tree, parents, active count) and the example labels.
+
+    Args:
+      plan: the rule's SplitPlan; tree_after: float32 [M, M] (allocation.allocate).
+    """
+    state = gan.generator.class_state
+    classes_before = state.num_active()
+    source = np.arange(state.max_classes)
+    source[classes_before:classes_before + len(plan.parent_of_child)] = plan.parent_of_child
     for variable, axis in class_head_variables(gan.critic):
         _copy_classes(variable, source, axis)
         for slot_name in optimizers.SLOT_NAMES:
             _copy_classes(optimizers.slot(gan.d_optimizer, variable, slot_name), source, axis)
-    for generator in filter(None, (gan.generator, gan.ema_generator)):
-        generator.class_tree.assign(plan.tree)
-        generator.num_classes.assign(plan.num_classes)
+    state.assign(tree_after, np.concatenate([state.parents(), plan.parent_of_child]))
     gan.example_labels.assign(plan.labels)

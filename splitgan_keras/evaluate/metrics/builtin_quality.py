@@ -29,7 +29,9 @@ from typing import Callable, Dict, Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import builtin_data, sampling, splitting
+from splitgan_keras.data import builtin_data
+from splitgan_keras.evaluate import sampling
+from splitgan_keras.split import hierarchy
 
 NAME = "builtin_quality"
 SAMPLES_PER_CLASS = 100
@@ -95,9 +97,9 @@ class QualityProbe:
         """(colour int [C], kind int [C], made by a split bool [C]) of every class, from its real images;
         -1 for a class that holds no image (a k-means cluster may come out empty)."""
         example_labels, parents = self.class_state()
-        return (splitting.majority_per_class(self.colour_of_example, example_labels, len(parents)),
-                splitting.majority_per_class(self.kind_of_example, example_labels, len(parents)),
-                splitting.made_by_splits(parents))
+        return (hierarchy.majority_per_class(self.colour_of_example, example_labels, len(parents)),
+                hierarchy.majority_per_class(self.kind_of_example, example_labels, len(parents)),
+                hierarchy.made_by_splits(parents))
 
     def measure(self, source, seed: int = 0) -> Dict[str, float]:
         """{class_accuracy, class_accuracy_se, and where splits made classes subclass_accuracy, subclass_accuracy_se}."""

@@ -1,0 +1,41 @@
+"""The loader for each dataset name: where it is read from, and the checked training set."""
+from __future__ import annotations
+
+from splitgan_keras.data import builtin_data, cifar10, image_data, stl10
+from splitgan_keras.errors import UserError
+
+
+def locate(cfg) -> str:
+    """Where the training set the config names is read from, checked without reading it."""
+    if cfg.data.dataset == "cifar10":
+        return cifar10.locate(cfg.data.data_dir)
+    if cfg.data.dataset == "stl10":
+        return stl10.locate(cfg.data.data_dir)
+    return "the built-in dataset"
+
+
+_LOADERS = {"builtin": builtin_data, "cifar10": cifar10, "stl10": stl10}
+
+
+def initial_classes(cfg) -> int:
+    """The classes a run of this config starts from: its dataset's, or one when unsupervised."""
+    return 1 if cfg.split.unsupervised else _LOADERS[cfg.data.dataset].NUM_CLASSES
+
+
+def load(cfg) -> image_data.ImageData:
+    """Loads and checks the training set a config.Config names.
+
+    The images must match cfg.model.image_size and fill at least one critic batch. With
+    cfg.split.unsupervised every image starts in one class.
+    """
+    data_cfg, image_size = cfg.data, cfg.model.image_size
+    if data_cfg.dataset == "builtin":
+        data = builtin_data.make(data_cfg.builtin_size, image_size, data_cfg.builtin_seed)
+    elif data_cfg.dataset == "cifar10":
+        data = cifar10.load(data_cfg.data_dir)
+    elif data_cfg.dataset == "stl10":
+        data = stl10.load(data_cfg.data_dir, image_size)
+    else:
+        raise UserError("unknown dataset %r" % data_cfg.dataset)
+    image_data.check(data, image_size, cfg.train.batch_size)
+    return image_data.unsupervised(data) if cfg.split.unsupervised and data.num_classes > 1 else data

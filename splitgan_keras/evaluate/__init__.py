@@ -1,0 +1,1 @@
+"""Everything that reads a trained generator: sources, sampling, metrics, pictures, export, eval.py's work."""

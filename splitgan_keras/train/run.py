@@ -1,0 +1,144 @@
+"""run(cfg): set up the device, load data, build or restore the model, train with Model.fit,
+then write the final checkpoint, sample grid and export.
+
+What a run survives (README: reliability): a kill at any moment (checkpoints, records, grids and
+exports are written atomically and --resume takes the newest checkpoint that reads back),
+SIGTERM/SIGINT (checkpoint, then exit 3), a non-finite loss (stop before saving it, exit 4), and
+a full or unwritable disk (a one-line error; the last checkpoint stays good).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Optional
+
+import tensorflow as tf
+
+from splitgan_keras import config as config_lib
+from splitgan_keras.data import pipeline
+from splitgan_keras.data.image_data import ImageData
+from splitgan_keras.errors import NonFiniteError, UserError
+from splitgan_keras.evaluate import export, pictures, sampling
+from splitgan_keras.train import build, callbacks, checkpoints, commands, failures, metrics, rundir
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    iteration: int                  # completed iterations
+    checkpoint: str                 # path of the last checkpoint
+    sample_grid: Optional[str]      # path of the last sample grid
+    export_dir: Optional[str]       # the exported generator, once the run is complete
+    interrupted: bool = False       # stopped by SIGTERM/SIGINT (resumable)
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def _restore_or_start(cfg, gan, data, store, resume: bool, init_from_tf1: Optional[str]) -> None:
+    if resume:
+        restored = store.restore_latest_good(log)
+        log("resumed from %s" % restored if restored else
+            "no checkpoint in %s yet; starting from iteration 0" % rundir.path(cfg, rundir.CHECKPOINTS))
+    elif init_from_tf1:
+        build.start_from_tf1(init_from_tf1, gan, data)
+        log("started from TF1 checkpoint %s" % init_from_tf1)
+
+
+def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool = False,
+        stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None) -> Result:
+    """Trains (or continues) the run described by `cfg`.
+
+    Args:
+      cfg: the resolved configuration (rundir.resolve).
+      data: the training set, if already loaded (datasets.load); loaded from cfg.data otherwise.
+      resume: continue from the newest checkpoint in the run dir that reads back completely.
+      stop_at: end this session after this many completed iterations (the learning-rate schedule
+        still spans cfg.train.iterations); --resume continues later.
+      init_from_tf1: a checkpoint of the original TF1 code to start a new run from.
+
+    Raises:
+      UserError: bad input, or a run dir that cannot be written (full disk, permissions).
+      NonFiniteError: a loss or gradient went NaN/inf; nothing broken was saved.
+    """
+    end = cfg.train.iterations if stop_at is None else stop_at
+    if not 1 <= end <= cfg.train.iterations:
+        raise UserError("--stop-at %d must lie in 1..%d (--iterations)" % (end, cfg.train.iterations))
+    if resume and init_from_tf1:
+        raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
+    checkpoint_dir = rundir.path(cfg, rundir.CHECKPOINTS)
+    try:
+        runtime, data, gan = build.prepare(cfg, data)
+        store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints)
+        _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
+        source = sampling.GeneratorSource(gan.sampling_generator)
+        run_evaluator = metrics.evaluator(cfg, data, gan)
+        evaluation = metrics.periodic_evaluation(cfg, source, store, run_evaluator)  # checks before any write
+        rundir.write_config(cfg)
+        return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)
+    except tf.errors.ResourceExhaustedError as e:
+        if failures.disk_problem(e, cfg.output.run_dir):
+            raise failures.write_error(cfg, checkpoint_dir, e)
+        raise failures.memory_error(cfg, checkpoint_dir, e)
+    except (OSError, tf.errors.OpError) as e:
+        if not failures.disk_problem(e, cfg.output.run_dir):
+            raise
+        raise failures.write_error(cfg, checkpoint_dir, e)
+
+
+def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end: int) -> Result:
+    started = time.perf_counter()
+    start = int(gan.iteration.numpy())
+    k = cfg.runtime.iterations_per_call
+    if (end - start) % k:
+        raise UserError("--iterations-per-call %d does not divide the %d iterations from %d to %d (--stop-at or the "
+                        "checkpoint resumed from); choose another value" % (k, end - start, start, end))
+    log("%s | %s | generator %d, critic %d parameters | run dir %s"
+        % (runtime.describe(), data.source, build.parameter_count(gan.generator), build.parameter_count(gan.critic),
+           cfg.output.run_dir))
+    class_names = pictures.ClassNames.for_run(cfg)
+    grids = callbacks.SampleGrids(
+        source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every, cfg.output.samples_per_class,
+        cfg.train.seed, lambda: class_names(gan.example_labels.numpy(), gan.generator.class_state.parents()),
+        rundir.path(cfg, rundir.LOGS))
+    guard = callbacks.NonFiniteGuard(runtime.loss_scale_optimizer is not None)
+    with callbacks.StopOnSignal() as stop:
+        if start < end:
+            log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
+            batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic,
+                                                 cfg.train.seed, start_iteration=start)
+            try:
+                gan.fit(batches, epochs=1, steps_per_epoch=end - start, verbose=0, callbacks=[
+                    guard, stop,  # first: nothing may act on a broken or interrupted step
+                    callbacks.ClassSplitCallback(build.splitter(cfg, data, gan, source, class_names),
+                                                 cfg.split.split_at, store),
+                    callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
+                    callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
+                    grids] + ([evaluation] if evaluation else []))
+            except NonFiniteError as e:
+                raise NonFiniteError("%s; the last good checkpoint is %s; recent values in %s" % (
+                    e, store.latest or "none (no checkpoint yet)",
+                    failures.write_nonfinite_diagnostic(cfg, guard, store.latest)))
+        checkpoint = store.save()
+    completed = int(gan.iteration.numpy())
+    resume = commands.train_command("--run-dir", cfg.output.run_dir, "--resume")
+    if stop.received:
+        log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
+            % (stop.received, completed, checkpoint, resume))
+        return Result(completed, checkpoint, None, None, interrupted=True)
+    grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
+    if not os.path.exists(grid):
+        grids.write(completed)
+    export_dir = None
+    if completed >= cfg.train.iterations:
+        export_dir = export.export_generator(gan.sampling_generator, rundir.path(cfg, rundir.EXPORT),
+                                             runtime.host_scope)
+    if guard.skipped:
+        log("steps skipped by dynamic loss scaling: %s" % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
+    if cfg.data.dataset == "builtin":
+        log(metrics.builtin_quality_line(run_evaluator, source, cfg.train.seed))
+    log("done: %d iterations in %s | checkpoint %s | samples %s%s"
+        % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
+           " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))
+    return Result(completed, checkpoint, grid, export_dir)
