@@ -121,12 +121,12 @@ def run(args) -> dict:
     size = cfg.model.image_size
     data = _synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), size)
     gan = build.build_gan(cfg, data, runtime)
-    pixels, indices = next(iter(pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, 0)))
-    gan.iteration.assign(1)  # past iteration 0, where the generator step is skipped
+    inputs = next(iter(pipeline.iteration_inputs(data.images, cfg.train)))
+    gan.iteration.assign(1)  # past iteration 0, where the generator step changes nothing
 
-    critic_step = tf.function(lambda: gan.sampled_critic_step(pixels[0], indices[0]), jit_compile=args.xla or None)
-    generator_step = tf.function(gan.sampled_generator_step, jit_compile=args.xla or None)
-    iteration = tf.function(lambda: gan.iteration_step((pixels, indices)), jit_compile=args.xla or None)
+    critic_step = tf.function(lambda: gan.critic_step_on(inputs, 0), jit_compile=args.xla or None)
+    generator_step = tf.function(lambda: gan.generator_step_on(inputs), jit_compile=args.xla or None)
+    iteration = tf.function(lambda: gan.iteration_step(inputs), jit_compile=args.xla or None)
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
     flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]
@@ -159,7 +159,7 @@ def _peak_rss_gib() -> float:
 def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: float, flops: float) -> dict:
     """Seconds per iteration as training runs them: Model.fit, `iterations_per_call` per call, no
     callbacks. Against iteration_s (one direct call per iteration) this shows the host overhead."""
-    batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, 0)
+    batches = pipeline.iteration_inputs(data.images, cfg.train)
     per_call = cfg.runtime.iterations_per_call
     steps = max(per_call, iterations - iterations % per_call)
     fit = lambda: gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # noqa: E731
@@ -170,11 +170,11 @@ def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: floa
 def _split_step(cfg, gan, n: int, ceiling: float) -> dict:
     """The split step on n synthetic images in 10 classes: the feature pass, then the k-means plan."""
     data = _synthetic(n, cfg.model.image_size)
-    feature_pass = features_lib.FeaturePass(gan.critic, gan.rng)
-    feature_pass(data.images[:feature_pass.batch])  # trace
+    feature_pass = features_lib.FeaturePass(gan.critic, seed=0)
+    feature_pass(data.images[:feature_pass.batch], 0)  # trace
     per_batch = graph_flops(feature_pass.traced(data.images.shape[1:]))
     start = time.perf_counter()
-    features = feature_pass(data.images)
+    features = feature_pass(data.images, 0)
     feature_seconds = time.perf_counter() - start
     start = time.perf_counter()
     rule_lib.TwoMeansRule(2000, 0).plan(features_lib.normalize(features, cfg.train.batch_size), data.labels, 10)

@@ -103,6 +103,12 @@ class RuntimeConfig:
         "--iterations-per-call")
     deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                       "deterministic option)", "--deterministic")
+    replicas: int = _opt(
+        0, "data-parallel replicas, each on its shard of every batch: 0 = every visible GPU with --device gpu, else one; "
+           "N = that many (on the CPU, N logical devices). Several hosts: TF_CONFIG; Ascend: one process per NPU "
+           "(RANK_SIZE, scripts/train_npu_8p.sh)", "--replicas")
+    collective_timeout: int = _opt(300, "seconds a replica waits for the others before the run stops with an error "
+                                        "(a process that died)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -355,6 +361,12 @@ def validate(cfg: Config) -> None:
          "builtin_quality needs --dataset builtin")
     for key in ("checkpoint_every", "sample_every", "log_every"):
         need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
+    need(cfg.runtime.replicas >= 0, "runtime.replicas", "must be 0 (automatic) or more, got %d" % cfg.runtime.replicas)
+    need(cfg.runtime.collective_timeout >= 1, "runtime.collective_timeout", "must be at least 1 second")
+    r = cfg.runtime.replicas
+    if r > 1:  # an automatic count (GPUs, TF_CONFIG, RANK_SIZE) is checked once it is known (runtime.py)
+        need(t.batch_size % r == 0, "train.batch_size", "%d does not divide evenly over %d replicas (--replicas)"
+             % (t.batch_size, r))
     k = cfg.runtime.iterations_per_call
     need(k >= 1, "runtime.iterations_per_call", "must be at least 1, got %d" % k)
     if k > 1:  # callbacks see only the last iteration of each call

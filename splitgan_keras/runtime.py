@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from splitgan_keras import compat, config as config_lib
 from splitgan_keras.errors import UserError
+from splitgan_keras.replicas import Replicas
 
 POLICIES = {("cpu", "fp32"): "float32", ("cpu", "mixed"): "mixed_bfloat16",
             ("gpu", "fp32"): "float32", ("gpu", "mixed"): "mixed_float16",
@@ -47,6 +48,7 @@ class Runtime:
     device_name: str = ""         # the NPU handle's device name, for logs
     host_scope: Callable[[], Any] = contextlib.nullcontext          # places ops on the host CPU
     adapter_version: str = ""     # npu_device's version on the NPU, for parity records
+    replicas: Replicas = dataclasses.field(default_factory=Replicas)  # how an iteration is spread over devices
 
     def wrap_optimizer(self, optimizer):
         """The optimizer as the training step must use it on this device and precision."""
@@ -54,9 +56,9 @@ class Runtime:
 
     def describe(self) -> str:
         scaling = "dynamic, %s" % self.loss_scale_optimizer.__name__ if self.loss_scale_optimizer else "none"
-        return "device %s%s, policy %s, loss scaling %s%s" % (
+        return "device %s%s, policy %s, loss scaling %s%s%s" % (
             self.device, " (%s)" % self.device_name if self.device_name else "", self.policy, scaling,
-            ", XLA" if self.xla else "")
+            ", XLA" if self.xla else "", ", %s" % self.replicas.description if self.replicas.count > 1 else "")
 
 
 def _resolve_device(requested: str) -> str:
@@ -88,6 +90,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
     if device == "npu":
         npu, handle = _open_npu(cfg.npu, rt.deterministic)
         device_name = handle.name()
+        replicas = _npu_replicas(npu, handle, rt.replicas)
         adapter_version = getattr(npu, "__version__", "unknown")
         if rt.iterations_per_call > 1:  # Keras' multi-step loop over the iterator: the adapter sinks it
             npu.set_npu_loop_size(rt.iterations_per_call)
@@ -106,9 +109,71 @@ def setup(cfg: config_lib.Config) -> Runtime:
             loss_scale = tf.keras.mixed_precision.LossScaleOptimizer  # dynamic scaling is its default
         if rt.deterministic:
             compat.enable_determinism()
+        replicas = _strategy_replicas(device, rt.replicas, rt.collective_timeout)
+    if rt.xla and replicas.count > 1:
+        raise UserError("--xla runs one replica: it is not available with %s" % replicas.description)
+    replicas.check_batches(cfg.train.batch_size, cfg.train.batch_size * cfg.train.gen_batch_multiple)
+    replicas.bn_groups(cfg.train.bn_groups)  # checks that they fit
     tf.keras.mixed_precision.set_global_policy(policy)
     seed_everything(cfg.train.seed)
-    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope, adapter_version)
+    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope, adapter_version, replicas)
+
+
+def _npu_replicas(npu, handle, requested: int) -> Replicas:
+    """One process per NPU: the rank size and rank come from the adapter (RANK_SIZE, RANK_ID with
+    RANK_TABLE_FILE, or the CM_* variables, as Huawei documents)."""
+    size, rank = int(handle.workers_num), int(handle.worker_id)
+    if requested not in (0, size):
+        raise UserError("--replicas %d on the NPU: the job has RANK_SIZE=%d processes, one replica each; leave "
+                        "--replicas out" % (requested, size))
+    if size == 1:
+        return Replicas()
+    return Replicas(size, (rank,), hccl=npu.distribute, is_chief=rank == 0,
+                    description="%d NPU ranks (this is rank %d), HCCL" % (size, rank))
+
+
+def _logical_cpus(count: int) -> list:
+    """Names of `count` logical CPU devices, splitting the physical CPU if TensorFlow has not started yet."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    try:
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+    except RuntimeError:  # already initialised: use what it has
+        pass
+    names = [d.name for d in tf.config.list_logical_devices("CPU")]
+    if len(names) < count:
+        raise UserError("--replicas %d on the CPU needs %d logical CPU devices, and TensorFlow started with %d before "
+                        "they could be made" % (count, count, len(names)))
+    return names[:count]
+
+
+def _strategy_replicas(device: str, requested: int, timeout: int) -> Replicas:
+    """A tf.distribute strategy for several GPUs, logical CPUs or hosts (TF_CONFIG), or one replica."""
+    if os.environ.get("TF_CONFIG"):
+        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+        resolver = strategy.cluster_resolver
+        spec = resolver.cluster_spec().as_dict()
+        chief = resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
+                                                  and "chief" not in spec)
+        count = strategy.num_replicas_in_sync
+        if requested not in (0, count):
+            raise UserError("--replicas %d: TF_CONFIG's cluster has %d replicas; leave --replicas out"
+                            % (requested, count))
+        return Replicas(count, (), strategy, is_chief=chief, description="%d replicas on %d hosts (TF_CONFIG, this is "
+                        "%s %d)" % (count, sum(len(v) for v in spec.values()), resolver.task_type, resolver.task_id))
+    if device == "gpu":
+        gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
+        count = requested or len(gpus)
+        if count > len(gpus):
+            raise UserError("--replicas %d: TensorFlow sees %d GPU(s)" % (count, len(gpus)))
+        names = gpus[:count]
+    else:
+        count = requested or 1
+        names = _logical_cpus(count) if count > 1 else []
+    if count == 1:
+        return Replicas()
+    return Replicas(count, tuple(range(count)), tf.distribute.MirroredStrategy(names),
+                    description="%d replicas (MirroredStrategy on %s)" % (count, ", ".join(names)))
 
 
 def _npu_host_scope():

@@ -6,11 +6,18 @@ import sys
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-# One cache (FID statistics, the built-in classifier) for the session, never the user's own.
+# One cache (FID statistics) for the session, never the user's own.
 os.environ["SPLITGAN_CACHE"] = tempfile.mkdtemp(prefix="splitgan-test-cache-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so that tests can run two replicas in this process (MirroredStrategy).
+# They must exist before TensorFlow starts; single-device work runs on the first.
+REPLICA_DEVICES = 2
+tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                           [tf.config.LogicalDeviceConfiguration()] * REPLICA_DEVICES)
 
 from splitgan_keras import cli, compat  # noqa: E402
 
@@ -68,7 +75,6 @@ def cifar_dir(tmp_path):
 def float32_policy_afterwards():
     """Tests that set a mixed-precision policy must not leak it into the next test."""
     yield
-    import tensorflow as tf
     tf.keras.mixed_precision.set_global_policy("float32")
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from conftest import write_cifar_batches
+from splitgan_keras import config
 from splitgan_keras.data import builtin_data, cifar10, image_data, pipeline, stl10
 from splitgan_keras.errors import UserError
 
@@ -105,16 +106,25 @@ def test_check_rejects_wrong_shapes_and_labels():
         image_data.check(missing, 16, 4)
 
 
-def _indices(ds, n):
-    return np.stack([idx.numpy() for _, idx in ds.take(n)])
+def _train(**kw):
+    return config.TrainConfig(**dict(dict(batch_size=4, n_critic=3, seed=7), **kw))
+
+
+def _indices(ds, n, key="indices"):
+    return np.stack([e[key].numpy() for e in ds.take(n)])
 
 
 def test_pipeline_epochs_are_permutations_without_the_remainder():
     images = np.arange(22, dtype=np.uint8).reshape(22, 1, 1, 1).repeat(3, -1)
-    ds = pipeline.iteration_batches(images, batch_size=4, n_critic=5, seed=1)
-    pixels, idx = next(iter(ds))
-    assert pixels.shape == (5, 4, 1, 1, 3) and idx.shape == (5, 4)
-    np.testing.assert_array_equal(pixels.numpy()[..., 0, 0, 0], idx.numpy())
+    ds = pipeline.iteration_inputs(images, _train(n_critic=5, seed=1))
+    first = next(iter(ds))
+    assert first["pixels"].shape == (5, 4, 1, 1, 3) and first["indices"].shape == (5, 4)
+    np.testing.assert_array_equal(first["pixels"].numpy()[..., 0, 0, 0], first["indices"].numpy())
+    shapes = {k: tuple(v.shape) for k, v in first.items()}
+    assert shapes["dequant_noise"] == (5, 4, 1, 1, 3) and shapes["critic_noise"] == (5, 4, 128)
+    assert shapes["alpha"] == (5, 4, 1, 1, 1) and shapes["generator_noise"] == (8, 128) and shapes["label_draws"] == (8,)
+    noise = first["dequant_noise"].numpy()
+    assert 0 <= noise.min() and noise.max() < 1 / 128
     flat = _indices(ds, 4).reshape(-1)  # 4 iterations of 5 batches of 4: one epoch (20 of 22) each
     for epoch in range(4):
         chunk = flat[epoch * 20:(epoch + 1) * 20]
@@ -122,13 +132,28 @@ def test_pipeline_epochs_are_permutations_without_the_remainder():
     assert not np.array_equal(flat[:20], flat[20:40])  # reshuffled every epoch
 
 
-def test_pipeline_resumes_at_the_exact_batch():
+def test_pipeline_resumes_at_the_exact_batch_and_random_inputs():
     images = np.zeros((50, 2, 2, 3), np.uint8)
-    full = _indices(pipeline.iteration_batches(images, 4, 3, seed=7), 10)
-    resumed = _indices(pipeline.iteration_batches(images, 4, 3, seed=7, start_iteration=6), 4)
-    np.testing.assert_array_equal(resumed, full[6:])
-    other_seed = _indices(pipeline.iteration_batches(images, 4, 3, seed=8), 10)
-    assert not np.array_equal(other_seed, full)
+    for key in ("indices", "critic_noise", "label_draws"):
+        full = _indices(pipeline.iteration_inputs(images, _train()), 10, key)
+        resumed = _indices(pipeline.iteration_inputs(images, _train(), start_iteration=6), 4, key)
+        np.testing.assert_array_equal(resumed, full[6:])
+        other_seed = _indices(pipeline.iteration_inputs(images, _train(seed=8)), 10, key)
+        assert not np.array_equal(other_seed, full)
+
+
+def test_replica_shards_are_slices_of_the_single_device_inputs():
+    images = np.random.default_rng(0).integers(0, 256, (50, 2, 2, 3), dtype=np.uint8)
+    single = list(pipeline.iteration_inputs(images, _train(), start_iteration=3).take(2))
+    both = list(pipeline.iteration_inputs(images, _train(), 3, shards=(0, 1), num_shards=2).take(4))
+    second = list(pipeline.iteration_inputs(images, _train(), 3, shards=(1,), num_shards=2).take(2))
+    for t in range(2):
+        for key, value in single[t].items():
+            value = value.numpy()
+            halves = [both[2 * t][key].numpy(), both[2 * t + 1][key].numpy()]  # one element per replica, in order
+            axis = 0 if key in ("generator_noise", "label_draws") else 1  # the others are [n_critic, B, ...]
+            np.testing.assert_array_equal(np.concatenate(halves, axis), value, err_msg=key)
+            np.testing.assert_array_equal(second[t][key].numpy(), halves[1], err_msg=key)
 
 
 def _write_stl(folder, images_chw):

@@ -24,7 +24,7 @@ def _tiny_gan(train_cfg=TRAIN, num_classes=3):
 
 def _batches(train_cfg=TRAIN):
     images = np.random.default_rng(0).integers(0, 256, (32, SIZE, SIZE, 3), dtype=np.uint8)
-    return pipeline.iteration_batches(images, train_cfg.batch_size, train_cfg.n_critic, seed=0)
+    return pipeline.iteration_inputs(images, train_cfg)
 
 
 def _values(variables):
@@ -70,7 +70,9 @@ def test_first_iteration_skips_the_generator_step_then_both_train():
     assert int(gan.iteration) == 1
     assert int(optimizers.unwrap(gan.d_optimizer).iterations) == TRAIN.n_critic
     assert int(optimizers.unwrap(gan.g_optimizer).iterations) == 0
-    assert float(logs["g/cost"]) == 0.0
+    assert not any(np.any(optimizers.slot(gan.g_optimizer, v, name).numpy())  # Adam's moments untouched
+                   for v in gan.generator.trainable_variables for name in optimizers.SLOT_NAMES)
+    assert float(logs["g/cost"]) == 0.0 and float(logs["g/grad_norm"]) == 0.0
     step(next(iterator))
     assert all(_changed(g_before, gan.generator.trainable_variables)[:4])  # the first layers moved
     assert int(optimizers.unwrap(gan.d_optimizer).iterations) == 2 * TRAIN.n_critic
@@ -93,7 +95,8 @@ def test_logs_are_finite_and_named():
     step(next(iterator))
     logs = {k: float(v) for k, v in step(next(iterator)).items()}
     assert set(logs) == {"d/wgan", "d/gp", "d/acgan", "d/cost", "d/acc_real", "d/acc_fake",
-                         "g/wgan", "g/acgan", "g/cost", "lr", "split/num_classes", "d/grad_norm", "g/grad_norm"}
+                         "g/wgan", "g/acgan", "g/cost", "lr", "split/num_classes", "d/grad_norm", "g/grad_norm",
+                         "run/stop_requested"}
     assert all(np.isfinite(v) for v in logs.values())
     assert logs["d/cost"] == pytest.approx(logs["d/wgan"] + logs["d/gp"] + logs["d/acgan"], rel=1e-5)
     assert logs["g/cost"] == pytest.approx(logs["g/wgan"] + 0.1 * logs["g/acgan"], rel=1e-5)

@@ -2,10 +2,10 @@
 iteration as a Keras `train_step` (so `Model.fit` compiles it into one tf.function).
 
 One iteration, as in the original: the generator step (skipped at iteration 0), then `n_critic`
-critic steps, each on a fresh real batch. Every random tensor is drawn from the model's own
-`tf.random.Generator`, whose state is checkpointed, so a resumed run draws the same numbers.
-`critic_step` and `generator_step` take their random inputs as arguments; tests feed them the
-original's values.
+critic steps, each on a fresh real batch. The random inputs come with the data (data/pipeline.py:
+stateless in seed and iteration), so a resumed run draws the same numbers and each replica gets
+its slice of what a single device draws. `critic_step` and `generator_step` take their random
+inputs as arguments; tests feed them the original's values.
 """
 from __future__ import annotations
 
@@ -15,10 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras.models import losses, optimizers
-from splitgan_keras.models.networks import NOISE_DIM
+from splitgan_keras.replicas import Replicas
 
-_GENERATOR_LOG_KEYS = ("g/wgan", "g/acgan", "g/cost", "g/grad_norm")
-
+STOP_REQUESTED = "run/stop_requested"  # the log of an iteration: > 0 when some replica's process asked to stop
 
 def _scales_loss(optimizer) -> bool:
     """True for loss-scale optimizers (Keras' and the NPU's, which subclasses it)."""
@@ -31,16 +30,27 @@ def _scaled(loss, optimizer):
     return optimizer.get_scaled_loss(loss) if _scales_loss(optimizer) else loss
 
 
-def _apply(tape, loss, variables, optimizer, prefix: str) -> Dict[str, tf.Tensor]:
-    """Applies the gradient of `loss` (unscaled first, if scaled); returns the gradient's global
-    norm and, with loss scaling, the scale used. A loss-scale optimizer skips the update itself
-    when the gradient is not finite."""
+def _apply(tape, loss, variables, optimizer, prefix: str, replicas: Replicas, gate=None) -> Dict[str, tf.Tensor]:
+    """Applies the gradient of `loss` (unscaled first, if scaled), averaged over the replicas;
+    returns the gradient's global norm and, with loss scaling, the scale used. A loss-scale
+    optimizer skips the update itself when the gradient is not finite.
+
+    gate: float32 scalar 1 or 0, or None (1). With 0 the step changes nothing: from Adam's
+    initial state (zero moments) a zero gradient leaves weights and moments as they are, and the
+    optimizer's step count is taken back. A branch around the step would do the same, but a
+    tf.distribute strategy cannot synchronise replicas inside control flow.
+    """
     grads = tape.gradient(loss, variables)
     logs = {}
     if _scales_loss(optimizer):
         logs[prefix + "/loss_scale"] = tf.cast(optimizer.loss_scale, tf.float32)
         grads = optimizer.get_unscaled_gradients(grads)
-    optimizer.apply_gradients(zip(grads, variables))
+    if gate is not None:
+        grads = [g * tf.cast(gate, g.dtype) for g in grads]
+    grads = replicas.mean(grads)
+    replicas.apply_gradients(optimizer, grads, variables)
+    if gate is not None:
+        optimizer.iterations.assign_sub(tf.cast(1.0 - gate, optimizer.iterations.dtype))
     logs[prefix + "/grad_norm"] = tf.linalg.global_norm(grads)
     if _scales_loss(optimizer):  # the wrapper skipped this update
         logs[prefix + "/skipped"] = tf.cast(tf.logical_not(tf.math.is_finite(logs[prefix + "/grad_norm"])), tf.float32)
@@ -64,23 +74,30 @@ class SplitGAN(tf.keras.Model):
 
     State besides the networks (all checkpointed): `example_labels` int32 [N], the current class
     of every training example (a class split rewrites it); `iteration` int64, the number of
-    completed generator iterations (it drives the learning-rate decay); `rng`, the random state;
-    with train_cfg.ema_decay > 0, `ema_generator`, a Generator whose weights are the exponential
-    moving average of the generator's (updated after every generator step).
+    completed generator iterations (it drives the learning-rate decay and seeds the random
+    inputs); with train_cfg.ema_decay > 0, `ema_generator`, a Generator whose weights are the
+    exponential moving average of the generator's (updated after every generator step).
+
+    `replicas` (replicas.Replicas): the replicas the step runs on; build the model in its scope.
+    Each runs on its shard of the batches, with train_cfg.bn_groups spread over them.
     """
 
-    def __init__(self, generator, critic, example_labels: np.ndarray, train_cfg, **kwargs):
+    def __init__(self, generator, critic, example_labels: np.ndarray, train_cfg, replicas: Replicas = Replicas(),
+                 **kwargs):
         kwargs.setdefault("name", "splitgan")
         super().__init__(**kwargs)
         self.generator, self.critic = generator, critic
         # The average shares the generator's class state: a split changes both at once.
         self.ema_generator = (type(generator)(**generator.get_config(), class_state=generator.class_state)
                               if train_cfg.ema_decay else None)
-        self.cfg = train_cfg
+        self.cfg, self.replicas = train_cfg, replicas
+        self.bn_groups = replicas.bn_groups(train_cfg.bn_groups)  # per replica
         self.example_labels = tf.Variable(np.asarray(example_labels, np.int32), trainable=False,
                                           name="example_labels")
-        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration")
-        self.rng = tf.random.Generator.from_seed(train_cfg.seed)
+        # Every replica counts the same iterations; the first one's count is the value.
+        self.iteration = tf.Variable(0, dtype=tf.int64, trainable=False, name="iteration",
+                                     aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+        self._stop_request = tf.Variable(0.0, trainable=False, name="stop_request")  # not checkpointed
         self.learning_rate = optimizers.LinearDecay(train_cfg.learning_rate, self.iteration,
                                                     train_cfg.iterations)
 
@@ -91,6 +108,9 @@ class SplitGAN(tf.keras.Model):
         jit-compiled tf.function around train_step), which Keras 2.6's compile does not offer.
         """
         super().compile(**kwargs)
+        # The step's logs are replica means already: Keras must report the first replica's, not a
+        # sum (Keras 2.15's default under a strategy; Keras 2.6 always takes the first).
+        self.distribute_reduction_method = "first"
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self._iteration_function = tf.function(self.iteration_step, jit_compile=True) if xla else self.iteration_step
         self.build_networks()
@@ -105,6 +125,10 @@ class SplitGAN(tf.keras.Model):
             self.ema_generator.build_variables()
             self.reset_average()
 
+    def request_stop(self) -> None:
+        """Asks every replica to stop after the next iteration (see callbacks.StopOnSignal)."""
+        self._stop_request.assign(1.0)
+
     @property
     def sampling_generator(self):
         """The generator that samples, evaluation and export use: the average when there is one."""
@@ -115,10 +139,18 @@ class SplitGAN(tf.keras.Model):
         for average, variable in zip(self.ema_generator.variables, self.generator.variables):
             average.assign(variable)
 
-    def _update_average(self) -> None:
-        decay = self.cfg.ema_decay
-        for average, variable in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
-            average.assign(decay * average + (1.0 - decay) * variable)
+    def _update_average(self, gate) -> None:
+        """average <- d average + (1 - d) weights, with d = the decay, or 1 where gate is 0."""
+        decay = 1.0 - (1.0 - self.cfg.ema_decay) * gate
+
+        def update(strategy):  # in cross-replica context: mirrored variables are updated on every device
+            for average, variable in zip(self.ema_generator.trainable_variables,
+                                         self.generator.trainable_variables):
+                strategy.extended.update(average, lambda a, v: a.assign(decay * a + (1.0 - decay) * v),
+                                         args=(variable,))
+
+        tf.distribute.get_replica_context().merge_call(update)
+
     def critic_losses(self, x_real, y_real, x_fake, alpha) -> Dict[str, tf.Tensor]:
         """The critic's loss terms; `d/cost` is what its step minimises.
 
@@ -147,11 +179,11 @@ class SplitGAN(tf.keras.Model):
 
         Returns critic_losses' scalars plus d/grad_norm (and d/loss_scale with loss scaling).
         """
-        x_fake = self.generator(z, y_real, bn_groups=self.cfg.bn_groups)
+        x_fake = self.generator(z, y_real, bn_groups=self.bn_groups)
         with tf.GradientTape() as tape:
             logs = self.critic_losses(x_real, y_real, x_fake, alpha)
             loss = _scaled(logs["d/cost"], self.d_optimizer)
-        logs.update(_apply(tape, loss, self.critic.trainable_variables, self.d_optimizer, "d"))
+        logs.update(_apply(tape, loss, self.critic.trainable_variables, self.d_optimizer, "d", self.replicas))
         return logs
 
     def generator_losses(self, z, y) -> Dict[str, tf.Tensor]:
@@ -160,57 +192,56 @@ class SplitGAN(tf.keras.Model):
         Args:
           z: float32 [M, 128] noise; y: int32 [M] labels (M = gen_batch_multiple * B).
         """
-        out = self.critic(self.generator(z, y, bn_groups=self.cfg.bn_groups))
+        out = self.critic(self.generator(z, y, bn_groups=self.bn_groups))
         wgan = losses.generator_wgan(out["score"])
         acgan = losses.class_cross_entropy(out["class_logits"], y)
         return {"g/wgan": wgan, "g/acgan": acgan, "g/cost": wgan + self.cfg.acgan_scale_g * acgan}
 
-    def generator_step(self, z, y) -> Dict[str, tf.Tensor]:
-        """One generator update (see generator_losses); adds g/grad_norm (and g/loss_scale)."""
+    def generator_step(self, z, y, gate=None) -> Dict[str, tf.Tensor]:
+        """One generator update (see generator_losses); adds g/grad_norm (and g/loss_scale).
+        With `gate` 0 (see _apply) nothing changes and every log is 0."""
         with tf.GradientTape() as tape:
             logs = self.generator_losses(z, y)
             loss = _scaled(logs["g/cost"], self.g_optimizer)
-        logs.update(_apply(tape, loss, self.generator.trainable_variables, self.g_optimizer, "g"))
-        return logs
+        logs.update(_apply(tape, loss, self.generator.trainable_variables, self.g_optimizer, "g", self.replicas,
+                           gate))
+        return logs if gate is None else {key: value * gate for key, value in logs.items()}
 
-    def sampled_critic_step(self, pixels, indices):
-        """One critic step with its random inputs drawn from `rng`: pixels uint8 [B, H, W, 3], indices
-        int32 [B] of those examples in the training set (their labels are looked up)."""
-        shape = tf.shape(pixels)  # constant-folded when static (as on the NPU)
-        x_real = scale_real(pixels, self.rng.uniform(shape, 0.0, 1.0 / 128.0))
-        y_real = tf.gather(self.example_labels, indices)
-        return self.critic_step(x_real, y_real, self.rng.normal([shape[0], NOISE_DIM]),
-                                self.rng.uniform([shape[0], 1, 1, 1]))
+    def critic_step_on(self, inputs: Dict[str, tf.Tensor], k: int) -> Dict[str, tf.Tensor]:
+        """Critic step k of an iteration on its inputs (data/pipeline.py: pixels, indices and the
+        random draws of this replica's shard); the labels are looked up in example_labels."""
+        x_real = scale_real(inputs["pixels"][k], inputs["dequant_noise"][k])
+        y_real = tf.gather(self.example_labels, inputs["indices"][k])
+        return self.critic_step(x_real, y_real, inputs["critic_noise"][k], inputs["alpha"][k])
 
-    def sampled_generator_step(self):
-        """One generator step on fresh noise and uniform labels of the active classes (then the average)."""
-        m = self.cfg.gen_batch_multiple * self.cfg.batch_size
+    def generator_step_on(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """The generator step of an iteration on its noise and uniform labels of the active classes
+        (the original's floor(draw * classes)), then the average's update. In iteration 0 the
+        original has no generator step: here it is gated to change nothing (see _apply)."""
+        gate = tf.cast(self.iteration > 0, tf.float32)
         active = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
-        y = tf.cast(self.rng.uniform([m]) * active, tf.int32)  # the original's uniform labels
-        logs = self.generator_step(self.rng.normal([m, NOISE_DIM]), y)
+        y = tf.cast(inputs["label_draws"] * active, tf.int32)
+        logs = self.generator_step(inputs["generator_noise"], y, gate)
         if self.ema_generator is not None:
-            self._update_average()
+            self._update_average(gate)
         return logs
-
-    def _no_generator_step(self):
-        keys = _GENERATOR_LOG_KEYS + (("g/loss_scale", "g/skipped") if _scales_loss(self.g_optimizer) else ())
-        return {key: tf.constant(0.0) for key in keys}
 
     def train_step(self, data):
         """Keras' step: one iteration (iteration_step), XLA-compiled when compiled with xla."""
         return self._iteration_function(data)
 
-    def iteration_step(self, data):
-        """One iteration. data: (uint8 [n_critic, B, H, W, 3], int32 example indices [n_critic, B])."""
-        pixels, indices = data
-        logs = dict(tf.cond(self.iteration > 0, self.sampled_generator_step, self._no_generator_step))
+    def iteration_step(self, inputs: Dict[str, tf.Tensor]):
+        """One iteration on one replica's inputs (data/pipeline.iteration_inputs). Returns the logs,
+        averaged over the replicas (every replica logs the values of the whole batch)."""
+        logs = self.generator_step_on(inputs)
         skipped = 0.0
         for k in range(self.cfg.n_critic):
-            logs.update(self.sampled_critic_step(pixels[k], indices[k]))
+            logs.update(self.critic_step_on(inputs, k))
             skipped += logs.get("d/skipped", 0.0)
         if "d/skipped" in logs:
             logs["d/skipped"] = skipped  # all critic steps of the iteration
         logs["lr"] = self.learning_rate()
         logs["split/num_classes"] = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
+        logs[STOP_REQUESTED] = tf.identity(self._stop_request)
         self.iteration.assign_add(1)
-        return logs
+        return self.replicas.mean(logs)

@@ -18,21 +18,27 @@ _L2_EPSILON = 1e-12  # tf.nn.l2_normalize's floor on the squared norm, as the or
 
 
 class FeaturePass:
-    """Critic features of a whole data set, with fresh dequantisation noise as in training."""
+    """Critic features of a whole data set, with fresh dequantisation noise as in training: a
+    stateless draw per batch, seeded by the run's seed and the split's iteration (so a resumed
+    run's split draws what the uninterrupted run drew)."""
 
-    def __init__(self, critic, rng: tf.random.Generator, batch: int = FEATURE_BATCH):
-        self.critic, self.batch = critic, batch
+    def __init__(self, critic, seed: int, batch: int = FEATURE_BATCH):
+        self.critic, self.seed, self.batch = critic, seed, batch
 
         @tf.function
         def features(pixels, noise):
-            if noise is None:
-                noise = rng.uniform(pixels.shape, 0.0, 1.0 / 128.0)
             return critic(scale_real(pixels, noise))["features"]
 
         self._features = features
 
-    def __call__(self, images: np.ndarray, dequant_noise: Optional[np.ndarray] = None) -> np.ndarray:
-        """Features float32 [N, D] of uint8 images [N, H, W, 3], in order.
+    def _noise(self, shape, iteration: int, batch_number: int) -> tf.Tensor:
+        # Negative second seed words: a stream apart from the training inputs' (seed, iteration >= 0).
+        key = tf.constant([self.seed, -1 - (iteration * 2 ** 20 + batch_number)], tf.int64)
+        return tf.random.stateless_uniform(shape, key, 0.0, 1.0 / 128.0)
+
+    def __call__(self, images: np.ndarray, iteration: int, dequant_noise: Optional[np.ndarray] = None) -> np.ndarray:
+        """Features float32 [N, D] of uint8 images [N, H, W, 3], in order, for the split after
+        `iteration`.
 
         Every call has the same static batch shape (the last one is padded), as the NPU needs.
         `dequant_noise` (float [N, H, W, 3]) replaces the random noise, for tests.
@@ -40,17 +46,18 @@ class FeaturePass:
         n = len(images)
         batch = min(self.batch, n)
         out = np.empty((n, self.critic.width), np.float32)
-        for start in range(0, n, batch):
+        for number, start in enumerate(range(0, n, batch)):
             count = min(batch, n - start)
             pixels = runtime.pad_batch(images[start:start + count], batch)
-            noise = (None if dequant_noise is None else
-                     runtime.pad_batch(dequant_noise[start:start + count], batch).astype(np.float32))
+            noise = (self._noise(pixels.shape, iteration, number) if dequant_noise is None else
+                     tf.constant(runtime.pad_batch(dequant_noise[start:start + count], batch), tf.float32))
             out[start:start + count] = self._features(tf.constant(pixels), noise).numpy()[:count]
         return out
 
     def traced(self, image_shape) -> tf.types.experimental.ConcreteFunction:
         """The graph of one call on a batch of uint8 images of `image_shape` [H, W, 3] (for FLOP counts)."""
-        return self._features.get_concrete_function(tf.TensorSpec([self.batch] + list(image_shape), tf.uint8), None)
+        shape = [self.batch] + list(image_shape)
+        return self._features.get_concrete_function(tf.TensorSpec(shape, tf.uint8), tf.TensorSpec(shape, tf.float32))
 
 
 def normalize(features: np.ndarray, batch_size: int, mode: str = "batch") -> np.ndarray:

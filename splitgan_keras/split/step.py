@@ -22,21 +22,23 @@ class ClassSplitter:
       gan: the SplitGAN; data: its training set, in data-set order.
       rule: what to split (rule.TwoMeansRule or any object with its `plan` method).
       batch_size: the critic batch, the feature normalisation's groups; feature_norm: "batch" | "image".
-      records: where each split is recorded.
+      records: where each split is recorded (None: nowhere, on a process that is not the chief);
+      seed: of the feature pass's dequantisation noise.
     """
 
-    def __init__(self, gan, data: ImageData, rule, batch_size: int, feature_norm: str, records: SplitRecords):
+    def __init__(self, gan, data: ImageData, rule, batch_size: int, feature_norm: str,
+                 records: Optional[SplitRecords], seed: int):
         self.gan, self.data, self.rule = gan, data, rule
         self.batch_size, self.feature_norm = batch_size, feature_norm
         self.records = records
-        self.feature_pass = features_lib.FeaturePass(gan.critic, gan.rng)
+        self.feature_pass = features_lib.FeaturePass(gan.critic, seed)
         self.history: List[SplitResult] = []
 
     def split(self, iteration: int, dequant_noise: Optional[np.ndarray] = None) -> SplitResult:
         state = self.gan.generator.class_state
         before = SplitState(self.gan.example_labels.numpy(), state.tree(), state.parents())
         classes_before = len(before.parents)
-        features = features_lib.normalize(self.feature_pass(self.data.images, dequant_noise), self.batch_size,
+        features = features_lib.normalize(self.feature_pass(self.data.images, iteration, dequant_noise), self.batch_size,
                                           self.feature_norm)
         plan = self.rule.plan(features, before.labels, classes_before)
         rule_lib.check_plan(plan, before.labels, classes_before)
@@ -46,7 +48,9 @@ class ClassSplitter:
         after = SplitState(plan.labels, tree_after, state.parents())
         found = (None if self.data.subclasses is None else
                  recovery.subclass_recovery(before.labels, plan, classes_before, self.data.subclasses))
-        result = SplitResult(iteration, classes_before, len(after.parents), found, self.records.record_dir(iteration))
-        self.records.write(result, plan, before, after)
+        result = SplitResult(iteration, classes_before, len(after.parents), found,
+                             self.records.record_dir(iteration) if self.records else "")
+        if self.records:
+            self.records.write(result, plan, before, after)
         self.history.append(result)
         return result

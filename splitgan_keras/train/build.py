@@ -7,7 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import config as config_lib, runtime as runtime_lib, tf1_import
-from splitgan_keras.data import datasets
+from splitgan_keras.data import datasets, pipeline
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.models import gan as gan_lib, networks, optimizers
@@ -33,19 +33,29 @@ def parameter_count(model) -> int:
 
 
 def build_gan(cfg: config_lib.Config, data: ImageData, runtime: runtime_lib.Runtime) -> gan_lib.SplitGAN:
-    """Networks, the SplitGAN around them and both optimizers, compiled and with all variables."""
-    generator = networks.Generator(width=cfg.model.width, image_size=cfg.model.image_size,
-                                   initial_classes=data.num_classes)
-    critic = networks.Critic(width=cfg.model.width)
-    gan = gan_lib.SplitGAN(generator, critic, data.labels, cfg.train)
-    t = cfg.train
+    """Networks, the SplitGAN around them and both optimizers, compiled and with all variables,
+    on the runtime's replicas (every NPU rank then holds rank 0's weights)."""
+    replicas, t = runtime.replicas, cfg.train
+    with replicas.scope():
+        generator = networks.Generator(width=cfg.model.width, image_size=cfg.model.image_size,
+                                       initial_classes=data.num_classes)
+        critic = networks.Critic(width=cfg.model.width)
+        gan = gan_lib.SplitGAN(generator, critic, data.labels, t, replicas)
 
-    def make_optimizer():
-        return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2, t.adam_epsilon))
+        def make_optimizer():
+            return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2,
+                                                          t.adam_epsilon))
 
-    gan.compile(make_optimizer(), make_optimizer(), xla=runtime.xla,
-                steps_per_execution=cfg.runtime.iterations_per_call)
+        gan.compile(make_optimizer(), make_optimizer(), xla=runtime.xla,
+                    steps_per_execution=cfg.runtime.iterations_per_call)
+    replicas.broadcast(generator.trainable_variables + critic.trainable_variables)
     return gan
+
+
+def training_inputs(cfg: config_lib.Config, data: ImageData, runtime: runtime_lib.Runtime, start_iteration: int):
+    """What Model.fit reads: each replica's shard of every iteration's inputs, from start_iteration on."""
+    return runtime.replicas.distribute(lambda shards, count: pipeline.iteration_inputs(
+        data.images, cfg.train, start_iteration, shards, count))
 
 
 def prepare(cfg: config_lib.Config, data: Optional[ImageData]):
@@ -60,12 +70,14 @@ def prepare(cfg: config_lib.Config, data: Optional[ImageData]):
 
 
 def splitter(cfg: config_lib.Config, data: ImageData, gan: gan_lib.SplitGAN, source,
-             class_names: pictures.ClassNames) -> step.ClassSplitter:
-    """The split step a config describes, recording into the run dir (samples from `source`)."""
-    records = SplitRecords(data.images, source, rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS),
-                           class_names, cfg.train.seed)
+             class_names: pictures.ClassNames, write_records: bool = True) -> step.ClassSplitter:
+    """The split step a config describes, recording into the run dir (samples from `source`)
+    unless `write_records` is off (a process that is not the chief)."""
+    records = None if not write_records else SplitRecords(
+        data.images, source, rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS), class_names,
+        cfg.train.seed)
     return step.ClassSplitter(gan, data, rule_lib.from_config(cfg.split, cfg.train.seed), cfg.train.batch_size,
-                              cfg.split.feature_norm, records)
+                              cfg.split.feature_norm, records, cfg.train.seed)
 
 
 def start_from_tf1(path: str, gan: gan_lib.SplitGAN, data: ImageData) -> None:

@@ -20,6 +20,7 @@ import tensorflow as tf
 from splitgan_keras import faults
 from splitgan_keras.evaluate import pictures, sampling
 from splitgan_keras.errors import NonFiniteError
+from splitgan_keras.models.gan import STOP_REQUESTED
 from splitgan_keras.models.networks import NOISE_DIM
 
 
@@ -44,13 +45,18 @@ class IterationCallback(tf.keras.callbacks.Callback):
 class StopOnSignal(IterationCallback):
     """Turns SIGTERM and SIGINT into a stop after the current iteration (a second one stops at once).
 
+    With several replicas the stop is agreed: a signal to any process sets the model's stop
+    request before the next iteration, the iteration averages it over the replicas, and every
+    process stops after that iteration (they must, or the others would wait in a collective).
     `received` names the signal afterwards, so the caller can checkpoint and say how to resume.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    ELSEWHERE = "a signal to another replica's process"
 
-    def __init__(self):
+    def __init__(self, replicas: int = 1):
         super().__init__()
+        self.replicas = replicas
         self.received: Optional[str] = None
         self._previous = {}
 
@@ -69,9 +75,16 @@ class StopOnSignal(IterationCallback):
         for s, handler in self._previous.items():
             signal.signal(s, handler)
 
+    def on_train_batch_begin(self, batch, logs=None):
+        if self.received and self.replicas > 1:
+            self.model.request_stop()
+
     def on_train_batch_end(self, batch, logs=None):
         faults.point("iteration.end")
-        if self.received:
+        if self.replicas == 1:
+            self.model.stop_training = bool(self.received)
+        elif (logs or {}).get(STOP_REQUESTED, 0.0) > 0:
+            self.received = self.received or self.ELSEWHERE
             self.model.stop_training = True
 
 
@@ -269,8 +282,7 @@ class ParityRecorder(IterationCallback):
     def on_train_batch_end(self, batch, logs=None):
         images = self.generator(self.noise, self.labels).numpy()
         entry = {"iteration": self.completed()}
-        entry.update({k: float(v) for k, v in (logs or {}).items()})
+        entry.update({k: float(v) for k, v in (logs or {}).items() if k != STOP_REQUESTED})
         entry.update({"gen/mean": float(images.mean()), "gen/std": float(images.std()),
                       "gen/min": float(images.min()), "gen/max": float(images.max())})
-        entry["rng_state"] = [int(v) for v in self.model.rng.state.numpy()]
         self.entries.append(entry)

@@ -58,14 +58,17 @@ def newest_usable(paths: List[str], use: Callable[[str], T], report: Callable[[s
 
 
 class TrainingCheckpoints:
-    """A CheckpointManager over a SplitGAN; checkpoint numbers are completed iterations."""
+    """A CheckpointManager over a SplitGAN; checkpoint numbers are completed iterations.
 
-    def __init__(self, directory: str, gan, keep: int):
-        self.gan = gan
+    With `writes` off (a process that is not the chief of several) it restores but never saves.
+    """
+
+    def __init__(self, directory: str, gan, keep: int, writes: bool = True):
+        self.gan, self.writes = gan, writes
         self.core = dict(
             generator=gan.generator, critic=gan.critic,
             g_optimizer=optimizers.unwrap(gan.g_optimizer), d_optimizer=optimizers.unwrap(gan.d_optimizer),
-            iteration=gan.iteration, example_labels=gan.example_labels, rng=gan.rng)
+            iteration=gan.iteration, example_labels=gan.example_labels)
         if gan.ema_generator is not None:
             self.core["ema_generator"] = gan.ema_generator
         scales = (("g_loss_scale", optimizers.loss_scale_state(gan.g_optimizer)),
@@ -76,9 +79,12 @@ class TrainingCheckpoints:
                                                   checkpoint_name=PREFIX)
 
     def save(self) -> str:
-        """Saves the current state as ckpt-<completed iterations>, unless that one exists already."""
+        """Saves the current state as ckpt-<completed iterations>, unless that one exists already
+        (or this process does not write); returns the path of the checkpoint for this state."""
         number = int(self.gan.iteration.numpy())
         latest = self.manager.latest_checkpoint
+        if not self.writes:
+            return os.path.join(self.manager.directory, "%s-%d" % (PREFIX, number))
         if latest and latest.endswith("-%d" % number):
             return latest
         path = self.manager.save(checkpoint_number=number)

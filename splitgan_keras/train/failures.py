@@ -49,6 +49,13 @@ def memory_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
                      % (cfg.model.width, cfg.train.batch_size, first_line(e)[:200], _latest(checkpoint_dir)))
 
 
+def lost_replica_error(replicas, checkpoint_dir: str, e: Exception) -> UserError:
+    return UserError("another process of the job (%s) stopped answering or died (%s: %s); this one stops too. The "
+                     "last complete checkpoint is %s; when every process can run again, start them all with --resume "
+                     "(any replica count)" % (replicas.description, type(e).__name__, first_line(e)[:200],
+                                              _latest(checkpoint_dir)))
+
+
 def write_nonfinite_diagnostic(cfg, guard, last_good_checkpoint) -> str:
     """Writes <run>/nonfinite.json from a callbacks.NonFiniteGuard's recent logs; returns its path."""
     path = rundir.path(cfg, "nonfinite.json")

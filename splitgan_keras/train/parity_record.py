@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Optional
 
 from splitgan_keras import config as config_lib, parity
-from splitgan_keras.data import pipeline
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.train import build, callbacks
@@ -22,7 +21,8 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int, data: Opti
     runtime, data, gan = build.prepare(cfg, data)
     print("parity record: %d iterations | %s | %s" % (iterations, runtime.describe(), data.source), flush=True)
     recorder = callbacks.ParityRecorder(gan.generator, data.num_classes, cfg.train.seed)
-    batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic, cfg.train.seed)
-    gan.fit(batches, epochs=1, steps_per_epoch=iterations, verbose=0, callbacks=[recorder])
-    parity.write(path, cfg, runtime, recorder.entries)
-    print("wrote %s" % path, flush=True)
+    gan.fit(build.training_inputs(cfg, data, runtime, 0), epochs=1, steps_per_epoch=iterations, verbose=0,
+            callbacks=[recorder])
+    if runtime.replicas.is_chief:
+        parity.write(path, cfg, runtime, recorder.entries)
+        print("wrote %s" % path, flush=True)

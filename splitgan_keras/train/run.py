@@ -16,7 +16,7 @@ from typing import Optional
 import tensorflow as tf
 
 from splitgan_keras import config as config_lib
-from splitgan_keras.data import pipeline
+from splitgan_keras import replicas as replicas_lib
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import NonFiniteError, UserError
 from splitgan_keras.evaluate import export, pictures, sampling
@@ -68,15 +68,22 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
     if resume and init_from_tf1:
         raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
     checkpoint_dir = rundir.path(cfg, rundir.CHECKPOINTS)
+    runtime = None
     try:
         runtime, data, gan = build.prepare(cfg, data)
-        store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints)
+        chief = runtime.replicas.is_chief  # the one process of several that writes the run dir
+        store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.sampling_generator)
         run_evaluator = metrics.evaluator(cfg, data, gan)
-        evaluation = metrics.periodic_evaluation(cfg, source, store, run_evaluator)  # checks before any write
-        rundir.write_config(cfg)
+        evaluation = metrics.periodic_evaluation(cfg, source, store, run_evaluator) if chief else None
+        if chief:
+            rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
         return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)
+    except replicas_lib.LOST_REPLICA_ERRORS as e:
+        if runtime is None or runtime.replicas.count == 1:
+            raise
+        raise failures.lost_replica_error(runtime.replicas, checkpoint_dir, e)
     except tf.errors.ResourceExhaustedError as e:
         if failures.disk_problem(e, cfg.output.run_dir):
             raise failures.write_error(cfg, checkpoint_dir, e)
@@ -102,24 +109,23 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
         source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every, cfg.output.samples_per_class,
         cfg.train.seed, lambda: class_names(gan.example_labels.numpy(), gan.generator.class_state.parents()),
         rundir.path(cfg, rundir.LOGS))
+    chief = runtime.replicas.is_chief
     guard = callbacks.NonFiniteGuard(runtime.loss_scale_optimizer is not None)
-    with callbacks.StopOnSignal() as stop:
+    splits = callbacks.ClassSplitCallback(build.splitter(cfg, data, gan, source, class_names, write_records=chief),
+                                          cfg.split.split_at, store)
+    # Every process splits; only the chief reports, checkpoints and draws.
+    writers = [callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
+               callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every), grids] if chief else []
+    with callbacks.StopOnSignal(runtime.replicas.count) as stop:
         if start < end:
             log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
-            batches = pipeline.iteration_batches(data.images, cfg.train.batch_size, cfg.train.n_critic,
-                                                 cfg.train.seed, start_iteration=start)
             try:
-                gan.fit(batches, epochs=1, steps_per_epoch=end - start, verbose=0, callbacks=[
-                    guard, stop,  # first: nothing may act on a broken or interrupted step
-                    callbacks.ClassSplitCallback(build.splitter(cfg, data, gan, source, class_names),
-                                                 cfg.split.split_at, store),
-                    callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
-                    callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every),
-                    grids] + ([evaluation] if evaluation else []))
-            except NonFiniteError as e:
+                gan.fit(build.training_inputs(cfg, data, runtime, start), epochs=1, steps_per_epoch=end - start,
+                        verbose=0, callbacks=[guard, stop, splits] + writers + ([evaluation] if evaluation else []))
+            except NonFiniteError as e:  # first in the list: nothing acted on the broken or interrupted step
                 raise NonFiniteError("%s; the last good checkpoint is %s; recent values in %s" % (
                     e, store.latest or "none (no checkpoint yet)",
-                    failures.write_nonfinite_diagnostic(cfg, guard, store.latest)))
+                    failures.write_nonfinite_diagnostic(cfg, guard, store.latest) if chief else "the chief's run dir"))
         checkpoint = store.save()
     completed = int(gan.iteration.numpy())
     resume = commands.train_command("--run-dir", cfg.output.run_dir, "--resume")
@@ -127,6 +133,10 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
         log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
             % (stop.received, completed, checkpoint, resume))
         return Result(completed, checkpoint, None, None, interrupted=True)
+    if not chief:
+        log("done: %d iterations in %s (%s; the chief writes the run dir)" % (
+            completed, callbacks.format_duration(time.perf_counter() - started), runtime.replicas.description))
+        return Result(completed, checkpoint, None, None)
     grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
     if not os.path.exists(grid):
         grids.write(completed)
