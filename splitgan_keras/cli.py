@@ -156,7 +156,11 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         from splitgan_keras.train import rundir
         if args.parity_record and (args.resume or args.init_from_tf1):
             raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
-        cfg = rundir.resolve(overrides(args), resume=args.resume, fresh_dir=not args.parity_record)
+        from splitgan_keras import launch
+        # A new run needs a fresh run dir, except for a parity record (it writes none) and for the
+        # processes of a several-process job that are not the chief (they write nothing).
+        fresh_dir = not args.parity_record and not launch.launched_as_secondary()
+        cfg = rundir.resolve(overrides(args), resume=args.resume, fresh_dir=fresh_dir)
         config_lib.validate(cfg)
         if args.dry_run:
             _check_inputs(cfg, args)

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from splitgan_keras import compat, config as config_lib
 from splitgan_keras.errors import UserError
+from splitgan_keras.launch import is_chief_task
 from splitgan_keras.replicas import Replicas
 
 POLICIES = {("cpu", "fp32"): "float32", ("cpu", "mixed"): "mixed_bfloat16",
@@ -153,8 +154,7 @@ def _strategy_replicas(device: str, requested: int, timeout: int) -> Replicas:
         strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
         resolver = strategy.cluster_resolver
         spec = resolver.cluster_spec().as_dict()
-        chief = resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0
-                                                  and "chief" not in spec)
+        chief = is_chief_task(resolver.task_type, resolver.task_id, spec)
         count = strategy.num_replicas_in_sync
         if requested not in (0, count):
             raise UserError("--replicas %d: TF_CONFIG's cluster has %d replicas; leave --replicas out"

@@ -81,10 +81,11 @@ def float32_policy_afterwards():
 NPU_DOUBLE = os.path.join(ROOT, "tests", "npu_double")
 
 
-def run_with_npu_double(args, log_path, device_id="0", timeout=600):
-    """train.py in a fresh process whose `npu_device` is the test double (events in log_path)."""
+def run_with_npu_double(args, log_path, device_id="0", timeout=600, **env_vars):
+    """train.py in a fresh process whose `npu_device` is the test double (events in log_path);
+    env_vars are further environment variables (e.g. RANK_SIZE)."""
     env = dict(os.environ, PYTHONPATH=NPU_DOUBLE + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               NPU_DOUBLE_LOG=str(log_path), ASCEND_DEVICE_ID=device_id)
+               NPU_DOUBLE_LOG=str(log_path), ASCEND_DEVICE_ID=device_id, **env_vars)
     return run_script("train.py", args, timeout, env)
 
 

@@ -1,12 +1,17 @@
 """Data-parallel training: R replicas compute what one device computes (MirroredStrategy over the
 two logical CPU devices conftest makes), resume across replica counts, and clear refusals."""
+import contextlib
 import json
 import os
+import socket
+import subprocess
+import sys
+import time
 
 import numpy as np
 import tensorflow as tf
 
-from conftest import TINY, train_cli
+from conftest import ROOT, TINY, run_with_npu_double, train_cli
 from splitgan_keras import parity
 
 # Six iterations across a split (after iteration 2) on the tiny model.
@@ -73,3 +78,100 @@ def test_batches_that_do_not_divide_over_the_replicas_are_refused(tmp_path, caps
                                          "--replicas", 3], capsys)
     assert status == 2 and "--replicas 3 on the CPU needs 3 logical CPU devices" in err
     assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
+
+
+def _events(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_npu_ranks_broadcast_after_build_reduce_every_step_and_only_rank_0_writes(tmp_path):
+    run_dir = tmp_path / "run"
+    rank_table = tmp_path / "rank_table.json"
+    rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+    args = TINY + ["--run-dir", run_dir, "--iterations", 3, "--device", "npu"]
+    results = {}
+    for rank in (1, 0):  # the double has no HCCL, so the ranks run one after the other
+        results[rank] = run_with_npu_double(args, tmp_path / ("rank%d.log" % rank), device_id=str(rank),
+                                            RANK_SIZE="2", RANK_ID=str(rank), RANK_TABLE_FILE=str(rank_table))
+        assert results[rank].returncode == 0, results[rank].stderr[-3000:]
+        if rank == 1:
+            assert not run_dir.exists()  # rank 1 writes nothing
+    assert "2 NPU ranks (this is rank 1), HCCL" in results[1].stdout
+    assert (run_dir / "export" / "saved_model.pb").exists() and (run_dir / "checkpoints" / "ckpt-3.index").exists()
+    for rank in (0, 1):
+        events = _events(tmp_path / ("rank%d.log" % rank))
+        kinds = [e["event"] for e in events]
+        opened = next(e for e in events if e["event"] == "open")
+        assert (opened["workers_num"], opened["worker_id"], opened["device_id"]) == (2, rank, rank)
+        broadcast = kinds.index("broadcast")
+        assert kinds.index("as_default") < broadcast < kinds.index("all_reduce")  # after the networks are built
+        assert events[broadcast]["root_rank"] == 0 and events[broadcast]["variables"] > 20
+        reduced = [e for e in events if e["event"] == "all_reduce"]
+        # every iteration: the generator's and each critic step's gradients, and the logs
+        assert len(reduced) == 3 * (2 + 2) and {e["reduction"] for e in reduced} == {"mean"}
+
+
+def test_each_npu_rank_reads_its_own_shard():
+    from splitgan_keras.replicas import Replicas
+    made = []
+    Replicas(2, (1,), hccl=object(), is_chief=False).distribute(lambda shards, count: made.append((shards, count)))
+    assert made == [((1,), 2)]
+
+
+def _free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@contextlib.contextmanager
+def _workers(args, count=2):
+    """`count` train.py processes of one MultiWorkerMirroredStrategy job on localhost (TF_CONFIG);
+    yields them (Popen, text stdout and stderr) and always kills what is left."""
+    hosts = ["localhost:%d" % p for p in _free_ports(count)]
+    processes = []
+    try:
+        for index in range(count):
+            env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": hosts},
+                                                         "task": {"type": "worker", "index": index}}))
+            processes.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py")] + [str(a) for a in args],
+                                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True))
+        yield processes
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+            p.communicate()
+
+
+def test_two_worker_processes_train_what_one_process_trains(tmp_path, capsys):
+    assert train_cli(SPLIT_RUN + ["--run-dir", tmp_path / "one"], capsys)[0] == 0
+    with _workers(SPLIT_RUN + ["--run-dir", tmp_path / "two"]) as (chief, other):
+        outputs = [p.communicate(timeout=300) for p in (chief, other)]
+    for p, (out, err) in zip((chief, other), outputs):
+        assert p.returncode == 0, err[-3000:]
+    assert "2 replicas on 2 hosts (TF_CONFIG, this is worker 0)" in outputs[0][0]
+    assert "the chief writes the run dir" in outputs[1][0]
+    _assert_same_run(_checkpoint(tmp_path / "one", 6), _checkpoint(tmp_path / "two", 6))
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))  # one writer
+
+
+def test_a_worker_that_dies_stops_the_other_within_the_timeout(tmp_path):
+    args = TINY + ["--run-dir", tmp_path / "run", "--iterations", 100000, "--log-every", 1,
+                   "--set", "runtime.collective_timeout=20"]
+    with _workers(args) as (chief, other):
+        for line in chief.stdout:  # training has started on both
+            if line.startswith("iteration 2/"):
+                break
+        other.kill()
+        started = time.monotonic()
+        out, err = chief.communicate(timeout=120)
+        waited = time.monotonic() - started
+    assert chief.returncode not in (0, None) and waited < 90
+    assert "another process of the job" in err or "heartbeat" in err.lower(), err[-3000:]

@@ -232,8 +232,8 @@ class SampleGrids(IterationCallback):
 
 class PeriodicEvaluation(IterationCallback):
     """Every `every` iterations: the named metrics (metrics.registry), as TensorBoard scalars
-    eval/<name> and one line on `stream`; optionally offers `best_metric` to a BestCheckpoint after
-    `best_after` iterations."""
+    eval/<name> (unless log_dir is None) and one line on `stream`; optionally offers `best_metric`
+    to a BestCheckpoint after `best_after` iterations."""
 
     def __init__(self, evaluator, names: List[str], source, every: int, log_dir: str, seed: int,
                  best=None, best_metric: str = "", best_after: int = 0, stream=None):
@@ -244,17 +244,18 @@ class PeriodicEvaluation(IterationCallback):
         self.stream = stream or sys.stdout
 
     def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir)
+        self.writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir else None
 
     def on_train_batch_end(self, batch, logs=None):
         completed = self.completed()
         if not every(completed, self.every):
             return
         results = self.evaluator.evaluate(self.names, self.source, self.seed)
-        with self.writer.as_default():
-            for key, value in results.items():
-                tf.summary.scalar("eval/" + key, value, step=completed)
-        self.writer.flush()
+        if self.writer:
+            with self.writer.as_default():
+                for key, value in results.items():
+                    tf.summary.scalar("eval/" + key, value, step=completed)
+            self.writer.flush()
         line = "evaluation after iteration %d: %s" % (completed, self.evaluator.format(results))
         if (self.best is not None and self.best_metric in results and completed > self.best_after
                 and self.best.offer(results[self.best_metric], completed)):
@@ -262,7 +263,8 @@ class PeriodicEvaluation(IterationCallback):
         print(line, file=self.stream, flush=True)
 
     def on_train_end(self, logs=None):
-        self.writer.close()
+        if self.writer:
+            self.writer.close()
 
 
 class ParityRecorder(IterationCallback):

@@ -9,11 +9,13 @@ or precision. The data order needs no state: it is a function of the seed and th
 """
 from __future__ import annotations
 
+import atexit
 import glob
 import json
 import math
 import os
 import shutil
+import tempfile
 from typing import Callable, List, Optional, TypeVar
 
 import numpy as np
@@ -60,11 +62,16 @@ def newest_usable(paths: List[str], use: Callable[[str], T], report: Callable[[s
 class TrainingCheckpoints:
     """A CheckpointManager over a SplitGAN; checkpoint numbers are completed iterations.
 
-    With `writes` off (a process that is not the chief of several) it restores but never saves.
+    With `writes` off (a process of several that is not the chief) it restores from `directory`
+    but saves into a scratch folder of its own, removed when the process ends: every process must
+    take part in every save, since MultiWorkerMirroredStrategy synchronises them.
     """
 
     def __init__(self, directory: str, gan, keep: int, writes: bool = True):
-        self.gan, self.writes = gan, writes
+        self.gan, self.writes, self.directory = gan, writes, directory
+        self.scratch = None if writes else tempfile.mkdtemp(prefix="splitgan-replica-checkpoints-")
+        if self.scratch:
+            atexit.register(shutil.rmtree, self.scratch, True)
         self.core = dict(
             generator=gan.generator, critic=gan.critic,
             g_optimizer=optimizers.unwrap(gan.g_optimizer), d_optimizer=optimizers.unwrap(gan.d_optimizer),
@@ -75,25 +82,29 @@ class TrainingCheckpoints:
                   ("d_loss_scale", optimizers.loss_scale_state(gan.d_optimizer)))
         self.loss_scales = {name: state for name, state in scales if state is not None}
         self.checkpoint = tf.train.Checkpoint(**self.core, **self.loss_scales)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, directory, max_to_keep=keep,
+        self.manager = tf.train.CheckpointManager(self.checkpoint, self.writable(directory), max_to_keep=keep,
                                                   checkpoint_name=PREFIX)
 
+    def writable(self, directory: str) -> str:
+        """Where this process writes what belongs in `directory` (a folder of the run dir)."""
+        return directory if self.writes else os.path.join(self.scratch, os.path.basename(directory))
+
     def save(self) -> str:
-        """Saves the current state as ckpt-<completed iterations>, unless that one exists already
-        (or this process does not write); returns the path of the checkpoint for this state."""
+        """Saves the current state as ckpt-<completed iterations>, unless that one exists already;
+        returns the path of the checkpoint in the run dir."""
         number = int(self.gan.iteration.numpy())
+        in_run_dir = os.path.join(self.directory, "%s-%d" % (PREFIX, number))
         latest = self.manager.latest_checkpoint
-        if not self.writes:
-            return os.path.join(self.manager.directory, "%s-%d" % (PREFIX, number))
         if latest and latest.endswith("-%d" % number):
-            return latest
-        path = self.manager.save(checkpoint_number=number)
+            return in_run_dir
+        self.manager.save(checkpoint_number=number)
         faults.point("checkpoint.written")
-        return path
+        return in_run_dir
 
     @property
     def latest(self) -> Optional[str]:
-        return self.manager.latest_checkpoint
+        """The newest checkpoint in the run dir (None: none yet)."""
+        return tf.train.latest_checkpoint(self.directory)
 
     def restore_latest_good(self, report: Callable[[str], None]) -> Optional[str]:
         """Restores the newest checkpoint that reads back completely; returns its path (None: none).
@@ -101,9 +112,11 @@ class TrainingCheckpoints:
         A checkpoint torn by a crash or a full disk is reported and skipped; TensorFlow's leftover
         `<prefix>_temp` folders of interrupted writes are removed.
         """
-        for leftover in glob.glob(os.path.join(self.manager.directory, "*_temp")):
-            shutil.rmtree(leftover, ignore_errors=True)
-        paths = list(self.manager.checkpoints)
+        if self.writes:
+            for leftover in glob.glob(os.path.join(self.directory, "*_temp")):
+                shutil.rmtree(leftover, ignore_errors=True)
+        state = tf.train.get_checkpoint_state(self.directory)
+        paths = list(state.all_model_checkpoint_paths) if state else []
         if not paths:
             return None
 
@@ -114,7 +127,7 @@ class TrainingCheckpoints:
         try:
             return newest_usable(paths, restored, report)
         except UserError as e:
-            raise UserError("no checkpoint in %s can be restored: %s" % (self.manager.directory, e))
+            raise UserError("no checkpoint in %s can be restored: %s" % (self.directory, e))
 
     def restore(self, path: str) -> None:
         """Restores every tracked object from `path`; all but the loss scales must be in it (a run
@@ -137,6 +150,7 @@ class BestCheckpoint:
 
     def __init__(self, store: TrainingCheckpoints, directory: str, metric: str):
         self.metric = metric
+        directory = store.writable(directory)
         self.manager = tf.train.CheckpointManager(store.checkpoint, directory, max_to_keep=1, checkpoint_name=PREFIX)
         self.record = os.path.join(directory, self.RECORD)
         self.best = -math.inf

@@ -76,7 +76,7 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.sampling_generator)
         run_evaluator = metrics.evaluator(cfg, data, gan)
-        evaluation = metrics.periodic_evaluation(cfg, source, store, run_evaluator) if chief else None
+        evaluation = metrics.periodic_evaluation(cfg, source, store, run_evaluator, writes=chief)
         if chief:
             rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
         return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)
@@ -113,15 +113,17 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
     guard = callbacks.NonFiniteGuard(runtime.loss_scale_optimizer is not None)
     splits = callbacks.ClassSplitCallback(build.splitter(cfg, data, gan, source, class_names, write_records=chief),
                                           cfg.split.split_at, store)
-    # Every process splits; only the chief reports, checkpoints and draws.
-    writers = [callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end),
-               callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every), grids] if chief else []
+    # Every process splits, checkpoints and evaluates (the others into scratch space: a strategy
+    # synchronises saves); only the chief reports and draws.
+    writers = [callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end), grids]
     with callbacks.StopOnSignal(runtime.replicas.count) as stop:
         if start < end:
             log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
+            steps = [guard, stop, splits, callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every)]
+            steps += (writers if chief else []) + ([evaluation] if evaluation else [])
             try:
                 gan.fit(build.training_inputs(cfg, data, runtime, start), epochs=1, steps_per_epoch=end - start,
-                        verbose=0, callbacks=[guard, stop, splits] + writers + ([evaluation] if evaluation else []))
+                        verbose=0, callbacks=steps)
             except NonFiniteError as e:  # first in the list: nothing acted on the broken or interrupted step
                 raise NonFiniteError("%s; the last good checkpoint is %s; recent values in %s" % (
                     e, store.latest or "none (no checkpoint yet)",
@@ -145,7 +147,8 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
         export_dir = export.export_generator(gan.sampling_generator, rundir.path(cfg, rundir.EXPORT),
                                              runtime.host_scope)
     if guard.skipped:
-        log("steps skipped by dynamic loss scaling: %s" % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
+        log("steps skipped by dynamic loss scaling: %s"
+            % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
     if cfg.data.dataset == "builtin":
         log(metrics.builtin_quality_line(run_evaluator, source, cfg.train.seed))
     log("done: %d iterations in %s | checkpoint %s | samples %s%s"

@@ -2,12 +2,13 @@
 
 It follows the documented API (section 7 checklist): the exports, the validated global options
 singleton, open()/as_default() with ASCEND_DEVICE_ID and rank checks, the handle, the
-NpuLossScaleOptimizer subclassing Keras' LossScaleOptimizer, and no-op distribute functions.
+NpuLossScaleOptimizer subclassing Keras' LossScaleOptimizer, and the distribute functions (no-ops
+on one device; on a cluster worker, recorded identities: the double has no HCCL).
 Like the adapter, as_default() forces jit_compile off in tf.function and turns tf.device into a
 no-op. Computation stays on the CPU.
 
 For tests it appends one JSON line per event (option set, open, as_default, optimizer wrapped,
-a jit_compile request) to the file named by $NPU_DOUBLE_LOG.
+a jit_compile request, a broadcast, every all_reduce that runs) to the file named by $NPU_DOUBLE_LOG.
 """
 import contextlib
 import json

@@ -56,8 +56,10 @@ def open(device_id=None):  # noqa: A001 - the adapter's name
                             (os.getenv("CM_CHIEF_IP") and os.getenv("CM_CHIEF_PORT") and
                              os.getenv("CM_CHIEF_DEVICE"))):
         raise RuntimeError("distributed NPU needs RANK_TABLE_FILE and RANK_ID, or CM_CHIEF_*")
-    record("open", device_id=device_id, options=global_options().as_dict())
-    handle = NpuDeviceHandle(device_id, workers, 0)
+    # The adapter asks HCCL for the rank (get_rank_id); with a rank table that is RANK_ID.
+    worker_id = int(os.getenv("RANK_ID", "0")) if workers > 1 else 0
+    record("open", device_id=device_id, options=global_options().as_dict(), workers_num=workers, worker_id=worker_id)
+    handle = NpuDeviceHandle(device_id, workers, worker_id)
     _handles[device_id] = handle
     return handle
 
