@@ -82,7 +82,7 @@ def _summary(times: List[float], flops: Optional[float], ceiling: float, unit: s
     return result
 
 
-def _synthetic(n: int, size: int, classes: int = 10) -> ImageData:
+def synthetic(n: int, size: int, classes: int = 10) -> ImageData:
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
     return ImageData(images, (np.arange(n) % classes).astype(np.int32), classes, "synthetic uint8")
@@ -103,7 +103,8 @@ def _inception_network(handle: Optional[str]):
             "stand-in Keras InceptionV3 of the real size (random weights)")
 
 
-def run(args) -> dict:
+def bench_config(args) -> config_lib.Config:
+    """The configuration the benchmark flags describe (the reference one by default)."""
     overrides = {"model.width": args.width, "train.batch_size": args.batch_size, "train.n_critic": args.n_critic,
                  "runtime.precision": args.precision, "runtime.xla": args.xla, "runtime.device": args.device,
                  "runtime.iterations_per_call": args.iterations_per_call}
@@ -111,6 +112,11 @@ def run(args) -> dict:
         overrides.update(TINY)
     cfg = config_lib.with_overrides(config_lib.Config(), overrides, "bench flags")
     config_lib.validate(cfg)
+    return cfg
+
+
+def run(args) -> dict:
+    cfg = bench_config(args)
     runtime = runtime_lib.setup(cfg)
     # The convolutions run in the policy's compute dtype, so that is the ceiling they are held to;
     # float32 and, where it is cheap (the CPU), bfloat16 are measured too, for comparison.
@@ -119,7 +125,7 @@ def run(args) -> dict:
     ceilings = {name: matmul_ceiling(tf.as_dtype(name), args.ceiling_size) for name in sorted(dtypes)}
     ceiling = ceilings[compute_dtype]
     size = cfg.model.image_size
-    data = _synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), size)
+    data = synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), size)
     gan = build.build_gan(cfg, data, runtime)
     inputs = next(iter(pipeline.iteration_inputs(data.images, cfg.train)))
     gan.iteration.assign(1)  # past iteration 0, where the generator step changes nothing
@@ -134,8 +140,8 @@ def run(args) -> dict:
                "critic_step_s": _summary(time_calls(critic_step, args.repeats, args.warmup), flops["critic"], ceiling),
                "generator_step_s": _summary(time_calls(generator_step, args.repeats, args.warmup), flops["generator"],
                                             ceiling)}
-    results["fit_iteration_s"] = _fit_iterations(cfg, data, gan, args.fit_iterations, args.repeats, ceiling,
-                                                 flops["iteration"])
+    results["fit_iteration_s"] = fit_iterations(cfg, data, runtime, gan, args.fit_iterations, args.repeats, ceiling,
+                                                flops["iteration"])
     peak_rss = {"training": _peak_rss_gib()}
     if not args.tiny and args.split_images:
         results.update(_split_step(cfg, gan, args.split_images, ceiling))
@@ -156,10 +162,12 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
 
 
-def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: float, flops: float) -> dict:
-    """Seconds per iteration as training runs them: Model.fit, `iterations_per_call` per call, no
-    callbacks. Against iteration_s (one direct call per iteration) this shows the host overhead."""
-    batches = pipeline.iteration_inputs(data.images, cfg.train)
+def fit_iterations(cfg, data, runtime, gan, iterations: int, repeats: int, ceiling: float,
+                   flops: Optional[float]) -> dict:
+    """Seconds per iteration as training runs them: Model.fit on the runtime's replicas,
+    `iterations_per_call` per call, no callbacks. Against iteration_s (one direct call per
+    iteration) this shows the host overhead."""
+    batches = build.training_inputs(cfg, data, runtime, 0)
     per_call = cfg.runtime.iterations_per_call
     steps = max(per_call, iterations - iterations % per_call)
     fit = lambda: gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # noqa: E731
@@ -169,7 +177,7 @@ def _fit_iterations(cfg, data, gan, iterations: int, repeats: int, ceiling: floa
 
 def _split_step(cfg, gan, n: int, ceiling: float) -> dict:
     """The split step on n synthetic images in 10 classes: the feature pass, then the k-means plan."""
-    data = _synthetic(n, cfg.model.image_size)
+    data = synthetic(n, cfg.model.image_size)
     feature_pass = features_lib.FeaturePass(gan.critic, seed=0)
     feature_pass(data.images[:feature_pass.batch], 0)  # trace
     per_batch = graph_flops(feature_pass.traced(data.images.shape[1:]))
@@ -245,11 +253,19 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tiny", action="store_true", help="host overhead: width 8, 16x16, batch 4; training only")
     p.add_argument("--ceiling-size", type=int, default=4096, help="side of the matmul that measures the ceilings")
     p.add_argument("--out", default="bench.json", help="JSON report (default: bench.json)")
+    p.add_argument("--replicas", type=int, default=1,
+                   help="N > 1: instead, the scaling of training over N worker processes of one core each against one "
+                        "process with all N cores (bench_replicas.py)")
+    p.add_argument("--role", choices=("single", "worker"), help=argparse.SUPPRESS)  # bench_replicas' own processes
     return p
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser().parse_args(argv)
+    if args.replicas > 1 or args.role:
+        from splitgan_keras import bench_replicas
+        return bench_replicas.main(args, argv)
     report = run(args)
     files.write_json(args.out, report)
     print(format_table(report))

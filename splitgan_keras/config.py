@@ -104,8 +104,8 @@ class RuntimeConfig:
     deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                       "deterministic option)", "--deterministic")
     replicas: int = _opt(
-        0, "data-parallel replicas, each on its shard of every batch: 0 = every visible GPU with --device gpu, else one; "
-           "N = that many (on the CPU, N logical devices). Several hosts: TF_CONFIG; Ascend: one process per NPU "
+        0, "data-parallel replicas, each on its shard of every batch: 0 = every visible GPU with --device gpu, else "
+           "one; N = that many (on the CPU, N logical devices). Several hosts: TF_CONFIG; Ascend: one process per NPU "
            "(RANK_SIZE, scripts/train_npu_8p.sh)", "--replicas")
     collective_timeout: int = _opt(300, "seconds a replica waits for the others before the run stops with an error "
                                         "(a process that died)")

@@ -228,7 +228,12 @@ def _open_npu(npu_cfg, deterministic: bool):
             "aic_metrics": "PipeUtilization", "fp_point": "", "bp_point": ""}), "--profiling")
     if deterministic:
         _set_option(options, "deterministic", 1, "--deterministic")
-    handle = npu.open().as_default()  # the device id comes from ASCEND_DEVICE_ID, as the adapter reads it
+    try:  # the device id comes from ASCEND_DEVICE_ID and the ranks from RANK_*, as the adapter reads them
+        handle = npu.open().as_default()
+    except (RuntimeError, ValueError) as e:
+        raise UserError("--device npu: the adapter could not open device %s (%s); check ASCEND_DEVICE_ID, and for "
+                        "several devices RANK_SIZE, RANK_ID and RANK_TABLE_FILE (README: Ascend NPU)"
+                        % (os.environ.get("ASCEND_DEVICE_ID", "0"), e))
     return npu, handle
 
 

@@ -1,5 +1,6 @@
 """The benchmark command runs and reports what it promises (speed itself is not tested here)."""
 import json
+import os
 
 from splitgan_keras import bench
 
@@ -27,3 +28,15 @@ def test_graph_flops_counts_a_matmul():
     f = tf.function(lambda a, b: tf.matmul(a, b))
     flops = bench.graph_flops(f.get_concrete_function(tf.zeros([8, 16]), tf.zeros([16, 4])))
     assert flops == 2 * 8 * 16 * 4
+
+
+def test_bench_scaling_over_two_worker_processes(tmp_path, capsys):
+    out = tmp_path / "scaling.json"
+    assert bench.main(["--replicas", "2", "--tiny", "--repeats", "1", "--warmup", "1", "--fit-iterations", "2",
+                       "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [w["replicas"] for w in report["workers"]] == [2, 2] and report["one_process"]["replicas"] == 1
+    cores = sorted(os.sched_getaffinity(0))[:2]  # one each for the workers, both for the one process
+    assert sorted(w["cores"][0] for w in report["workers"]) == cores and report["one_process"]["cores"] == cores
+    assert report["scaling_efficiency"] > 0 and report["all_reduce_s_per_iteration"] > 0
+    assert "scaling efficiency" in capsys.readouterr().out

@@ -9,9 +9,10 @@ import sys
 import time
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from conftest import ROOT, TINY, run_with_npu_double, train_cli
+from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
 from splitgan_keras import parity
 
 # Six iterations across a split (after iteration 2) on the tiny model.
@@ -37,15 +38,21 @@ def _assert_same_run(a, b):
             np.testing.assert_allclose(a[name], b[name], rtol=0, atol=WEIGHT_ATOL, err_msg=name)
 
 
-def test_two_replicas_train_what_one_device_trains_across_a_split(tmp_path, capsys):
-    assert train_cli(SPLIT_RUN + ["--run-dir", tmp_path / "one"], capsys)[0] == 0
+@pytest.fixture(scope="module")
+def one_device_run(tmp_path_factory):
+    """SPLIT_RUN on one device: the run dir every replica layout is compared with."""
+    run_dir = tmp_path_factory.mktemp("one_device") / "run"
+    assert train_cli(SPLIT_RUN + ["--run-dir", run_dir])[0] == 0
+    return run_dir
+
+
+def test_two_replicas_train_what_one_device_trains_across_a_split(one_device_run, tmp_path, capsys):
     status, out, err = train_cli(SPLIT_RUN + ["--run-dir", tmp_path / "two", "--replicas", 2], capsys)
     assert status == 0, err
     assert "2 replicas (MirroredStrategy" in out and "split after iteration 2: 10 -> 20 classes" in out
-    one, two = _checkpoint(tmp_path / "one", 6), _checkpoint(tmp_path / "two", 6)
-    _assert_same_run(one, two)
-    records = [json.loads((tmp_path / r / "splits" / "iteration_0000002" / "hierarchy.json").read_text())
-               for r in ("one", "two")]
+    _assert_same_run(_checkpoint(one_device_run, 6), _checkpoint(tmp_path / "two", 6))
+    records = [json.loads((run / "splits" / "iteration_0000002" / "hierarchy.json").read_text())
+               for run in (one_device_run, tmp_path / "two")]
     assert records[0]["classes"] == records[1]["classes"]
 
 
@@ -61,13 +68,12 @@ def test_parity_records_of_one_and_two_replicas_agree_at_fp32_tolerance(tmp_path
     assert "2 replica(s)" in parity.format_report("1", a, "2", b, rows, notes, ok)
 
 
-def test_resume_with_another_replica_count(tmp_path, capsys):
-    assert train_cli(SPLIT_RUN + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0
+def test_resume_with_another_replica_count(one_device_run, tmp_path, capsys):
     run = tmp_path / "moved"
     assert train_cli(SPLIT_RUN + ["--run-dir", run, "--replicas", 2, "--stop-at", 4], capsys)[0] == 0
     status, out, err = train_cli(["--run-dir", run, "--resume", "--replicas", 1], capsys)
     assert status == 0, err
-    _assert_same_run(_checkpoint(tmp_path / "straight", 6), _checkpoint(run, 6))
+    _assert_same_run(_checkpoint(one_device_run, 6), _checkpoint(run, 6))
 
 
 def test_batches_that_do_not_divide_over_the_replicas_are_refused(tmp_path, capsys):
@@ -150,16 +156,15 @@ def _workers(args, count=2):
             p.communicate()
 
 
-def test_two_worker_processes_train_what_one_process_trains(tmp_path, capsys):
-    assert train_cli(SPLIT_RUN + ["--run-dir", tmp_path / "one"], capsys)[0] == 0
+def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_path):
     with _workers(SPLIT_RUN + ["--run-dir", tmp_path / "two"]) as (chief, other):
         outputs = [p.communicate(timeout=300) for p in (chief, other)]
     for p, (out, err) in zip((chief, other), outputs):
         assert p.returncode == 0, err[-3000:]
     assert "2 replicas on 2 hosts (TF_CONFIG, this is worker 0)" in outputs[0][0]
     assert "the chief writes the run dir" in outputs[1][0]
-    _assert_same_run(_checkpoint(tmp_path / "one", 6), _checkpoint(tmp_path / "two", 6))
-    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(tmp_path / "one"))  # one writer
+    _assert_same_run(_checkpoint(one_device_run, 6), _checkpoint(tmp_path / "two", 6))
+    assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(one_device_run))  # one writer
 
 
 def test_a_worker_that_dies_stops_the_other_within_the_timeout(tmp_path):
@@ -175,3 +180,31 @@ def test_a_worker_that_dies_stops_the_other_within_the_timeout(tmp_path):
         waited = time.monotonic() - started
     assert chief.returncode not in (0, None) and waited < 90
     assert "another process of the job" in err or "heartbeat" in err.lower(), err[-3000:]
+
+
+def _launch_npu_job(tmp_path, args, **env_vars):
+    rank_table = tmp_path / "hccl_2p.json"
+    rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+    env = dict(os.environ, PYTHONPATH=NPU_DOUBLE + os.pathsep + os.environ.get("PYTHONPATH", ""),
+               NPU_DOUBLE_LOG=str(tmp_path / "npu.log"), RANK_TABLE_FILE=str(rank_table), RANK_SIZE="2",
+               FIRST_DEVICE="4", PYTHON=sys.executable, LOG_DIR=str(tmp_path / "logs"), **env_vars)
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "train_npu_8p.sh")] + [str(a) for a in args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_npu_launch_script_runs_a_process_per_device(tmp_path):
+    result = _launch_npu_job(tmp_path, TINY + ["--run-dir", tmp_path / "run", "--iterations", 2])
+    assert result.returncode == 0, result.stderr + result.stdout
+    logs = {r: (tmp_path / "logs" / ("rank_%d.log" % r)).read_text() for r in (0, 1)}
+    assert "this is rank 0" in logs[0] and "this is rank 1" in logs[1] and "done:" in logs[1]
+    opened = {(e["device_id"], e["worker_id"]) for e in _events(tmp_path / "npu.log") if e["event"] == "open"}
+    assert opened == {(4, 0), (5, 1)}
+    assert (tmp_path / "run" / "export" / "saved_model.pb").exists()
+
+
+def test_a_failing_rank_stops_the_npu_job_with_its_status(tmp_path):
+    result = _launch_npu_job(tmp_path, TINY + ["--run-dir", tmp_path / "run", "--iterations", 100000],
+                             NPU_DOUBLE_FAIL_RANK="1")
+    assert result.returncode == 2 and "a rank failed with status 2; stopping the others" in result.stderr
+    assert "the adapter could not open device 5" in (tmp_path / "logs" / "rank_1.log").read_text()
+    assert "done:" not in (tmp_path / "logs" / "rank_0.log").read_text()

@@ -23,7 +23,7 @@ def _splitter(cfg, data, gan, tmp_path, split_rule=None):
     records = SplitRecords(data.images, sampling.GeneratorSource(gan.sampling_generator), str(tmp_path / "splits"),
                            None, pictures.ClassNames(), cfg.train.seed)
     return step.ClassSplitter(gan, data, split_rule or rule.from_config(cfg.split, cfg.train.seed),
-                              cfg.train.batch_size, cfg.split.feature_norm, records)
+                              cfg.train.batch_size, cfg.split.feature_norm, records, cfg.train.seed)
 
 
 def _tiny(tmp_path, unsupervised=False, split_rule=None, **train):

@@ -38,8 +38,8 @@ class ClassSplitter:
         state = self.gan.generator.class_state
         before = SplitState(self.gan.example_labels.numpy(), state.tree(), state.parents())
         classes_before = len(before.parents)
-        features = features_lib.normalize(self.feature_pass(self.data.images, iteration, dequant_noise), self.batch_size,
-                                          self.feature_norm)
+        raw = self.feature_pass(self.data.images, iteration, dequant_noise)
+        features = features_lib.normalize(raw, self.batch_size, self.feature_norm)
         plan = self.rule.plan(features, before.labels, classes_before)
         rule_lib.check_plan(plan, before.labels, classes_before)
         tree_after = allocation.allocate(before.tree, classes_before, plan.parent_of_child)

@@ -58,6 +58,9 @@ def open(device_id=None):  # noqa: A001 - the adapter's name
         raise RuntimeError("distributed NPU needs RANK_TABLE_FILE and RANK_ID, or CM_CHIEF_*")
     # The adapter asks HCCL for the rank (get_rank_id); with a rank table that is RANK_ID.
     worker_id = int(os.getenv("RANK_ID", "0")) if workers > 1 else 0
+    if os.getenv("NPU_DOUBLE_FAIL_RANK") == str(worker_id):  # tests: a rank whose device fails
+        raise RuntimeError("NPU double: device %d of rank %d failed to open (NPU_DOUBLE_FAIL_RANK)"
+                           % (device_id, worker_id))
     record("open", device_id=device_id, options=global_options().as_dict(), workers_num=workers, worker_id=worker_id)
     handle = NpuDeviceHandle(device_id, workers, worker_id)
     _handles[device_id] = handle
