@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup-tf26.sh
 # shellcheck source=scripts/tf26-env.sh
 source scripts/tf26-env.sh
-exec .venv-tf26/bin/python -m pytest -q "$@"
+# Two pytest workers (pytest-xdist), each test file in one worker (module fixtures run once): most tests
+# wait on subprocesses or Python, so this halves the time on 2 cores. PYTEST_WORKERS=0 runs in one process.
+exec .venv-tf26/bin/python -m pytest -q -n "${PYTEST_WORKERS:-2}" --dist loadfile "$@"

@@ -19,6 +19,7 @@ from splitgan_keras.replicas import Replicas
 
 STOP_REQUESTED = "run/stop_requested"  # the log of an iteration: > 0 when some replica's process asked to stop
 
+
 def _scales_loss(optimizer) -> bool:
     """True for loss-scale optimizers (Keras' and the NPU's, which subclasses it)."""
     return hasattr(optimizer, "get_scaled_loss")

@@ -119,11 +119,11 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
     with callbacks.StopOnSignal(runtime.replicas.count) as stop:
         if start < end:
             log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
-            steps = [guard, stop, splits, callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every)]
-            steps += (writers if chief else []) + ([evaluation] if evaluation else [])
+            between_iterations = [guard, stop, splits, callbacks.PeriodicCheckpoint(store, cfg.output.checkpoint_every)]
+            between_iterations += (writers if chief else []) + ([evaluation] if evaluation else [])
             try:
                 gan.fit(build.training_inputs(cfg, data, runtime, start), epochs=1, steps_per_epoch=end - start,
-                        verbose=0, callbacks=steps)
+                        verbose=0, callbacks=between_iterations)
             except NonFiniteError as e:  # first in the list: nothing acted on the broken or interrupted step
                 raise NonFiniteError("%s; the last good checkpoint is %s; recent values in %s" % (
                     e, store.latest or "none (no checkpoint yet)",
