@@ -14,25 +14,22 @@ import argparse
 import os
 import platform
 import resource
-import statistics
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from splitgan_keras import config as config_lib, files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras import files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras.benchmarking import (bench_config, fit_iterations, summary, synthetic,  # noqa: E402
+                                         time_calls)
 from splitgan_keras.data import pipeline  # noqa: E402
-from splitgan_keras.data.image_data import ImageData  # noqa: E402
 from splitgan_keras.evaluate import sampling  # noqa: E402
 from splitgan_keras.evaluate.metrics import inception  # noqa: E402
 from splitgan_keras.split import features as features_lib, rule as rule_lib  # noqa: E402
 from splitgan_keras.train import build  # noqa: E402
-
-TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}
 
 
 def graph_flops(concrete_function) -> float:
@@ -44,25 +41,6 @@ def graph_flops(concrete_function) -> float:
     return float(tf.compat.v1.profiler.profile(concrete_function.graph, options=options).total_float_ops)
 
 
-def time_calls(fn: Callable[[], object], repeats: int, warmup: int) -> List[float]:
-    """Wall times of `repeats` calls after `warmup` untimed ones (the first traces)."""
-    for _ in range(warmup):
-        _sync(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        _sync(fn())
-        times.append(time.perf_counter() - start)
-    return times
-
-
-def _sync(result):
-    """Waits for the result's values (TF may return before computing on accelerators)."""
-    for value in tf.nest.flatten(result):
-        if hasattr(value, "numpy"):
-            value.numpy()
-
-
 def matmul_ceiling(dtype: tf.DType, n: int = 4096, repeats: int = 10) -> float:
     """GFLOP/s of the fastest of `repeats` n x n matmuls in `dtype`: the machine's practical
     ceiling for dense compute (the fastest, because a ceiling is what the machine can reach; on a
@@ -71,21 +49,6 @@ def matmul_ceiling(dtype: tf.DType, n: int = 4096, repeats: int = 10) -> float:
     product = tf.function(lambda x: tf.matmul(x, x))
     times = time_calls(lambda: product(a), repeats, warmup=2)
     return 2.0 * n ** 3 / min(times) / 1e9
-
-
-def _summary(times: List[float], flops: Optional[float], ceiling: float, unit: str = "s") -> Dict[str, float]:
-    median = statistics.median(times)
-    result = {"median": median, "min": min(times), "max": max(times), "unit": unit, "runs": len(times)}
-    if flops:
-        result.update(gflop=flops / 1e9, gflops_per_s=flops / median / 1e9,
-                      fraction_of_ceiling=flops / median / 1e9 / ceiling)
-    return result
-
-
-def synthetic(n: int, size: int, classes: int = 10) -> ImageData:
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
-    return ImageData(images, (np.arange(n) % classes).astype(np.int32), classes, "synthetic uint8")
 
 
 def _inception_network(handle: Optional[str]):
@@ -101,18 +64,6 @@ def _inception_network(handle: Optional[str]):
 
     return (inception.InceptionNetwork("keras InceptionV3 (random weights)", module=module),
             "stand-in Keras InceptionV3 of the real size (random weights)")
-
-
-def bench_config(args) -> config_lib.Config:
-    """The configuration the benchmark flags describe (the reference one by default)."""
-    overrides = {"model.width": args.width, "train.batch_size": args.batch_size, "train.n_critic": args.n_critic,
-                 "runtime.precision": args.precision, "runtime.xla": args.xla, "runtime.device": args.device,
-                 "runtime.iterations_per_call": args.iterations_per_call}
-    if args.tiny:
-        overrides.update(TINY)
-    cfg = config_lib.with_overrides(config_lib.Config(), overrides, "bench flags")
-    config_lib.validate(cfg)
-    return cfg
 
 
 def run(args) -> dict:
@@ -136,9 +87,9 @@ def run(args) -> dict:
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
     flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]
-    results = {"iteration_s": _summary(time_calls(iteration, args.repeats, args.warmup), flops["iteration"], ceiling),
-               "critic_step_s": _summary(time_calls(critic_step, args.repeats, args.warmup), flops["critic"], ceiling),
-               "generator_step_s": _summary(time_calls(generator_step, args.repeats, args.warmup), flops["generator"],
+    results = {"iteration_s": summary(time_calls(iteration, args.repeats, args.warmup), flops["iteration"], ceiling),
+               "critic_step_s": summary(time_calls(critic_step, args.repeats, args.warmup), flops["critic"], ceiling),
+               "generator_step_s": summary(time_calls(generator_step, args.repeats, args.warmup), flops["generator"],
                                             ceiling)}
     results["fit_iteration_s"] = fit_iterations(cfg, data, runtime, gan, args.fit_iterations, args.repeats, ceiling,
                                                 flops["iteration"])
@@ -162,19 +113,6 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2 ** 20  # Linux reports KiB
 
 
-def fit_iterations(cfg, data, runtime, gan, iterations: int, repeats: int, ceiling: float,
-                   flops: Optional[float]) -> dict:
-    """Seconds per iteration as training runs them: Model.fit on the runtime's replicas,
-    `iterations_per_call` per call, no callbacks. Against iteration_s (one direct call per
-    iteration) this shows the host overhead."""
-    batches = build.training_inputs(cfg, data, runtime, 0)
-    per_call = cfg.runtime.iterations_per_call
-    steps = max(per_call, iterations - iterations % per_call)
-    fit = lambda: gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # noqa: E731
-    times = [t / steps for t in time_calls(fit, repeats, warmup=1)]
-    return dict(_summary(times, flops, ceiling), iterations_per_call=per_call)
-
-
 def _split_step(cfg, gan, n: int, ceiling: float) -> dict:
     """The split step on n synthetic images in 10 classes: the feature pass, then the k-means plan."""
     data = synthetic(n, cfg.model.image_size)
@@ -188,9 +126,9 @@ def _split_step(cfg, gan, n: int, ceiling: float) -> dict:
     rule_lib.TwoMeansRule(2000, 0).plan(features_lib.normalize(features, cfg.train.batch_size), data.labels, 10)
     kmeans_seconds = time.perf_counter() - start
     batches = -(-n // feature_pass.batch)
-    return {"split_feature_pass_s": _summary([feature_seconds], per_batch * batches, ceiling),
-            "split_kmeans_s": _summary([kmeans_seconds], None, ceiling),
-            "split_step_s": _summary([feature_seconds + kmeans_seconds], per_batch * batches, ceiling),
+    return {"split_feature_pass_s": summary([feature_seconds], per_batch * batches, ceiling),
+            "split_kmeans_s": summary([kmeans_seconds], None, ceiling),
+            "split_step_s": summary([feature_seconds + kmeans_seconds], per_batch * batches, ceiling),
             "split_images": n}
 
 

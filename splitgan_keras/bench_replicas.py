@@ -19,7 +19,7 @@ from typing import List
 
 import tensorflow as tf
 
-from splitgan_keras import bench, files, runtime as runtime_lib
+from splitgan_keras import benchmarking, files, runtime as runtime_lib
 from splitgan_keras.train import build
 
 WORKER_TIMEOUT_S = 3 * 3600
@@ -41,18 +41,18 @@ def _all_reduce_seconds(runtime, gan, repeats: int, warmup: int) -> dict:
             return replicas.mean([tf.ones(shape, dtype) for shape, dtype in shapes])
 
         reduce = tf.function(lambda gradients=gradients: replicas.strategy.run(gradients))
-        times = bench.time_calls(reduce, repeats, warmup)
+        times = benchmarking.time_calls(reduce, repeats, warmup)
         result[name] = sorted(times)[len(times) // 2]
     return result
 
 
 def measure(args) -> dict:
     """This process's part: fit seconds per iteration (and, as a worker, all-reduce seconds)."""
-    cfg = bench.bench_config(args)
+    cfg = benchmarking.bench_config(args)
     runtime = runtime_lib.setup(cfg)
-    data = bench.synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), cfg.model.image_size)
+    data = benchmarking.synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), cfg.model.image_size)
     gan = build.build_gan(cfg, data, runtime)
-    fit = bench.fit_iterations(cfg, data, runtime, gan, args.fit_iterations, args.repeats, 1.0, None)
+    fit = benchmarking.fit_iterations(cfg, data, runtime, gan, args.fit_iterations, args.repeats, 1.0, None)
     report = {"fit_iteration_s": fit["median"], "fit_iteration_min_s": fit["min"], "replicas": runtime.replicas.count,
               "cores": sorted(os.sched_getaffinity(0)), "runtime": runtime.describe()}
     if runtime.replicas.count > 1:

@@ -1,0 +1,76 @@
+"""What the benchmarks share (bench.py, bench_replicas.py): the configuration their flags describe,
+synthetic data, timed calls and timed Model.fit iterations."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import tensorflow as tf
+
+from splitgan_keras import config as config_lib
+from splitgan_keras.data.image_data import ImageData
+from splitgan_keras.train import build
+
+TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}
+
+
+
+def bench_config(args) -> config_lib.Config:
+    """The configuration the benchmark flags describe (the reference one by default)."""
+    overrides = {"model.width": args.width, "train.batch_size": args.batch_size, "train.n_critic": args.n_critic,
+                 "runtime.precision": args.precision, "runtime.xla": args.xla, "runtime.device": args.device,
+                 "runtime.iterations_per_call": args.iterations_per_call}
+    if args.tiny:
+        overrides.update(TINY)
+    cfg = config_lib.with_overrides(config_lib.Config(), overrides, "bench flags")
+    config_lib.validate(cfg)
+    return cfg
+
+
+def time_calls(fn: Callable[[], object], repeats: int, warmup: int) -> List[float]:
+    """Wall times of `repeats` calls after `warmup` untimed ones (the first traces)."""
+    for _ in range(warmup):
+        sync(fn())
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        sync(fn())
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def sync(result):
+    """Waits for the result's values (TF may return before computing on accelerators)."""
+    for value in tf.nest.flatten(result):
+        if hasattr(value, "numpy"):
+            value.numpy()
+
+
+def summary(times: List[float], flops: Optional[float], ceiling: float, unit: str = "s") -> Dict[str, float]:
+    median = statistics.median(times)
+    result = {"median": median, "min": min(times), "max": max(times), "unit": unit, "runs": len(times)}
+    if flops:
+        result.update(gflop=flops / 1e9, gflops_per_s=flops / median / 1e9,
+                      fraction_of_ceiling=flops / median / 1e9 / ceiling)
+    return result
+
+
+def synthetic(n: int, size: int, classes: int = 10) -> ImageData:
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (n, size, size, 3), dtype=np.uint8)
+    return ImageData(images, (np.arange(n) % classes).astype(np.int32), classes, "synthetic uint8")
+
+
+def fit_iterations(cfg, data, runtime, gan, iterations: int, repeats: int, ceiling: float,
+                   flops: Optional[float]) -> dict:
+    """Seconds per iteration as training runs them: Model.fit on the runtime's replicas,
+    `iterations_per_call` per call, no callbacks. Against iteration_s (one direct call per
+    iteration) this shows the host overhead."""
+    batches = build.training_inputs(cfg, data, runtime, 0)
+    per_call = cfg.runtime.iterations_per_call
+    steps = max(per_call, iterations - iterations % per_call)
+    fit = lambda: gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # noqa: E731
+    times = [t / steps for t in time_calls(fit, repeats, warmup=1)]
+    return dict(summary(times, flops, ceiling), iterations_per_call=per_call)
