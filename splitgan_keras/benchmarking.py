@@ -13,8 +13,7 @@ from splitgan_keras import config as config_lib
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.train import build
 
-TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}
-
+TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}  # --tiny: compute too small to matter
 
 
 def bench_config(args) -> config_lib.Config:
