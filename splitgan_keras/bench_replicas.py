@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from typing import List
 
 import tensorflow as tf
 
-from splitgan_keras import benchmarking, files, runtime as runtime_lib
+from splitgan_keras import benchmarking, files, launch, runtime as runtime_lib
 from splitgan_keras.train import build
 
 WORKER_TIMEOUT_S = 3 * 3600
@@ -62,16 +61,6 @@ def measure(args) -> dict:
     return report
 
 
-def _free_ports(n: int) -> List[int]:
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 def _child_args(argv: List[str], role: str, out: str) -> List[str]:
     return [sys.executable, "-m", "splitgan_keras.bench"] + argv + ["--role", role, "--out", out]
 
@@ -111,7 +100,7 @@ def scaling(args, argv: List[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="splitgan-bench-") as tmp:
         single = os.path.join(tmp, "single.json")
         _run_children([_child_args(forwarded, "single", single)], [dict(os.environ, BENCH_CORES=json.dumps(cores))])
-        hosts = ["localhost:%d" % p for p in _free_ports(n)]
+        hosts = ["localhost:%d" % p for p in launch.free_ports(n)]
         outs = [os.path.join(tmp, "worker%d.json" % i) for i in range(n)]
         envs = [dict(os.environ, BENCH_CORES=json.dumps([cores[i]]), TF_CONFIG=json.dumps(
             {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})) for i in range(n)]

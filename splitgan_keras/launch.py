@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+from typing import List
 
 
 def is_chief_task(task_type: str, task_id: int, cluster: dict) -> bool:
@@ -26,3 +28,14 @@ def launched_as_secondary() -> bool:
     tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
     task = tf_config.get("task")
     return bool(task) and not is_chief_task(task.get("type"), int(task.get("index", 0)), tf_config.get("cluster", {}))
+
+
+def free_ports(count: int) -> List[int]:
+    """`count` TCP ports free on localhost now, for a TF_CONFIG job of that many local processes."""
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

@@ -3,7 +3,6 @@ two logical CPU devices conftest makes), resume across replica counts, and clear
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
-from splitgan_keras import parity
+from splitgan_keras import launch, parity
 
 # Six iterations across a split (after iteration 2) on the tiny model, with a moving average.
 SPLIT_RUN = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3, "--ema-decay", 0.9]
@@ -125,21 +124,11 @@ def test_each_npu_rank_reads_its_own_shard():
     assert made == [((1,), 2)]
 
 
-def _free_ports(n):
-    sockets = [socket.socket() for _ in range(n)]
-    for s in sockets:
-        s.bind(("localhost", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @contextlib.contextmanager
 def _workers(args, count=2):
     """`count` train.py processes of one MultiWorkerMirroredStrategy job on localhost (TF_CONFIG);
     yields them (Popen, text stdout and stderr) and always kills what is left."""
-    hosts = ["localhost:%d" % p for p in _free_ports(count)]
+    hosts = ["localhost:%d" % p for p in launch.free_ports(count)]
     processes = []
     try:
         for index in range(count):
