@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import List
+from typing import Callable, List
 
 import tensorflow as tf
 
@@ -23,11 +23,6 @@ from splitgan_keras import benchmarking, files, launch, runtime as runtime_lib
 from splitgan_keras.train import build
 
 WORKER_TIMEOUT_S = 3 * 3600
-
-
-def _pin(cores: List[int]) -> None:
-    """Restricts this process to `cores`, before TensorFlow sizes its thread pools from them."""
-    os.sched_setaffinity(0, set(cores))
 
 
 def _all_reduce_seconds(runtime, gan, repeats: int, warmup: int) -> dict:
@@ -63,11 +58,20 @@ def measure(args) -> dict:
 
 
 def _child_args(argv: List[str], role: str, out: str) -> List[str]:
+    """The benchmark's own command line as one of its processes (the last --out wins)."""
     return [sys.executable, "-m", "splitgan_keras.bench"] + argv + ["--role", role, "--out", out]
 
 
-def _run_children(commands: List[List[str]], envs: List[dict]) -> None:
-    processes = [subprocess.Popen(c, env=e) for c, e in zip(commands, envs)]
+def _pinned(cores: List[int]) -> Callable[[], None]:
+    """Restricts a child process to `cores` before it runs Python. Pinning from inside the child
+    would come too late: sched_setaffinity binds only the calling thread, and the threads that
+    importing TensorFlow starts would keep every core (measured: a one-core MultiWorkerMirrored
+    worker pinned after the import ran at half the speed of one started pinned)."""
+    return lambda: os.sched_setaffinity(0, set(cores))
+
+
+def _run_children(commands: List[List[str]], envs: List[dict], cores: List[List[int]]) -> None:
+    processes = [subprocess.Popen(c, env=e, preexec_fn=_pinned(k)) for c, e, k in zip(commands, envs, cores)]
     try:
         for p in processes:
             status = p.wait(timeout=WORKER_TIMEOUT_S)
@@ -81,33 +85,19 @@ def _run_children(commands: List[List[str]], envs: List[dict]) -> None:
                 p.wait()
 
 
-def _forwarded(argv: List[str]) -> List[str]:
-    """The command line minus --replicas and --out (the parent sets the children's own)."""
-    out, skip = [], False
-    for item in argv:
-        if skip:
-            skip = False
-        elif item in ("--replicas", "--out"):
-            skip = True
-        elif not item.startswith(("--replicas=", "--out=")):
-            out.append(item)
-    return out
-
-
 def scaling(args, argv: List[str]) -> dict:
     n = args.replicas
     if len(os.sched_getaffinity(0)) < n:
         raise SystemExit("--replicas %d needs %d cores, this process may use %d" % (n, n, len(os.sched_getaffinity(0))))
     cores = sorted(os.sched_getaffinity(0))[:n]
-    forwarded = _forwarded(argv)
     with tempfile.TemporaryDirectory(prefix="splitgan-bench-") as tmp:
         single = os.path.join(tmp, "single.json")
-        _run_children([_child_args(forwarded, "single", single)], [dict(os.environ, BENCH_CORES=json.dumps(cores))])
+        _run_children([_child_args(argv, "single", single)], [dict(os.environ)], [cores])
         hosts = ["localhost:%d" % p for p in launch.free_ports(n)]
         outs = [os.path.join(tmp, "worker%d.json" % i) for i in range(n)]
-        envs = [dict(os.environ, BENCH_CORES=json.dumps([cores[i]]), TF_CONFIG=json.dumps(
+        envs = [dict(os.environ, TF_CONFIG=json.dumps(
             {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": i}})) for i in range(n)]
-        _run_children([_child_args(forwarded, "worker", out) for out in outs], envs)
+        _run_children([_child_args(argv, "worker", out) for out in outs], envs, [[core] for core in cores])
         one = json.load(open(single))
         workers = [json.load(open(out)) for out in outs]
     slowest = max(w["fit_iteration_s"] for w in workers)  # the job runs at its slowest worker's pace
@@ -132,8 +122,7 @@ def format_report(report: dict) -> str:
 
 def main(args, argv: List[str]) -> int:
     """args: bench's parsed flags; argv: its command line (forwarded to the processes it starts)."""
-    if args.role:  # one of the processes started below
-        _pin(json.loads(os.environ["BENCH_CORES"]))
+    if args.role:  # one of the processes started below, pinned to its cores
         files.write_json(args.out, measure(args))
         return 0
     report = scaling(args, argv)

@@ -14,8 +14,6 @@ import contextlib
 import json
 import os
 
-import tensorflow as tf
-
 from npu_device import configs, distribute, npu_device, ops, train  # noqa: F401
 from npu_device.configs import global_options
 from npu_device.npu_device import open, npu_compat_function  # noqa: A004
