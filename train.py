@@ -1,10 +1,9 @@
 """Train Class-Splitting GAN: `python train.py --help`; the options are documented in README.md."""
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines drown the progress output
 
-from splitgan_keras.cli import main_train  # noqa: E402
+from splitgan_keras.cli import train_command  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main_train())
+    train_command()

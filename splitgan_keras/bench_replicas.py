@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -75,8 +74,7 @@ def _run_children(commands: List[List[str]], envs: List[dict], cores: List[List[
     try:
         for p in processes:
             status = p.wait(timeout=WORKER_TIMEOUT_S)
-            # TF 2.6's collective runtime may abort a worker at teardown, after it wrote its report (last argument).
-            if status and not (status == -signal.SIGABRT and os.path.exists(p.args[-1])):
+            if status:
                 raise SystemExit("a benchmark process failed (exit %d): %s" % (status, " ".join(p.args)))
     finally:
         for p in processes:
@@ -124,7 +122,7 @@ def main(args, argv: List[str]) -> int:
     """args: bench's parsed flags; argv: its command line (forwarded to the processes it starts)."""
     if args.role:  # one of the processes started below, pinned to its cores
         files.write_json(args.out, measure(args))
-        return 0
+        return launch.end_process(0)
     report = scaling(args, argv)
     files.write_json(args.out, report)
     print(format_report(report))

@@ -180,6 +180,12 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def train_command() -> None:
+    """train.py and `splitgan-train`: main_train's status as the process's exit status."""
+    from splitgan_keras import launch
+    sys.exit(launch.end_process(main_train()))
+
+
 def eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "

@@ -5,6 +5,7 @@ import tarfile
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import write_cifar_batches
 from splitgan_keras import config
@@ -117,6 +118,10 @@ def _indices(ds, n, key="indices"):
 def test_pipeline_epochs_are_permutations_without_the_remainder():
     images = np.arange(22, dtype=np.uint8).reshape(22, 1, 1, 1).repeat(3, -1)
     ds = pipeline.iteration_inputs(images, _train(n_critic=5, seed=1))
+    # Endless by its cardinality too: a multi-worker strategy reads a stream that may end with
+    # unknown batch sizes.
+    assert ds.cardinality() == tf.data.experimental.INFINITE_CARDINALITY
+    assert all(spec.shape.is_fully_defined() for spec in ds.element_spec.values())
     first = next(iter(ds))
     assert first["pixels"].shape == (5, 4, 1, 1, 3) and first["indices"].shape == (5, 4)
     np.testing.assert_array_equal(first["pixels"].numpy()[..., 0, 0, 0], first["indices"].numpy())

@@ -3,7 +3,6 @@ two logical CPU devices conftest makes), resume across replica counts, and clear
 import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -150,11 +149,8 @@ def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_
     with _workers(SPLIT_RUN + ["--run-dir", tmp_path / "two"]) as (chief, other):
         outputs = [p.communicate(timeout=300) for p in (chief, other)]
     for p, (out, err) in zip((chief, other), outputs):
-        # TF 2.6's collective runtime sometimes aborts a worker after the run has ended ("terminate called
-        # without an active exception", SIGABRT); the run itself must have finished.
-        teardown_abort = p.returncode == -signal.SIGABRT and "terminate called without an active exception" in err
-        assert p.returncode == 0 or (teardown_abort and "done: 6 iterations" in out), err[-3000:]
-    assert "2 replicas on 2 hosts (TF_CONFIG, this is worker 0)" in outputs[0][0]
+        assert p.returncode == 0, err[-3000:]
+    assert "2 replicas in 2 processes (TF_CONFIG, this is worker 0)" in outputs[0][0]
     assert "the chief writes the run dir" in outputs[1][0]
     _assert_same_run(_checkpoint(one_device_run, 6), _checkpoint(tmp_path / "two", 6))
     assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(one_device_run))  # one writer

@@ -103,6 +103,10 @@ def iteration_inputs(images: np.ndarray, train_cfg, start_iteration: int = 0,
         return tf.data.Dataset.from_tensor_slices(stacked)
 
     ds = tf.data.Dataset.zip((order, iterations)).flat_map(per_replica)
+    # flat_map hides that the stream never ends. Said explicitly, a multi-worker strategy keeps the
+    # static shapes: a dataset that may end it reads with get_next_as_optional, whose elements have
+    # an unknown leading size (seen: the step traced for [None, b, ...] inputs on two workers).
+    ds = ds.apply(tf.data.experimental.assert_cardinality(tf.data.experimental.INFINITE_CARDINALITY))
     return _without_autotuning(ds.prefetch(_PREFETCH_ITERATIONS * len(shards)))
 
 

@@ -36,18 +36,17 @@ def _apply(tape, loss, variables, optimizer, prefix: str, replicas: Replicas, ga
     returns the gradient's global norm and, with loss scaling, the scale used. A loss-scale
     optimizer skips the update itself when the gradient is not finite.
 
-    gate: float32 scalar 1 or 0, or None (1). With 0 the step changes nothing: from Adam's
-    initial state (zero moments) a zero gradient leaves weights and moments as they are, and the
-    optimizer's step count is taken back. A branch around the step would do the same, but a
-    tf.distribute strategy cannot synchronise replicas inside control flow.
+    gate: float32 scalar 1 or 0, or None (1), the factor the caller put on `loss`. With 0 the
+    gradient is zero and the step changes nothing: from Adam's initial state (zero moments) a zero
+    gradient leaves weights and moments as they are, and the optimizer's step count is taken back
+    here. A branch around the step would do the same, but a tf.distribute strategy cannot
+    synchronise replicas inside control flow.
     """
     grads = tape.gradient(loss, variables)
     logs = {}
     if _scales_loss(optimizer):
         logs[prefix + "/loss_scale"] = tf.cast(optimizer.loss_scale, tf.float32)
         grads = optimizer.get_unscaled_gradients(grads)
-    if gate is not None:
-        grads = [g * tf.cast(gate, g.dtype) for g in grads]
     grads = replicas.mean(grads)
     replicas.apply_gradients(optimizer, grads, variables)
     if gate is not None:
@@ -203,7 +202,8 @@ class SplitGAN(tf.keras.Model):
         With `gate` 0 (see _apply) nothing changes and every log is 0."""
         with tf.GradientTape() as tape:
             logs = self.generator_losses(z, y)
-            loss = _scaled(logs["g/cost"], self.g_optimizer)
+            cost = logs["g/cost"] if gate is None else logs["g/cost"] * gate
+            loss = _scaled(cost, self.g_optimizer)
         logs.update(_apply(tape, loss, self.generator.trainable_variables, self.g_optimizer, "g", self.replicas,
                            gate))
         return logs if gate is None else {key: value * gate for key, value in logs.items()}
