@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from typing import Any, Callable, Tuple
+from typing import Any, Callable, Iterable, Iterator, Tuple
+
+import numpy as np
 
 import tensorflow as tf
 
@@ -98,3 +100,66 @@ class Replicas:
             if size % self.count:
                 raise UserError("%s %d does not divide evenly over %d replicas (%s); choose a batch size or a replica "
                                 "count that divides it" % (flag, size, self.count, self.description))
+
+    def batch_runner(self, fn: Callable) -> Callable[[Iterable[tuple]], Iterator]:
+        """A pass over many batches, spread over the replicas of a strategy.
+
+        fn(*args) -> a nest of tensors, for one batch; every batch has the same shapes and fn
+        uses no statistics across a batch (a feature pass, an Inception pass). The returned
+        function maps an iterable of argument tuples (numpy or tensors) to the outputs of each
+        batch (numpy nests), in order, on every process. Under a strategy each replica runs one
+        batch of every R consecutive ones (the last group filled up with its last batch); the
+        outputs are read from the replicas of this process (MirroredStrategy) or gathered to every
+        process (MultiWorkerMirroredStrategy). Otherwise the batches run one after the other here. The NPU ranks run every batch each: npu_device documents no gather, and a gather
+        made of all_reduce sums would be a collective the adapter does not offer for uint8.
+        """
+        if self.strategy is None or self.count == 1:
+            return lambda batches: (tf.nest.map_structure(np.asarray, fn(*args)) for args in batches)
+        strategy, count = self.strategy, self.count
+        local = len(self.shards) == count  # MirroredStrategy: every replica's outputs are in this process
+
+        @tf.function
+        def on_replicas(args):
+            outputs = strategy.run(fn, args=args)
+            if local:  # no collective needed (and none to collide with another strategy's in this process)
+                return strategy.experimental_local_results(outputs)
+            gathered = []
+            for out in tf.nest.flatten(outputs):
+                # One gather after the other: launched together, the replicas may pair up
+                # different outputs' collectives.
+                with tf.control_dependencies(gathered):
+                    gathered.append(strategy.gather(out, axis=0))
+            return tf.nest.pack_sequence_as(outputs, gathered)
+
+        def outputs(group: list) -> Iterator:
+            used = len(group)
+            group = group + [group[-1]] * (count - used)
+            results = on_replicas(_per_replica(strategy, group))
+            if local:
+                return (tf.nest.map_structure(np.asarray, r) for r in results[:used])
+            return _split_gathered(results, count, used)
+
+        def run(batches: Iterable[tuple]) -> Iterator:
+            group = []
+            for args in batches:
+                group.append(tuple(tf.convert_to_tensor(a) for a in args))
+                if len(group) == count:
+                    yield from outputs(group)
+                    group = []
+            if group:
+                yield from outputs(group)
+
+        return run
+
+
+def _per_replica(strategy, group):
+    """Replica r's arguments: group[r] (the replica ids are the job's, across processes)."""
+    return strategy.experimental_distribute_values_from_function(
+        lambda context: group[context.replica_id_in_sync_group])
+
+
+def _split_gathered(gathered, count: int, used: int) -> Iterator:
+    """The first `used` batches' outputs from outputs gathered over `count` replicas ([count B, ...])."""
+    parts = [np.split(t.numpy(), count) for t in tf.nest.flatten(gathered)]
+    for r in range(used):
+        yield tf.nest.pack_sequence_as(gathered, [p[r] for p in parts])

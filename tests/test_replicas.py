@@ -12,7 +12,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
-from splitgan_keras import launch, parity
+from splitgan_keras import launch, parity, replicas as replicas_lib
+from splitgan_keras.evaluate.metrics import inception
+from splitgan_keras.models import networks
+from splitgan_keras.split import features as features_lib
 
 # Six iterations across a split (after iteration 2) on the tiny model, with a moving average.
 SPLIT_RUN = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3, "--ema-decay", 0.9]
@@ -37,11 +40,21 @@ def _assert_same_run(a, b):
             np.testing.assert_allclose(a[name], b[name], rtol=0, atol=WEIGHT_ATOL, err_msg=name)
 
 
+def _evaluated_at_the_end(inception_dir):
+    """An Inception Score of 20 samples after the last iteration (the stand-in module), kept as best.json."""
+    return ["--eval-every", 6, "--eval-samples", 20, "--eval-metrics", "is", "--inception", inception_dir,
+            "--set", "eval.best_after=0"]
+
+
+def _best_score(run_dir):
+    return json.loads((run_dir / "checkpoints" / "best" / "best.json").read_text())["value"]
+
+
 @pytest.fixture(scope="module")
-def one_device_run(tmp_path_factory):
-    """SPLIT_RUN on one device: the run dir every replica layout is compared with."""
+def one_device_run(tmp_path_factory, inception_dir):
+    """SPLIT_RUN on one device, evaluated at the end: the run dir every replica layout is compared with."""
     run_dir = tmp_path_factory.mktemp("one_device") / "run"
-    assert train_cli(SPLIT_RUN + ["--run-dir", run_dir])[0] == 0
+    assert train_cli(SPLIT_RUN + _evaluated_at_the_end(inception_dir) + ["--run-dir", run_dir])[0] == 0
     return run_dir
 
 
@@ -65,6 +78,41 @@ def test_parity_records_of_one_and_two_replicas_agree_at_fp32_tolerance(tmp_path
     rows, notes, ok = parity.compare(a, b, None, None)
     assert ok and max(r.largest for r in rows) < 1e-4, parity.format_report("1", a, "2", b, rows, notes, ok)
     assert "2 replica(s)" in parity.format_report("1", a, "2", b, rows, notes, ok)
+
+
+def _mirrored(count=2):
+    names = [d.name for d in tf.config.list_logical_devices("CPU")][:count]
+    return replicas_lib.Replicas(count, tuple(range(count)), tf.distribute.MirroredStrategy(names))
+
+
+def test_a_batch_pass_over_replicas_returns_every_batch_in_order():
+    batches = [(np.full((3, 2), i, np.float32), np.arange(3) + 10 * i) for i in range(5)]  # 5: a group filled up
+    outputs = list(_mirrored().batch_runner(lambda x, y: {"sum": x * 2, "ids": y})(iter(batches)))
+    assert len(outputs) == 5
+    for i, out in enumerate(outputs):
+        np.testing.assert_array_equal(out["sum"], np.full((3, 2), 2 * i))
+        np.testing.assert_array_equal(out["ids"], np.arange(3) + 10 * i)
+
+
+def test_the_split_feature_pass_over_two_replicas_equals_one_device():
+    images = np.random.default_rng(3).integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)  # 5 batches of 5, the last short
+    replicas = _mirrored()
+    with replicas.scope():
+        critic = networks.Critic(width=8)
+        critic(tf.zeros((1, 16, 16, 3)))
+    sharded = features_lib.FeaturePass(critic, seed=4, batch=5, replicas=replicas)(images, iteration=7)
+    single = features_lib.FeaturePass(critic, seed=4, batch=5)(images, iteration=7)
+    np.testing.assert_allclose(sharded, single, rtol=1e-6, atol=1e-7)
+    assert sharded.shape == (23, 8) and np.abs(sharded).sum() > 0
+
+
+def test_inception_passes_over_two_replicas_equal_one_device(inception_dir):
+    images = np.random.default_rng(5).integers(0, 256, (21, 32, 32, 3), dtype=np.uint8)  # 3 batches of 8, padded
+    sharded = inception.InceptionNetwork(inception_dir, batch=8, replicas=_mirrored()).outputs(images)
+    single = inception.InceptionNetwork(inception_dir, batch=8).outputs(images)
+    for ours, theirs in zip(sharded, single):
+        assert ours.shape == theirs.shape and ours.shape[0] == 21
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
 def test_resume_with_another_replica_count(one_device_run, tmp_path, capsys):
@@ -145,8 +193,9 @@ def _workers(args, count=2):
             p.communicate()
 
 
-def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_path):
-    with _workers(SPLIT_RUN + ["--run-dir", tmp_path / "two"]) as (chief, other):
+def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_path, inception_dir):
+    # The split's feature pass and the Inception pass of the evaluation are shared by the workers.
+    with _workers(SPLIT_RUN + _evaluated_at_the_end(inception_dir) + ["--run-dir", tmp_path / "two"]) as (chief, other):
         outputs = [p.communicate(timeout=300) for p in (chief, other)]
     for p, (out, err) in zip((chief, other), outputs):
         assert p.returncode == 0, err[-3000:]
@@ -154,6 +203,7 @@ def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_
     assert "the chief writes the run dir" in outputs[1][0]
     _assert_same_run(_checkpoint(one_device_run, 6), _checkpoint(tmp_path / "two", 6))
     assert sorted(os.listdir(tmp_path / "two")) == sorted(os.listdir(one_device_run))  # one writer
+    assert _best_score(tmp_path / "two") == pytest.approx(_best_score(one_device_run), rel=1e-3)
 
 
 def test_a_worker_that_dies_stops_the_other_within_the_timeout(tmp_path):

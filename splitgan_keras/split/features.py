@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import runtime
+from splitgan_keras.replicas import Replicas
 from splitgan_keras.models.gan import scale_real
 
 FEATURE_BATCH = 500  # images per critic call in the feature pass
@@ -22,7 +23,7 @@ class FeaturePass:
     stateless draw per batch, seeded by the run's seed and the split's iteration (so a resumed
     run's split draws what the uninterrupted run drew)."""
 
-    def __init__(self, critic, seed: int, batch: int = FEATURE_BATCH):
+    def __init__(self, critic, seed: int, batch: int = FEATURE_BATCH, replicas: Replicas = Replicas()):
         self.critic, self.seed, self.batch = critic, seed, batch
 
         @tf.function
@@ -30,6 +31,7 @@ class FeaturePass:
             return critic(scale_real(pixels, noise))["features"]
 
         self._features = features
+        self._run = replicas.batch_runner(features)  # a strategy's replicas take the batches in turn
 
     def _noise(self, shape, iteration: int, batch_number: int) -> tf.Tensor:
         # Negative second seed words: a stream apart from the training inputs' (seed, iteration >= 0).
@@ -45,13 +47,18 @@ class FeaturePass:
         """
         n = len(images)
         batch = min(self.batch, n)
+        starts = range(0, n, batch)
+
+        def batches():
+            for number, start in enumerate(starts):
+                pixels = runtime.pad_batch(images[start:start + batch], batch)
+                noise = (self._noise(pixels.shape, iteration, number) if dequant_noise is None else
+                         tf.constant(runtime.pad_batch(dequant_noise[start:start + batch], batch), tf.float32))
+                yield pixels, noise
+
         out = np.empty((n, self.critic.width), np.float32)
-        for number, start in enumerate(range(0, n, batch)):
-            count = min(batch, n - start)
-            pixels = runtime.pad_batch(images[start:start + count], batch)
-            noise = (self._noise(pixels.shape, iteration, number) if dequant_noise is None else
-                     tf.constant(runtime.pad_batch(dequant_noise[start:start + count], batch), tf.float32))
-            out[start:start + count] = self._features(tf.constant(pixels), noise).numpy()[:count]
+        for start, features in zip(starts, self._run(batches())):
+            out[start:start + batch] = features[:n - start]
         return out
 
     def traced(self, image_shape) -> tf.types.experimental.ConcreteFunction:

@@ -31,7 +31,7 @@ class ClassSplitter:
         self.gan, self.data, self.rule = gan, data, rule
         self.batch_size, self.feature_norm = batch_size, feature_norm
         self.records = records
-        self.feature_pass = features_lib.FeaturePass(gan.critic, seed)
+        self.feature_pass = features_lib.FeaturePass(gan.critic, seed, replicas=gan.replicas)
         self.history: List[SplitResult] = []
 
     def split(self, iteration: int, dequant_noise: Optional[np.ndarray] = None) -> SplitResult:

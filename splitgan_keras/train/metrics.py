@@ -21,7 +21,7 @@ def evaluator(cfg: config_lib.Config, data: ImageData, gan) -> registry.Evaluato
     """The metrics of this run, reading the live class state of `gan`."""
     return registry.Evaluator(
         cfg.eval.inception, data.images, data.source, cfg.eval.cache_dir, run_cfg=cfg,
-        class_state=lambda: (gan.example_labels.numpy(), gan.generator.class_state.parents()))
+        class_state=lambda: (gan.example_labels.numpy(), gan.generator.class_state.parents()), replicas=gan.replicas)
 
 
 def builtin_quality_line(run_evaluator: registry.Evaluator, source, seed: int) -> str:

@@ -16,6 +16,7 @@ import tensorflow_gan as tfgan
 
 from splitgan_keras import runtime
 from splitgan_keras.errors import UserError
+from splitgan_keras.replicas import Replicas
 
 DEFAULT_HANDLE = tfgan.eval.INCEPTION_TFHUB
 LOGITS, POOL = tfgan.eval.INCEPTION_OUTPUT, tfgan.eval.INCEPTION_FINAL_POOL
@@ -84,9 +85,11 @@ class InceptionNetwork:
       batch: images per module call.
       module: instead of loading `handle`, this callable ([-1, 1] images [N, 299, 299, 3] -> dict
         with LOGITS and POOL), which `handle` then only names.
+      replicas: the run's replicas; under a strategy they take the batches in turn.
     """
 
-    def __init__(self, handle: Optional[str] = None, batch: int = BATCH, module=None):
+    def __init__(self, handle: Optional[str] = None, batch: int = BATCH, module=None,
+                 replicas: Replicas = Replicas()):
         self.handle = handle or DEFAULT_HANDLE
         self.batch = batch
         module = module or load_module(self.handle)
@@ -100,6 +103,7 @@ class InceptionNetwork:
             return _flatten(out[LOGITS]), _flatten(out[POOL])
 
         self._run = run
+        self._run_batches = replicas.batch_runner(run)
 
     def traced(self, image_shape) -> tf.types.experimental.ConcreteFunction:
         """The graph of one call on a batch of uint8 images of `image_shape` [H, W, 3] (for FLOP counts)."""
@@ -109,12 +113,13 @@ class InceptionNetwork:
         """(logits float32 [N, K], pool_3 float32 [N, 2048]) of uint8 images [N, H, W, 3]."""
         n = len(images)
         bar = tf.keras.utils.Progbar(n, unit_name="image") if progress else None
+        starts = range(0, n, self.batch)
+        batches = ((runtime.pad_batch(images[start:start + self.batch], self.batch),) for start in starts)
         logits, pool = [], []
-        for start in range(0, n, self.batch):
-            chunk = images[start:start + self.batch]
-            out_logits, out_pool = self._run(tf.constant(runtime.pad_batch(chunk, self.batch)))
-            logits.append(out_logits.numpy()[:len(chunk)])
-            pool.append(out_pool.numpy()[:len(chunk)])
+        for start, (out_logits, out_pool) in zip(starts, self._run_batches(batches)):
+            count = min(self.batch, n - start)
+            logits.append(out_logits[:count])
+            pool.append(out_pool[:count])
             if bar:
-                bar.add(len(chunk))
+                bar.add(count)
         return np.concatenate(logits), np.concatenate(pool)

@@ -26,6 +26,7 @@ from splitgan_keras import files
 from splitgan_keras.data import builtin_data
 from splitgan_keras.evaluate import sampling
 from splitgan_keras.errors import UserError
+from splitgan_keras.replicas import Replicas
 from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
 
 BUILTIN_QUALITY = builtin_quality.NAME
@@ -78,12 +79,16 @@ class Evaluator:
         needs a run on the built-in dataset.
       class_state: returns (current class of every training image int [N], parent of every class
         int [C]) of the generator, or None; builtin_quality needs it.
+      replicas: the run's replicas, which share the Inception passes (samples are generated in
+        every process: a few percent of the time).
     """
 
     def __init__(self, inception_handle: Optional[str] = None, real_images: Optional[np.ndarray] = None,
                  data_name: str = "", cache_dir: Optional[str] = None, progress: bool = False, run_cfg=None,
-                 class_state: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None):
+                 class_state: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None,
+                 replicas: Replicas = Replicas()):
         self.inception_handle = inception_handle
+        self.replicas = replicas
         self.real_images, self.data_name = real_images, data_name
         self.cache_dir = cache_dir or default_cache_dir()
         self.progress = progress
@@ -113,7 +118,7 @@ class Evaluator:
 
     def network(self):
         if self._network is None:
-            self._network = inception.InceptionNetwork(self.inception_handle)
+            self._network = inception.InceptionNetwork(self.inception_handle, replicas=self.replicas)
         return self._network
 
     def evaluate(self, names: List[str], source, seed: int = 0) -> Dict[str, float]:
