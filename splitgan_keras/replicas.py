@@ -104,14 +104,16 @@ class Replicas:
     def batch_runner(self, fn: Callable) -> Callable[[Iterable[tuple]], Iterator]:
         """A pass over many batches, spread over the replicas of a strategy.
 
-        fn(*args) -> a nest of tensors, for one batch; every batch has the same shapes and fn
-        uses no statistics across a batch (a feature pass, an Inception pass). The returned
-        function maps an iterable of argument tuples (numpy or tensors) to the outputs of each
-        batch (numpy nests), in order, on every process. Under a strategy each replica runs one
-        batch of every R consecutive ones (the last group filled up with its last batch); the
-        outputs are read from the replicas of this process (MirroredStrategy) or gathered to every
-        process (MultiWorkerMirroredStrategy). Otherwise the batches run one after the other here. The NPU ranks run every batch each: npu_device documents no gather, and a gather
-        made of all_reduce sums would be a collective the adapter does not offer for uint8.
+        fn(*args) -> a nest of tensors, for one batch (a feature pass, an Inception pass, a
+        generator's samples: a batch's statistics stay its own). The returned function maps an
+        iterable of argument tuples (numpy or tensors) to the outputs of each batch (numpy nests),
+        in order, on every process. Under a strategy each replica runs one batch of every R
+        consecutive ones of the same shapes (a group ends early, filled up with its last batch,
+        where the shapes change or the batches end); the outputs are read from the replicas of
+        this process (MirroredStrategy) or gathered to every process (MultiWorkerMirroredStrategy),
+        so every process must run the pass. Otherwise the batches run one after the other here.
+        The NPU ranks run every batch each: npu_device documents no gather, and a gather made of
+        all_reduce sums would be a collective the adapter does not offer for uint8.
         """
         if self.strategy is None or self.count == 1:
             return lambda batches: (tf.nest.map_structure(np.asarray, fn(*args)) for args in batches)
@@ -128,7 +130,7 @@ class Replicas:
                 # One gather after the other: launched together, the replicas may pair up
                 # different outputs' collectives.
                 with tf.control_dependencies(gathered):
-                    gathered.append(strategy.gather(out, axis=0))
+                    gathered.append(_gather(strategy, out))
             return tf.nest.pack_sequence_as(outputs, gathered)
 
         def outputs(group: list) -> Iterator:
@@ -142,7 +144,11 @@ class Replicas:
         def run(batches: Iterable[tuple]) -> Iterator:
             group = []
             for args in batches:
-                group.append(tuple(tf.convert_to_tensor(a) for a in args))
+                args = tuple(tf.convert_to_tensor(a) for a in args)
+                if group and [a.shape for a in args] != [a.shape for a in group[0]]:
+                    yield from outputs(group)
+                    group = []
+                group.append(args)
                 if len(group) == count:
                     yield from outputs(group)
                     group = []
@@ -150,6 +156,15 @@ class Replicas:
                 yield from outputs(group)
 
         return run
+
+
+def _gather(strategy, tensor):
+    """strategy.gather(tensor, axis=0). The collective carries float16/32/64 and int32/64 only, so
+    narrower types travel widened, exactly (uint8 images as int32, bfloat16 as float32)."""
+    if tensor.dtype in (tf.float16, tf.float32, tf.float64, tf.int32, tf.int64):
+        return strategy.gather(tensor, axis=0)
+    wide = tf.int32 if tensor.dtype.is_integer else tf.float32
+    return tf.cast(strategy.gather(tf.cast(tensor, wide), axis=0), tensor.dtype)
 
 
 def _per_replica(strategy, group):

@@ -111,6 +111,9 @@ class _ImagesSource:
         self._next += len(labels)
         return self.images[idx]
 
+    def generate_batches(self, batches):
+        return (self.generate(noise, labels) for noise, labels in batches)
+
 
 def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_path):
     data = builtin_data.make(400, 16, seed=0)

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
 from splitgan_keras import launch, parity, replicas as replicas_lib
+from splitgan_keras.evaluate import sampling
 from splitgan_keras.evaluate.metrics import inception
 from splitgan_keras.models import networks
 from splitgan_keras.split import features as features_lib
@@ -113,6 +114,18 @@ def test_inception_passes_over_two_replicas_equal_one_device(inception_dir):
     for ours, theirs in zip(sharded, single):
         assert ours.shape == theirs.shape and ours.shape[0] == 21
         np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_samples_over_two_replicas_equal_one_device():
+    replicas = _mirrored()
+    with replicas.scope():
+        generator = networks.Generator(width=8, image_size=16, initial_classes=10).build_variables()
+    # 250 samples: batches of 84, 83 and 83, so one group ends early where the shape changes.
+    sharded, labels = sampling.uniform_samples(sampling.GeneratorSource(generator, replicas), 250, seed=3)
+    single, single_labels = sampling.uniform_samples(sampling.GeneratorSource(generator), 250, seed=3)
+    np.testing.assert_array_equal(labels, single_labels)
+    assert sharded.shape == (250, 16, 16, 3) and sharded.std() > 0
+    assert np.abs(sharded.astype(int) - single).max() <= 1  # one level of float rounding
 
 
 def test_resume_with_another_replica_count(one_device_run, tmp_path, capsys):

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras.models.networks import NOISE_DIM
+from splitgan_keras.replicas import Replicas
 
 SAMPLE_BATCH = 100  # the original samples its grids and Inception Score images 100 at a time
 
@@ -22,12 +23,18 @@ def to_uint8(images):
 
 
 class GeneratorSource:
-    """Images from a Keras Generator; every batch shape is traced once (static shapes, as the NPU needs)."""
+    """Images from a Keras Generator; every batch shape is traced once (static shapes, as the NPU needs).
 
-    def __init__(self, generator):
+    With the run's replicas (a strategy), generate_batches spreads the batches over them, so every
+    process must draw the same samples together (evaluation does; pictures, drawn by the chief
+    alone, take a source without replicas).
+    """
+
+    def __init__(self, generator, replicas: Replicas = Replicas()):
         self.generator = generator
         self.image_size = generator.image_size
         self._generate = tf.function(lambda z, y: to_uint8(generator(z, y)))
+        self._generate_batches = replicas.batch_runner(self._generate)
 
     def num_active(self) -> int:
         return self.generator.class_state.num_active()
@@ -40,6 +47,10 @@ class GeneratorSource:
         """uint8 [N, H, W, 3] for noise float32 [N, 128] and labels int32 [N] (one batch)."""
         return self._generate(tf.constant(noise, tf.float32), tf.constant(labels, tf.int32)).numpy()
 
+    def generate_batches(self, batches):
+        """generate() of every (noise, labels) batch, in order."""
+        return self._generate_batches((tf.constant(n, tf.float32), tf.constant(y, tf.int32)) for n, y in batches)
+
     def traced(self, batch: int) -> tf.types.experimental.ConcreteFunction:
         """The graph of one call on `batch` samples (for FLOP counts)."""
         return self._generate.get_concrete_function(tf.TensorSpec([batch, NOISE_DIM], tf.float32),
@@ -49,8 +60,9 @@ class GeneratorSource:
 def _generate_in_batches(source, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
     size = source.image_size
     images = np.empty((len(labels), size, size, 3), np.uint8)
-    for batch in np.array_split(np.arange(len(labels)), max(1, -(-len(labels) // SAMPLE_BATCH))):
-        images[batch] = source.generate(noise[batch], labels[batch])
+    batches = np.array_split(np.arange(len(labels)), max(1, -(-len(labels) // SAMPLE_BATCH)))
+    for batch, generated in zip(batches, source.generate_batches((noise[b], labels[b]) for b in batches)):
+        images[batch] = generated
     return images
 
 

@@ -62,6 +62,10 @@ class ExportedSource:
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return self._serve(noise=tf.constant(noise, tf.float32), labels=tf.constant(labels, tf.int32))["images"].numpy()
 
+    def generate_batches(self, batches):
+        """generate() of every (noise, labels) batch, in order."""
+        return (self.generate(noise, labels) for noise, labels in batches)
+
 
 def _built_generator(width: int, image_size: int, start_classes: int) -> networks.Generator:
     return networks.Generator(width=width, image_size=image_size, initial_classes=start_classes).build_variables()

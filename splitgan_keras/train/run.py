@@ -74,9 +74,11 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         chief = runtime.replicas.is_chief  # the one process of several that writes the run dir
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
-        source = sampling.GeneratorSource(gan.sampling_generator)
+        source = sampling.GeneratorSource(gan.sampling_generator)  # pictures: the chief's alone
         run_evaluator = metrics.evaluator(cfg, data, gan)
-        evaluation = metrics.periodic_evaluation(cfg, source, store, run_evaluator, writes=chief)
+        # Every process evaluates together: the replicas share the generator's batches.
+        evaluation = metrics.periodic_evaluation(cfg, sampling.GeneratorSource(gan.sampling_generator, runtime.replicas),
+                                                 store, run_evaluator, writes=chief)
         if chief:
             rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
         return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)
