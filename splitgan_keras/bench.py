@@ -187,7 +187,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-eval", action="store_true", help="skip the sampling and Inception throughput")
     p.add_argument("--inception", metavar="DIR", help="tfgan's Inception module (default: a same-size stand-in)")
     p.add_argument("--iterations-per-call", type=int, default=1, help="training iterations per tf.function call")
-    p.add_argument("--fit-iterations", type=int, default=10, help="iterations per timed window of the one Model.fit (default 10)")
+    p.add_argument("--fit-iterations", type=int, default=10,
+                   help="iterations per timed window of the one Model.fit (default 10)")
     p.add_argument("--tiny", action="store_true", help="host overhead: width 8, 16x16, batch 4; training only")
     p.add_argument("--ceiling-size", type=int, default=4096, help="side of the matmul that measures the ceilings")
     p.add_argument("--out", default="bench.json", help="JSON report (default: bench.json)")

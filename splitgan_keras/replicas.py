@@ -15,7 +15,6 @@ import dataclasses
 from typing import Any, Callable, Iterable, Iterator, Tuple
 
 import numpy as np
-
 import tensorflow as tf
 
 from splitgan_keras.errors import UserError
@@ -112,8 +111,8 @@ class Replicas:
         where the shapes change or the batches end); the outputs are read from the replicas of
         this process (MirroredStrategy) or gathered to every process (MultiWorkerMirroredStrategy),
         so every process must run the pass. Otherwise the batches run one after the other here.
-        The NPU ranks run every batch each: npu_device documents no gather, and a gather made of
-        all_reduce sums would be a collective the adapter does not offer for uint8.
+        The NPU ranks run every batch each: npu_device documents no gather (one built from
+        all_reduce sums of zero-padded buffers is left out).
         """
         if self.strategy is None or self.count == 1:
             return lambda batches: (tf.nest.map_structure(np.asarray, fn(*args)) for args in batches)

@@ -159,8 +159,9 @@ def _strategy_replicas(device: str, requested: int, timeout: int) -> Replicas:
         if requested not in (0, count):
             raise UserError("--replicas %d: TF_CONFIG's cluster has %d replicas; leave --replicas out"
                             % (requested, count))
-        return Replicas(count, (), strategy, is_chief=chief, description="%d replicas in %d processes (TF_CONFIG, this is "
-                        "%s %d)" % (count, sum(len(v) for v in spec.values()), resolver.task_type, resolver.task_id))
+        processes = sum(len(v) for v in spec.values())
+        return Replicas(count, (), strategy, is_chief=chief, description="%d replicas in %d processes (TF_CONFIG, "
+                        "this is %s %d)" % (count, processes, resolver.task_type, resolver.task_id))
     if device == "gpu":
         gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
         count = requested or len(gpus)

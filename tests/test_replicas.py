@@ -96,7 +96,7 @@ def test_a_batch_pass_over_replicas_returns_every_batch_in_order():
 
 
 def test_the_split_feature_pass_over_two_replicas_equals_one_device():
-    images = np.random.default_rng(3).integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)  # 5 batches of 5, the last short
+    images = np.random.default_rng(3).integers(0, 256, (23, 16, 16, 3), dtype=np.uint8)  # 5 batches, the last short
     replicas = _mirrored()
     with replicas.scope():
         critic = networks.Critic(width=8)

@@ -11,8 +11,8 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import runtime
-from splitgan_keras.replicas import Replicas
 from splitgan_keras.models.gan import scale_real
+from splitgan_keras.replicas import Replicas
 
 FEATURE_BATCH = 500  # images per critic call in the feature pass
 _L2_EPSILON = 1e-12  # tf.nn.l2_normalize's floor on the squared norm, as the original normalises

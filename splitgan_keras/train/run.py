@@ -77,8 +77,8 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         source = sampling.GeneratorSource(gan.sampling_generator)  # pictures: the chief's alone
         run_evaluator = metrics.evaluator(cfg, data, gan)
         # Every process evaluates together: the replicas share the generator's batches.
-        evaluation = metrics.periodic_evaluation(cfg, sampling.GeneratorSource(gan.sampling_generator, runtime.replicas),
-                                                 store, run_evaluator, writes=chief)
+        shared_source = sampling.GeneratorSource(gan.sampling_generator, runtime.replicas)
+        evaluation = metrics.periodic_evaluation(cfg, shared_source, store, run_evaluator, writes=chief)
         if chief:
             rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
         return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)

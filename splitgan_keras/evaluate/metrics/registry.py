@@ -26,8 +26,8 @@ from splitgan_keras import files
 from splitgan_keras.data import builtin_data
 from splitgan_keras.evaluate import sampling
 from splitgan_keras.errors import UserError
-from splitgan_keras.replicas import Replicas
 from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
+from splitgan_keras.replicas import Replicas
 
 BUILTIN_QUALITY = builtin_quality.NAME
 _SPREADS = ("_std", "_se")
@@ -79,8 +79,8 @@ class Evaluator:
         needs a run on the built-in dataset.
       class_state: returns (current class of every training image int [N], parent of every class
         int [C]) of the generator, or None; builtin_quality needs it.
-      replicas: the run's replicas, which share the Inception passes (samples are generated in
-        every process: a few percent of the time).
+      replicas: the run's replicas, which share the Inception passes (and, with a source made
+        with the same replicas, the generation); then every process must evaluate together.
     """
 
     def __init__(self, inception_handle: Optional[str] = None, real_images: Optional[np.ndarray] = None,
