@@ -97,7 +97,7 @@ def test_bad_metric_names(name):
         registry.parse(name)
 
 
-class _ImagesSource:
+class _ImagesSource(sampling.SampleSource):
     """A 'generator' that returns given images, cycling (for metrics with a known answer)."""
 
     def __init__(self, images, classes=10):
@@ -110,9 +110,6 @@ class _ImagesSource:
         idx = (self._next + np.arange(len(labels))) % len(self.images)
         self._next += len(labels)
         return self.images[idx]
-
-    def generate_batches(self, batches):
-        return (self.generate(noise, labels) for noise, labels in batches)
 
 
 def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_path):

@@ -22,7 +22,16 @@ def to_uint8(images):
     return tf.cast(pixels, tf.uint8)  # the cast truncates, as the original's astype('int32')
 
 
-class GeneratorSource:
+class SampleSource:
+    """What samples come from: image_size, num_active(), class_parents(), generate(noise, labels)
+    for one batch, and generate_batches, here one batch after the other."""
+
+    def generate_batches(self, batches):
+        """generate() of every (noise, labels) batch, in order."""
+        return (self.generate(noise, labels) for noise, labels in batches)
+
+
+class GeneratorSource(SampleSource):
     """Images from a Keras Generator; every batch shape is traced once (static shapes, as the NPU needs).
 
     With the run's replicas (a strategy), generate_batches spreads the batches over them, so every

@@ -25,14 +25,14 @@ _TF1_CONV = "Generator.1.Conv1/Generator.1.Conv1.Filters"
 
 @dataclasses.dataclass
 class Loaded:
-    source: object                                  # sampling.GeneratorSource or ExportedSource
+    source: sampling.SampleSource                   # sampling.GeneratorSource or ExportedSource
     description: str
     generator: Optional[networks.Generator] = None  # the Keras model (not for an export)
     cfg: Optional[config_lib.Config] = None         # the run's configuration (run dir or its checkpoints)
     example_labels: Optional[np.ndarray] = None     # every training example's class at that checkpoint
 
 
-class ExportedSource:
+class ExportedSource(sampling.SampleSource):
     """Images from an exported SavedModel, through its serving signature only."""
 
     def __init__(self, path: str):
@@ -61,10 +61,6 @@ class ExportedSource:
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return self._serve(noise=tf.constant(noise, tf.float32), labels=tf.constant(labels, tf.int32))["images"].numpy()
-
-    def generate_batches(self, batches):
-        """generate() of every (noise, labels) batch, in order."""
-        return (self.generate(noise, labels) for noise, labels in batches)
 
 
 def _built_generator(width: int, image_size: int, start_classes: int) -> networks.Generator:
