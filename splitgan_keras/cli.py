@@ -14,7 +14,7 @@ from splitgan_keras import config as config_lib
 from splitgan_keras.errors import INTERRUPTED, UserError
 
 
-def _list_parser(element_type):
+def list_parser(element_type):
     def parse(text: str):
         try:
             return [element_type(part.strip()) for part in text.split(",") if part.strip()]
@@ -29,7 +29,7 @@ def _argparse_type(tp):
     if getattr(tp, "__origin__", None) is typing.Union:
         tp = next(a for a in args if a is not type(None))
     if getattr(tp, "__origin__", None) in (tuple, typing.Tuple):
-        return _list_parser(tp.__args__[0])
+        return list_parser(tp.__args__[0])
     return tp
 
 

@@ -40,6 +40,10 @@ class DataConfig:
               "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir")
     builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size")
     builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)")
+    builtin_labels: str = _opt(
+        "colour", "labels of the built-in dataset: colour (10 classes), or colour_and_kind (20 classes: colour c's "
+                  "blobs are class c, its stripes class 10 + c; the ablation's oracle)",
+        choices=("colour", "colour_and_kind"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,7 +86,8 @@ class EvalConfig:
     every: int = _opt(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every")
     samples: int = _opt(50000, "samples per evaluation (the original: 50000)", "--eval-samples")
     metrics: Tuple[str, ...] = _opt(("is",), "metrics in training: is (Inception Score), fid (against the "
-                                             "training set), builtin_quality (built-in dataset)", "--eval-metrics")
+                                             "training set), builtin_quality, builtin_fid (built-in dataset)",
+                                    "--eval-metrics")
     inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
                                           "needs network)", "--inception")
     best_after: int = _opt(10000, "keep the checkpoint with the best Inception Score seen after this many "
@@ -200,7 +205,7 @@ def validate_evaluation(job: EvaluateConfig) -> None:
 
 # Sections a resumed run may change: they do not alter what is trained.
 RESUMABLE_SECTIONS = ("eval", "runtime", "npu", "output")
-EVAL_METRICS = ("is", "fid", "builtin_quality")
+EVAL_METRICS = ("is", "fid", "builtin_quality", "builtin_fid")
 
 
 def sections(cfg_type=Config):
@@ -357,8 +362,12 @@ def validate(cfg: Config) -> None:
     need(e.samples >= 10, "eval.samples", "must be at least 10 (the Inception Score uses 10 splits)")
     need(bool(e.metrics) and set(e.metrics) <= set(EVAL_METRICS), "eval.metrics",
          "must list some of %s, got %s" % (", ".join(EVAL_METRICS), list(e.metrics)))
-    need("builtin_quality" not in e.metrics or d.dataset == "builtin", "eval.metrics",
-         "builtin_quality needs --dataset builtin")
+    need(not {"builtin_quality", "builtin_fid"} & set(e.metrics) or d.dataset == "builtin", "eval.metrics",
+         "builtin_quality and builtin_fid need --dataset builtin")
+    if d.builtin_labels != "colour":
+        need(d.dataset == "builtin", "data.builtin_labels", "is for --dataset builtin, and --dataset is %s" % d.dataset)
+        need(not s.unsupervised, "data.builtin_labels",
+             "%s makes no sense with --unsupervised, which ignores the labels" % d.builtin_labels)
     for key in ("checkpoint_every", "sample_every", "log_every"):
         need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
     need(cfg.runtime.replicas >= 0, "runtime.replicas", "must be 0 (automatic) or more, got %d" % cfg.runtime.replicas)

@@ -85,13 +85,14 @@ def test_inception_loader_errors(tmp_path):
 
 @pytest.mark.parametrize("name, kind, samples", [("is50k", "is", 50000), ("is500", "is", 500),
                                                  ("fid10k_train", "fid", 10000), ("builtin_quality", "builtin_quality", 100),
-                                                 ("builtin_quality20", "builtin_quality", 20)])
+                                                 ("builtin_quality20", "builtin_quality", 20),
+                                                 ("builtin_fid2k_train", "builtin_fid", 2000)])
 def test_metric_names(name, kind, samples):
     assert (registry.parse(name).kind, registry.parse(name).samples) == (kind, samples)
 
 
 @pytest.mark.parametrize("name", ["is", "fid50k", "is50k_train", "kid50k", "is5", "builtin_quality0",
-                                  "builtin_quality10_train"])
+                                  "builtin_quality10_train", "builtin_fid2000", "builtin_fid1_train"])
 def test_bad_metric_names(name):
     with pytest.raises(UserError):
         registry.parse(name)
@@ -181,7 +182,35 @@ def test_builtin_quality_on_real_images_and_on_wrongly_labelled_ones():
     assert abs(chance["class_accuracy"] - 0.1) < 4 * np.sqrt(0.1 * 0.9 / 800)
     assert abs(chance["subclass_accuracy"] - 0.5) < 4 * np.sqrt(0.25 / 800)
     results = {"builtin_quality40/" + k: v for k, v in chance.items()}
-    assert "split classes their sub-class" in builtin_quality.describe(results, "builtin_quality40")
+    assert "their class's sub-class" in builtin_quality.describe(results, "builtin_quality40")
+
+
+def test_the_oracles_classes_all_carry_a_sub_class():
+    data = builtin_data.labelled_by_colour_and_kind(builtin_data.make(2000, 16, seed=0))
+    assert data.num_classes == 20 and np.array_equal(data.labels % 10, builtin_data.groups(2000, 0)[0])
+    parents = np.full(20, -1)
+    probe = builtin_quality.QualityProbe(data.labels % 10, data.subclasses, lambda: (data.labels, parents), 40,
+                                         labels_carry_kind=True)
+    right = probe.measure(_Members(data.images, data.labels, 20))
+    assert right["class_accuracy"] >= 0.99 and right["subclass_accuracy"] >= 0.99
+    wrong_kind = probe.measure(_Members(data.images, (data.labels + 10) % 20, 20))
+    assert wrong_kind["class_accuracy"] >= 0.99 and wrong_kind["subclass_accuracy"] <= 0.01
+    # The same classes without the flag: initial classes carry no sub-class, so no figure.
+    unflagged = builtin_quality.QualityProbe(data.labels % 10, data.subclasses, lambda: (data.labels, parents), 40)
+    assert "subclass_accuracy" not in unflagged.measure(_Members(data.images, data.labels, 20))
+
+
+def test_the_builtin_fid_is_small_between_real_images_and_large_for_what_is_missing():
+    data = builtin_data.make(6000, 16, seed=0)
+    reference, other = data.images[:2000], data.images[2000:4000]
+    same = builtin_quality.frechet_distance(reference, other)
+    one_kind = builtin_quality.frechet_distance(reference, data.images[data.subclasses == 0][:2000])
+    half_the_colours = builtin_quality.frechet_distance(reference, data.images[data.labels < 5][:2000])
+    noise = np.random.default_rng(0).integers(0, 256, reference.shape, dtype=np.uint8)
+    assert same < 0.02 and one_kind > 50 * same and half_the_colours > 50 * same
+    assert builtin_quality.frechet_distance(reference, noise) > one_kind / 2
+    assert builtin_quality.frechet_distance(reference, reference) == pytest.approx(0, abs=1e-6)
+    assert builtin_quality.features(reference).shape == (2000, 8)
 
 
 def test_builtin_quality_is_a_function_of_generator_and_seed(tmp_path):
@@ -191,7 +220,7 @@ def test_builtin_quality_is_a_function_of_generator_and_seed(tmp_path):
     generator = networks.Generator(width=8, image_size=16, initial_classes=20).build_variables()
     source = sampling.GeneratorSource(generator)
     values = [registry.Evaluator(cache_dir=str(tmp_path / str(i)), run_cfg=cfg,
-                                 class_state=lambda: (example_labels, parents)).evaluate(["builtin_quality20"], source, 5)
-              for i in range(2)]
+                                 class_state=lambda: (example_labels, parents), real_images=data.images).evaluate(
+        ["builtin_quality20", "builtin_fid50_train"], source, 5) for i in range(2)]
     assert values[0] == values[1] and set(values[0]) == {"builtin_quality20/" + k for k in (
-        "class_accuracy", "class_accuracy_se", "subclass_accuracy", "subclass_accuracy_se")}
+        "class_accuracy", "class_accuracy_se", "subclass_accuracy", "subclass_accuracy_se")} | {"builtin_fid50_train"}

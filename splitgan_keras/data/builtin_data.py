@@ -15,6 +15,7 @@ from splitgan_keras.data.image_data import ImageData
 
 NUM_CLASSES = 10
 KINDS = ("blob", "stripes")  # the sub-classes, by number
+COLOUR_AND_KIND = "colour_and_kind"  # data.builtin_labels of the oracle: a class per colour and kind
 
 
 def class_colours() -> np.ndarray:
@@ -81,3 +82,14 @@ def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
     pixels = np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
     return ImageData(pixels, labels, NUM_CLASSES, "built-in dataset (seed %d, %d images)" % (seed, size),
                      subclasses)
+
+
+def num_classes(labels: str) -> int:
+    """The classes of the built-in dataset under data.builtin_labels `labels`."""
+    return NUM_CLASSES * len(KINDS) if labels == COLOUR_AND_KIND else NUM_CLASSES
+
+
+def labelled_by_colour_and_kind(data: ImageData) -> ImageData:
+    """The same images, each in class colour + 10 * kind (0..19): the 20 true groups as labels."""
+    return ImageData(data.images, (data.labels + NUM_CLASSES * data.subclasses).astype(np.int32),
+                     num_classes(COLOUR_AND_KIND), data.source + ", labelled by colour and kind", data.subclasses)

@@ -19,7 +19,11 @@ _LOADERS = {"builtin": builtin_data, "cifar10": cifar10, "stl10": stl10}
 
 def initial_classes(cfg) -> int:
     """The classes a run of this config starts from: its dataset's, or one when unsupervised."""
-    return 1 if cfg.split.unsupervised else _LOADERS[cfg.data.dataset].NUM_CLASSES
+    if cfg.split.unsupervised:
+        return 1
+    if cfg.data.dataset == "builtin":
+        return builtin_data.num_classes(cfg.data.builtin_labels)
+    return _LOADERS[cfg.data.dataset].NUM_CLASSES
 
 
 def load(cfg) -> image_data.ImageData:
@@ -31,6 +35,8 @@ def load(cfg) -> image_data.ImageData:
     data_cfg, image_size = cfg.data, cfg.model.image_size
     if data_cfg.dataset == "builtin":
         data = builtin_data.make(data_cfg.builtin_size, image_size, data_cfg.builtin_seed)
+        if data_cfg.builtin_labels == builtin_data.COLOUR_AND_KIND:
+            data = builtin_data.labelled_by_colour_and_kind(data)
     elif data_cfg.dataset == "cifar10":
         data = cifar10.load(data_cfg.data_dir)
     elif data_cfg.dataset == "stl10":

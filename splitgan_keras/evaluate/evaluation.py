@@ -50,7 +50,7 @@ def evaluate(job: config_lib.EvaluateConfig) -> dict:
     print("evaluating %s (%d classes)" % (loaded.description, loaded.source.num_active()), flush=True)
     results = {}
     if job.metrics:
-        needs_real = any(m.startswith("fid") for m in job.metrics)
+        needs_real = any(registry.parse(m).kind in registry.AGAINST_TRAINING_IMAGES for m in job.metrics)
         real, name = _real_images(loaded, job.dataset, job.data_dir) if needs_real else (None, "")
         evaluator = registry.Evaluator(job.inception, real, name, job.cache_dir, progress=True, run_cfg=loaded.cfg,
                                        class_state=_class_state(loaded))

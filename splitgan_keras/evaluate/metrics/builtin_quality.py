@@ -16,11 +16,18 @@ on; these two measurements have neither problem:
 For every active class of a generator, `samples_per_class` samples are measured:
 
   class_accuracy     how often a sample shows the colour that its class's real images mostly have;
-  subclass_accuracy  over the classes that splits made (a parent or a child), how often a sample
-                     shows the kind that its class's real images mostly have (chance: 50%).
+  subclass_accuracy  over the classes that carry a sub-class, how often a sample shows the kind
+                     that its class's real images mostly have (chance: 50%). Those classes are the
+                     ones splits made (a parent or a child), or all of them when the training
+                     labels are colour and kind (data.builtin_labels, the ablation's oracle).
 
 Each comes with its standard error over the samples (binomial). The figures are a function of
 the generator, the seed and the sample count alone.
+
+The built-in FID (registry name builtin_fid<N>_train) is the Frechet distance between generated
+and training images in the space of what the probe reads (features()): a distance for the whole
+distribution, so it also sees a generator that draws one kind only, which per-class accuracies
+cannot. It is comparable between runs on the built-in dataset only, never with an Inception FID.
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_gan as tfgan
 
 from splitgan_keras.data import builtin_data
 from splitgan_keras.evaluate import sampling
@@ -40,15 +48,26 @@ STRIPE_PERIOD = 4         # pixels: 2 of the colour, 2 of its complement
 STRIPE_ENERGY = 0.2       # the share of the energy at the stripe period from which an image is striped
 
 
+def _hsv(images: np.ndarray) -> np.ndarray:
+    """float32 [N, H*W, 3]: hue, saturation and value of every pixel of uint8 images [N, H, W, 3]."""
+    return tf.image.rgb_to_hsv(tf.cast(images, tf.float32) / 255.0).numpy().reshape(len(images), -1, 3)
+
+
+def _hue_vector(hsv: np.ndarray, brightest: bool) -> np.ndarray:
+    """float64 [N, 2]: the saturation-weighted mean of (cos, sin) of the hue, an angle, over each
+    image's brightest (or darkest) tenth of pixels; hsv as _hsv gives it."""
+    count = max(1, int(round(BRIGHTEST * hsv.shape[1])))
+    order = -hsv[..., 2] if brightest else hsv[..., 2]
+    chosen = np.argpartition(order, count - 1, axis=1)[:, :count]
+    hue, saturation = (np.take_along_axis(hsv[..., i], chosen, axis=1).astype(np.float64) for i in (0, 1))
+    angle = 2 * np.pi * hue
+    return np.stack([(saturation * np.cos(angle)).mean(1), (saturation * np.sin(angle)).mean(1)], axis=1)
+
+
 def colours(images: np.ndarray) -> np.ndarray:
     """int [N]: the class colour (0..9) each uint8 image [N, H, W, 3] shows."""
-    hsv = tf.image.rgb_to_hsv(tf.cast(images, tf.float32) / 255.0).numpy().reshape(len(images), -1, 3)
-    count = max(1, int(round(BRIGHTEST * hsv.shape[1])))
-    brightest = np.argpartition(-hsv[..., 2], count - 1, axis=1)[:, :count]
-    hue, saturation = (np.take_along_axis(hsv[..., i], brightest, axis=1) for i in (0, 1))
-    angle = 2 * np.pi * hue  # hue is circular: average it as an angle
-    mean = np.arctan2((saturation * np.sin(angle)).sum(1), (saturation * np.cos(angle)).sum(1))
-    return np.round(mean / (2 * np.pi) * builtin_data.NUM_CLASSES).astype(int) % builtin_data.NUM_CLASSES
+    x, y = _hue_vector(_hsv(images), brightest=True).T
+    return np.round(np.arctan2(y, x) / (2 * np.pi) * builtin_data.NUM_CLASSES).astype(int) % builtin_data.NUM_CLASSES
 
 
 def stripe_energy(images: np.ndarray) -> np.ndarray:
@@ -71,6 +90,25 @@ def kinds(images: np.ndarray) -> np.ndarray:
     return (stripe_energy(images) >= STRIPE_ENERGY).astype(int)
 
 
+def features(images: np.ndarray) -> np.ndarray:
+    """float64 [N, 8]: what the probe reads off each uint8 image [N, H, W, 3], as a vector for a
+    Frechet distance: the hue vectors of its brightest and of its darkest tenth of pixels (its
+    colour; a stripe image's complement, a blob's dim background), its stripe energy, and the
+    mean and standard deviation of its brightness and the mean of its saturation."""
+    hsv = _hsv(images).astype(np.float64)
+    return np.concatenate([
+        _hue_vector(hsv, brightest=True), _hue_vector(hsv, brightest=False), stripe_energy(images)[:, None],
+        hsv[..., 2].mean(1, keepdims=True), hsv[..., 2].std(1, keepdims=True), hsv[..., 1].mean(1, keepdims=True)],
+        axis=1)
+
+
+def frechet_distance(real_images: np.ndarray, generated_images: np.ndarray) -> float:
+    """The built-in FID: tfgan's Frechet distance between the probe features (features()) of two
+    sets of uint8 images [N, H, W, 3] (N >= 2 each; they need not be the same size)."""
+    return float(tfgan.eval.frechet_classifier_distance_from_activations(
+        tf.constant(features(real_images)), tf.constant(features(generated_images))))
+
+
 def _accuracy(hits: np.ndarray) -> Tuple[float, float]:
     """(share of hits, its binomial standard error) of bool hits of any shape."""
     p = float(np.mean(hits))
@@ -86,24 +124,28 @@ class QualityProbe:
       class_state: returns (current class of every training image int [N], parent of every class
         int [C], -1 for initial classes), read at each measurement.
       samples_per_class: samples of every class per measurement.
+      labels_carry_kind: the training labels are colour and kind, so every class carries a sub-class.
     """
 
     def __init__(self, colour_of_example: np.ndarray, kind_of_example: np.ndarray,
-                 class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int = SAMPLES_PER_CLASS):
+                 class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int = SAMPLES_PER_CLASS,
+                 labels_carry_kind: bool = False):
         self.colour_of_example, self.kind_of_example = colour_of_example, kind_of_example
         self.class_state, self.samples_per_class = class_state, samples_per_class
+        self.labels_carry_kind = labels_carry_kind
 
     def intended(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(colour int [C], kind int [C], made by a split bool [C]) of every class, from its real images;
-        -1 for a class that holds no image (a k-means cluster may come out empty)."""
+        """(colour int [C], kind int [C], carries a sub-class bool [C]) of every class, from its real
+        images; -1 for a class that holds no image (a k-means cluster may come out empty)."""
         example_labels, parents = self.class_state()
+        carries_kind = np.ones(len(parents), bool) if self.labels_carry_kind else hierarchy.made_by_splits(parents)
         return (hierarchy.majority_per_class(self.colour_of_example, example_labels, len(parents)),
-                hierarchy.majority_per_class(self.kind_of_example, example_labels, len(parents)),
-                hierarchy.made_by_splits(parents))
+                hierarchy.majority_per_class(self.kind_of_example, example_labels, len(parents)), carries_kind)
 
     def measure(self, source, seed: int = 0) -> Dict[str, float]:
-        """{class_accuracy, class_accuracy_se, and where splits made classes subclass_accuracy, subclass_accuracy_se}."""
-        colour, kind, split = self.intended()
+        """{class_accuracy, class_accuracy_se, and where classes carry a sub-class subclass_accuracy,
+        subclass_accuracy_se}."""
+        colour, kind, carries_kind = self.intended()
         images = sampling.per_class_samples(source, self.samples_per_class, seed)
         seen_colour = colours(images).reshape(len(colour), -1)
         seen_kind = kinds(images).reshape(len(colour), -1)
@@ -111,7 +153,7 @@ class QualityProbe:
         results = {}
         results["class_accuracy"], results["class_accuracy_se"] = _accuracy(
             seen_colour[has_images] == colour[has_images, None])
-        chosen = split & has_images
+        chosen = carries_kind & has_images
         if chosen.any():
             results["subclass_accuracy"], results["subclass_accuracy_se"] = _accuracy(
                 seen_kind[chosen] == kind[chosen, None])
@@ -125,5 +167,6 @@ def describe(results: Dict[str, float], name: str) -> str:
 
     text = "%s: samples show their class's colour %.1f%% (+- %.1f) of the time" % ((name,) + percent("class_accuracy"))
     if name + "/subclass_accuracy" in results:
-        text += ", and split classes their sub-class %.1f%% (+- %.1f; chance 50%%)" % percent("subclass_accuracy")
+        text += ", and their class's sub-class %.1f%% (+- %.1f; chance 50%%) where it has one" % percent(
+            "subclass_accuracy")
     return text

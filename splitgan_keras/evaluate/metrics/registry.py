@@ -7,6 +7,9 @@
   builtin_quality<N>  built-in dataset only: how often N samples of every class show their class's
                   colour and, for split classes, its sub-class, measured on the pixels
                   (metrics/builtin_quality.py); `builtin_quality` is builtin_quality100
+  builtin_fid<N>_train  built-in dataset only: the Frechet distance of N samples with uniform
+                  labels against the first N training images in the probe's feature space (the
+                  built-in FID; builtin_quality.features)
 
 N is a number with an optional k (1000). IS and FID use tfgan's Inception module: the values
 are comparable with published ones only with its real weights (tfgan.eval.INCEPTION_TFHUB).
@@ -30,14 +33,16 @@ from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
 from splitgan_keras.replicas import Replicas
 
 BUILTIN_QUALITY = builtin_quality.NAME
+BUILTIN_FID = "builtin_fid"
 _SPREADS = ("_std", "_se")
-_NAME = re.compile(r"^(is|fid|%s)(\d*)(k?)(_train)?$" % BUILTIN_QUALITY)
+_NAME = re.compile(r"^(is|fid|%s|%s)(\d*)(k?)(_train)?$" % (BUILTIN_QUALITY, BUILTIN_FID))
+AGAINST_TRAINING_IMAGES = ("fid", BUILTIN_FID)  # kinds whose names end in _train
 
 
 @dataclasses.dataclass(frozen=True)
 class MetricSpec:
     name: str
-    kind: str      # "is" | "fid" | "builtin_quality"
+    kind: str      # "is" | "fid" | "builtin_quality" | "builtin_fid"
     samples: int   # in all; for builtin_quality, of every class
 
 
@@ -52,11 +57,12 @@ def parse(name: str) -> MetricSpec:
     if name == BUILTIN_QUALITY:
         name = DEFAULT_BUILTIN_QUALITY
     match = _NAME.match(name)
-    if not match or not match.group(2) or (match.group(1) == "fid") != bool(match.group(4)):
-        raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train) or %s<N> "
-                        "(N samples per class, e.g. %s)" % (name, BUILTIN_QUALITY, builtin_quality_name(100)))
+    if not match or not match.group(2) or (match.group(1) in AGAINST_TRAINING_IMAGES) != bool(match.group(4)):
+        raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train), %s<N> "
+                        "(N samples per class, e.g. %s) or %s<N>_train (e.g. %s2000_train)"
+                        % (name, BUILTIN_QUALITY, builtin_quality_name(100), BUILTIN_FID, BUILTIN_FID))
     samples = int(match.group(2)) * (1000 if match.group(3) else 1)
-    least = 1 if match.group(1) == BUILTIN_QUALITY else scores.IS_SPLITS
+    least = {BUILTIN_QUALITY: 1, BUILTIN_FID: 2}.get(match.group(1), scores.IS_SPLITS)
     if samples < least:
         raise UserError("metric %r: at least %d samples are needed" % (name, least))
     return MetricSpec(name, match.group(1), samples)
@@ -76,7 +82,7 @@ class Evaluator:
       cache_dir: folder of cached real statistics.
       progress: show progress bars.
       run_cfg: the config.Config of the run the generator comes from, or None; builtin_quality
-        needs a run on the built-in dataset.
+        and builtin_fid need a run on the built-in dataset.
       class_state: returns (current class of every training image int [N], parent of every class
         int [C]) of the generator, or None; builtin_quality needs it.
       replicas: the run's replicas, which share the Inception passes (and, with a source made
@@ -101,12 +107,15 @@ class Evaluator:
         specs = [parse(n) for n in names]
         if any(s.kind in ("is", "fid") for s in specs):
             self.network()
-        if any(s.kind == "fid" for s in specs) and self.real_images is None:
+        if any(s.kind in AGAINST_TRAINING_IMAGES for s in specs) and self.real_images is None:
             raise UserError("FID needs the training images: evaluate a run dir, or give --dataset/--data-dir")
         if any(s.kind == BUILTIN_QUALITY for s in specs) and (
                 self.run_cfg is None or self.run_cfg.data.dataset != "builtin" or self.class_state is None):
             raise UserError("%s needs a run on the built-in dataset, with its labels (a run dir or checkpoint)"
                             % BUILTIN_QUALITY)
+        if any(s.kind == BUILTIN_FID for s in specs) and (
+                self.run_cfg is None or self.run_cfg.data.dataset != "builtin"):
+            raise UserError("%s needs a run on the built-in dataset (a run dir or checkpoint)" % BUILTIN_FID)
         return specs
 
     def quality_probe(self, samples_per_class: int) -> builtin_quality.QualityProbe:
@@ -114,7 +123,8 @@ class Evaluator:
         config (an unsupervised run's training view has dropped the colours)."""
         data = self.run_cfg.data
         colours, kinds = builtin_data.groups(data.builtin_size, data.builtin_seed)
-        return builtin_quality.QualityProbe(colours, kinds, self.class_state, samples_per_class)
+        return builtin_quality.QualityProbe(colours, kinds, self.class_state, samples_per_class,
+                                            labels_carry_kind=data.builtin_labels == builtin_data.COLOUR_AND_KIND)
 
     def network(self):
         if self._network is None:
@@ -129,6 +139,10 @@ class Evaluator:
             if spec.kind == BUILTIN_QUALITY:
                 measured = self.quality_probe(spec.samples).measure(source, seed)
                 results.update({spec.name + "/" + key: value for key, value in measured.items()})
+                continue
+            if spec.kind == BUILTIN_FID:
+                images, _ = sampling.uniform_samples(source, spec.samples, seed)
+                results[spec.name] = builtin_quality.frechet_distance(self.real_images[:spec.samples], images)
                 continue
             if spec.samples not in outputs:
                 images, _ = sampling.uniform_samples(source, spec.samples, seed)

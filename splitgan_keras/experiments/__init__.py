@@ -1,0 +1,1 @@
+"""Experiments built from whole training runs: `python -m splitgan_keras.experiments ablation`."""

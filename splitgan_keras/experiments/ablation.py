@@ -1,0 +1,148 @@
+"""The paper's central comparison on the built-in dataset: no split, split, and an oracle.
+
+Under one budget (a config with a split schedule, e.g. configs/quickstart.json), for every seed:
+
+  no_split  the 10 colour classes all along (split.split_at emptied);
+  split     the config as it is: 10 classes, split into 20 from the critic's features;
+  oracle    the 20 true groups (colour and kind) as labels from the start (data.builtin_labels).
+
+Each run is an ordinary training run (train.py's own entry point, in this process) in
+OUT/<condition>/seed<k>, evaluated every `eval_every` iterations with the built-in probe
+(builtin_quality100: colour and sub-class accuracy) and the built-in FID (builtin_fid<N>_train);
+the figures are read back from the runs' TensorBoard logs. A run dir that already holds a
+complete run is read, not trained again, and one that holds an interrupted run is resumed, so an
+interrupted ablation continues where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import glob
+import os
+import time
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from splitgan_keras import cli, config as config_lib
+from splitgan_keras.errors import UserError
+from splitgan_keras.evaluate.metrics import registry
+from splitgan_keras.train import rundir
+
+CONDITIONS: Dict[str, Tuple[str, ...]] = {  # condition -> the --set overrides that make it from the budget
+    "no_split": ("split.split_at=[]",),
+    "split": (),
+    "oracle": ("split.split_at=[]", 'data.builtin_labels="colour_and_kind"'),
+}
+COLOUR, SUBCLASS, FID = "colour", "subclass", "builtin_fid"  # the figures, as the report names them
+QUALITY = registry.DEFAULT_BUILTIN_QUALITY
+
+
+def fid_name(samples: int) -> str:
+    return "%s%d_train" % (registry.BUILTIN_FID, samples)
+
+
+def _tags(samples: int) -> Dict[str, str]:
+    """figure -> the TensorBoard tag PeriodicEvaluation writes it under."""
+    return {COLOUR: "eval/%s/class_accuracy" % QUALITY, SUBCLASS: "eval/%s/subclass_accuracy" % QUALITY,
+            FID: "eval/" + fid_name(samples)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What every run shares: the config file, extra --set overrides, evaluation interval and FID samples."""
+    config_file: str
+    overrides: Tuple[str, ...] = ()
+    eval_every: int = 100
+    fid_samples: int = 2000
+
+    def resolved(self) -> config_lib.Config:
+        """The split condition's configuration, checked: it must be a supervised built-in run with a split."""
+        argv = self.train_argv("split", 0, "unused")
+        cfg = rundir.resolve(cli.overrides(cli.train_parser().parse_args(argv)), resume=False, fresh_dir=False)
+        config_lib.validate(cfg)
+        if cfg.data.dataset != "builtin" or cfg.split.unsupervised or cfg.data.builtin_labels != "colour":
+            raise UserError("the ablation needs a supervised run on the built-in dataset labelled by colour; %s "
+                            "gives dataset %s%s" % (self.config_file, cfg.data.dataset,
+                                                    " (unsupervised)" if cfg.split.unsupervised else ""))
+        if not cfg.split.split_at:
+            raise UserError("the ablation's split condition needs a split schedule: %s has no split.split_at"
+                            % self.config_file)
+        if cfg.train.iterations % self.eval_every:
+            raise UserError("--eval-every %d must divide the budget's %d iterations, so that every run ends with an "
+                            "evaluation" % (self.eval_every, cfg.train.iterations))
+        return cfg
+
+    def train_argv(self, condition: str, seed: int, run_dir: str) -> List[str]:
+        """train.py's command line for one run (the flags after the config's and --set's)."""
+        argv = ["--config", self.config_file]
+        for override in self.overrides + CONDITIONS[condition]:
+            argv += ["--set", override]
+        return argv + ["--seed", str(seed), "--run-dir", run_dir, "--eval-every", str(self.eval_every),
+                       "--eval-metrics", "builtin_quality,builtin_fid", "--eval-samples", str(self.fid_samples)]
+
+
+def read_curves(log_dir: str, tags: Dict[str, str]) -> Dict[str, List[Tuple[int, float]]]:
+    """figure -> [(iteration, value)] ascending, from the TensorBoard event files in log_dir. An
+    iteration evaluated twice (after a resume) keeps its last value."""
+    by_tag = {tag: {} for tag in tags.values()}
+    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            for value in event.summary.value:
+                if value.tag in by_tag:
+                    by_tag[value.tag][event.step] = float(tf.make_ndarray(value.tensor))
+    return {figure: sorted(by_tag[tag].items()) for figure, tag in tags.items()}
+
+
+def _complete(run_dir: str, iterations: int) -> bool:
+    return os.path.isdir(os.path.join(run_dir, rundir.EXPORT)) and os.path.isfile(
+        os.path.join(run_dir, rundir.CHECKPOINTS, "ckpt-%d.index" % iterations))
+
+
+def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations: int, log=print) -> Dict:
+    """Trains (or resumes, or just reads) one run; returns {curves, final, seconds}."""
+    seconds = 0.0
+    if not _complete(run_dir, iterations):
+        argv = budget.train_argv(condition, seed, run_dir)
+        if rundir.holds_run(run_dir):
+            argv.append("--resume")
+        log("ablation: %s, seed %d: train.py %s" % (condition, seed, " ".join(argv)))
+        started = time.perf_counter()
+        status = cli.main_train(argv)
+        seconds = time.perf_counter() - started
+        if status:
+            raise UserError("the ablation's run %s (%s, seed %d) ended with status %d; run the ablation again to "
+                            "resume it" % (run_dir, condition, seed, status))
+        tf.keras.backend.clear_session()
+    curves = read_curves(os.path.join(run_dir, rundir.LOGS), _tags(budget.fid_samples))
+    final = {figure: points[-1][1] for figure, points in curves.items() if points and points[-1][0] == iterations}
+    if COLOUR not in final or FID not in final:
+        raise UserError("%s: no evaluation after iteration %d in its TensorBoard logs (%s); remove the run dir to "
+                        "train it again" % (run_dir, iterations, os.path.join(run_dir, rundir.LOGS)))
+    return {"run_dir": run_dir, "curves": curves, "final": final, "seconds": seconds}
+
+
+def summarise(runs: Sequence[Dict]) -> Dict[str, Dict[str, float]]:
+    """figure -> {mean, std (population), n} of the runs' final figures (those they have)."""
+    summary = {}
+    for figure in (COLOUR, SUBCLASS, FID):
+        values = [r["final"][figure] for r in runs if figure in r["final"]]
+        if values:
+            summary[figure] = {"mean": float(np.mean(values)), "std": float(np.std(values)), "n": len(values)}
+    return summary
+
+
+def run_ablation(budget: Budget, seeds: Sequence[int], out_dir: str, log=print) -> Dict:
+    """Every condition for every seed; returns the results that report.py writes."""
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise UserError("--seeds must list distinct seeds, got %s" % list(seeds))
+    cfg = budget.resolved()
+    results = {"budget": {"config": budget.config_file, "overrides": list(budget.overrides),
+                          "iterations": cfg.train.iterations, "split_at": list(cfg.split.split_at),
+                          "eval_every": budget.eval_every, "quality": QUALITY, "fid": fid_name(budget.fid_samples)},
+               "seeds": list(seeds), "conditions": {}}
+    for condition in CONDITIONS:
+        runs = [run_one(budget, condition, seed, os.path.join(out_dir, condition, "seed%d" % seed),
+                        cfg.train.iterations, log) for seed in seeds]
+        results["conditions"][condition] = {"runs": runs, "final": summarise(runs)}
+    return results

@@ -1,0 +1,77 @@
+"""What the ablation writes: ablation.json, a Markdown table and ablation.png (the figures over training)."""
+from __future__ import annotations
+
+import io
+import os
+from typing import Dict
+
+import numpy as np
+
+from splitgan_keras import files
+from splitgan_keras.experiments import ablation
+
+_FIGURES = (  # figure, what the table and the plot call it, as a percentage
+    (ablation.COLOUR, "class colour", True),
+    (ablation.SUBCLASS, "sub-class", True),
+    (ablation.FID, "built-in FID (lower is better)", False),
+)
+
+
+def _cell(summary: Dict[str, Dict[str, float]], figure: str, percent: bool) -> str:
+    if figure not in summary:
+        return "n/a"
+    scale = 100.0 if percent else 1.0
+    text = "%.1f%% +- %.1f" if percent else "%.4f +- %.4f"
+    return text % (scale * summary[figure]["mean"], scale * summary[figure]["std"])
+
+
+def table(results: Dict) -> str:
+    """A Markdown table of the final figures, mean +- standard deviation over the seeds."""
+    lines = ["| condition | " + " | ".join(name for _, name, _ in _FIGURES) + " | minutes per run |",
+             "|---" * (len(_FIGURES) + 2) + "|"]
+    for condition, entry in results["conditions"].items():
+        minutes = [r["seconds"] / 60 for r in entry["runs"] if r["seconds"]]
+        lines.append("| %s | %s | %s |" % (condition, " | ".join(_cell(entry["final"], f, p) for f, _, p in _FIGURES),
+                                          "%.1f" % np.mean(minutes) if minutes else "(read)"))
+    return "\n".join(lines)
+
+
+def plot(results: Dict) -> bytes:
+    """One panel per figure over the iterations: every condition's mean over the seeds, with a band
+    of +- one standard deviation; the split iterations dashed. Returns the PNG file's bytes."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only: no display on a server
+    from matplotlib import pyplot
+
+    figure, axes = pyplot.subplots(1, len(_FIGURES), figsize=(5 * len(_FIGURES), 3.6))
+    for axis, (name, title, percent) in zip(axes, _FIGURES):
+        for condition, entry in results["conditions"].items():
+            curves = [dict(r["curves"][name]) for r in entry["runs"] if r["curves"][name]]
+            if not curves:
+                continue
+            steps = sorted(set.intersection(*(set(c) for c in curves)))
+            values = np.array([[c[s] for s in steps] for c in curves]) * (100 if percent else 1)
+            mean, std = values.mean(0), values.std(0)
+            axis.plot(steps, mean, label=condition)
+            axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
+        for split in results["budget"]["split_at"]:
+            axis.axvline(split + 1, color="grey", linestyle="--", linewidth=0.8)
+        axis.set_title(title + (" (%)" if percent else ""))
+        axis.set_xlabel("iteration")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.suptitle("%s, %d seeds, mean +- std" % (results["budget"]["config"], len(results["seeds"])))
+    figure.tight_layout()
+    png = io.BytesIO()
+    figure.savefig(png, format="png", dpi=100)
+    pyplot.close(figure)
+    return png.getvalue()
+
+
+def write(results: Dict, out_dir: str) -> Dict[str, str]:
+    """ablation.json, ablation.md and ablation.png in out_dir, each written whole; returns their paths."""
+    paths = {kind: os.path.join(out_dir, "ablation." + kind) for kind in ("json", "md", "png")}
+    files.write_json(paths["json"], results)
+    files.write_bytes(paths["md"], (table(results) + "\n").encode())
+    files.write_bytes(paths["png"], plot(results))
+    return paths

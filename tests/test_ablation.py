@@ -1,0 +1,89 @@
+"""The ablation command end to end on a tiny budget: every condition and seed trained, the figures
+read back from the runs' logs, the JSON, table and plot written; an interrupted ablation continues."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+from splitgan_keras.evaluate import sources
+from splitgan_keras.experiments import __main__ as experiments
+from splitgan_keras.experiments import ablation
+
+TINY_BUDGET = {
+    "data": {"builtin_size": 80},
+    "model": {"width": 8, "image_size": 16},
+    "train": {"iterations": 4, "batch_size": 4, "n_critic": 2},
+    "split": {"split_at": [1], "min_split_size": 3},
+    "output": {"log_every": 0, "sample_every": 0, "checkpoint_every": 0, "samples_per_class": 2},
+}
+
+
+def _budget_file(tmp_path, budget=None):
+    path = tmp_path / "budget.json"
+    path.write_text(json.dumps(budget or TINY_BUDGET))
+    return str(path)
+
+
+def _ablation(tmp_path, *extra):
+    return experiments.main(["ablation", "--config", _budget_file(tmp_path), "--seeds", "0,1", "--eval-every", "2",
+                             "--fid-samples", "20", "--out", str(tmp_path / "out")] + list(extra))
+
+
+def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
+    assert _ablation(tmp_path) == 0
+    out = capsys.readouterr().out
+    results = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    assert set(results["conditions"]) == {"no_split", "split", "oracle"} and results["seeds"] == [0, 1]
+    for condition, entry in results["conditions"].items():
+        assert len(entry["runs"]) == 2
+        for run in entry["runs"]:
+            assert [step for step, _ in run["curves"]["colour"]] == [2, 4]
+            assert [step for step, _ in run["curves"]["builtin_fid"]] == [2, 4]
+            assert 0 <= run["final"]["colour"] <= 1 and run["final"]["builtin_fid"] >= 0 and run["seconds"] > 0
+        finals = [run["final"]["colour"] for run in entry["runs"]]
+        assert entry["final"]["colour"]["mean"] == pytest.approx(np.mean(finals))
+        assert entry["final"]["colour"]["std"] == pytest.approx(np.std(finals))
+        # A sub-class figure only where classes carry a sub-class: after the split, and the oracle's.
+        assert ("subclass" in entry["final"]) == (condition != "no_split")
+    # The seeds are different runs, and the oracle trains on the 20 groups from the start.
+    split_runs = results["conditions"]["split"]["runs"]
+    assert split_runs[0]["final"] != split_runs[1]["final"]
+    oracle = sources.load(os.path.join(results["conditions"]["oracle"]["runs"][0]["run_dir"]))
+    assert oracle.source.num_active() == 20 and list(oracle.source.class_parents()) == [-1] * 20
+    assert oracle.cfg.data.builtin_labels == "colour_and_kind" and not oracle.cfg.split.split_at
+    assert sources.load(split_runs[0]["run_dir"]).source.num_active() == 20
+    assert sources.load(results["conditions"]["no_split"]["runs"][0]["run_dir"]).source.num_active() == 10
+    table = (tmp_path / "out" / "ablation.md").read_text()
+    assert table.count("\n") == 5 and "| no_split |" in table and "n/a" in table and table.strip() in out
+    assert (tmp_path / "out" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # Run again: every run is complete, so the figures are read back, not trained again.
+    assert _ablation(tmp_path) == 0
+    again = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    for condition in results["conditions"]:
+        assert again["conditions"][condition]["final"] == results["conditions"][condition]["final"]
+        assert all(run["seconds"] == 0 for run in again["conditions"][condition]["runs"])
+
+
+def test_an_interrupted_run_is_resumed(tmp_path, capsys):
+    budget = ablation.Budget(_budget_file(tmp_path), eval_every=2, fid_samples=20)
+    run_dir = str(tmp_path / "split0")
+    from splitgan_keras import cli
+    assert cli.main_train(budget.train_argv("split", 0, run_dir) + ["--stop-at", "2"]) == 0
+    run = ablation.run_one(budget, "split", 0, run_dir, 4)
+    assert "resumed from" in capsys.readouterr().out
+    assert [step for step, _ in run["curves"]["colour"]] == [2, 4] and "subclass" in run["final"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"split": {"split_at": []}}, "needs a split schedule"),
+    ({"split": {"split_at": [1], "unsupervised": True}}, "supervised run on the built-in dataset"),
+    ({"train": {"iterations": 5, "batch_size": 4, "n_critic": 2}}, "--eval-every 2 must divide"),
+])
+def test_a_budget_the_ablation_cannot_use_is_refused_before_training(tmp_path, capsys, change, message):
+    budget = dict(TINY_BUDGET, **change)
+    status = experiments.main(["ablation", "--config", _budget_file(tmp_path, budget), "--eval-every", "2",
+                               "--out", str(tmp_path / "out")])
+    assert status == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
