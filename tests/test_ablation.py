@@ -34,7 +34,7 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
     assert _ablation(tmp_path) == 0
     out = capsys.readouterr().out
     results = json.loads((tmp_path / "out" / "ablation.json").read_text())
-    assert set(results["conditions"]) == {"no_split", "split", "oracle"} and results["seeds"] == [0, 1]
+    assert set(results["conditions"]) == {"no_split", "split", "oracle", "split_ema"} and results["seeds"] == [0, 1]
     for condition, entry in results["conditions"].items():
         assert len(entry["runs"]) == 2
         for run in entry["runs"]:
@@ -54,8 +54,10 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
     assert oracle.cfg.data.builtin_labels == "colour_and_kind" and not oracle.cfg.split.split_at
     assert sources.load(split_runs[0]["run_dir"]).source.num_active() == 20
     assert sources.load(results["conditions"]["no_split"]["runs"][0]["run_dir"]).source.num_active() == 10
+    averaged = sources.load(results["conditions"]["split_ema"]["runs"][0]["run_dir"])
+    assert averaged.cfg.train.ema_decay == 0.99 and averaged.source.num_active() == 20
     table = (tmp_path / "out" / "ablation.md").read_text()
-    assert table.count("\n") == 5 and "| no_split |" in table and "n/a" in table and table.strip() in out
+    assert table.count("\n") == 6 and "| no_split |" in table and "n/a" in table and table.strip() in out
     assert (tmp_path / "out" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # Run again: every run is complete, so the figures are read back, not trained again.
@@ -74,6 +76,16 @@ def test_an_interrupted_run_is_resumed(tmp_path, capsys):
     run = ablation.run_one(budget, "split", 0, run_dir, 4)
     assert "resumed from" in capsys.readouterr().out
     assert [step for step, _ in run["curves"]["colour"]] == [2, 4] and "subclass" in run["final"]
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--conditions", "split,oracel"], "--conditions must list distinct conditions"),
+    (["--ema-decay", "1"], "--ema-decay must lie in (0, 1)"),
+    (["--seeds", "1,1"], "--seeds must list distinct seeds"),
+])
+def test_flags_the_ablation_cannot_use_are_refused_before_training(tmp_path, capsys, flags, message):
+    assert _ablation(tmp_path, *flags) == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("change, message", [

@@ -31,6 +31,12 @@ def test_bad_overrides_are_named(overrides, message):
 @pytest.mark.parametrize("overrides, message", [
     ({"model.image_size": 20}, r"--image-size \(model.image_size\) must be a positive multiple of 8"),
     ({"model.width": 0}, "--width"),
+    ({"data.builtin_labels": "colour_and_kind", "split.unsupervised": True},
+     r"data.builtin_labels colour_and_kind makes no sense with --unsupervised"),
+    ({"data.builtin_labels": "colour_and_kind", "data.dataset": "cifar10", "data.data_dir": "x"},
+     "data.builtin_labels is for --dataset builtin"),
+    ({"eval.metrics": ("builtin_fid",), "data.dataset": "cifar10", "data.data_dir": "x"},
+     "builtin_quality and builtin_fid need --dataset builtin"),
     ({"train.batch_size": 7}, r"--batch-size \(train.batch_size\) must be a positive multiple of train.bn_groups=2"),
     ({"train.n_critic": 0}, "--n-critic"),
     ({"train.iterations": 0}, "--iterations"),

@@ -52,15 +52,16 @@ def _eval(args, capsys):
 
 
 def test_run_dir_metrics_grid_and_samples(run_dir, tmp_path, capsys, inception_dir, cache_dir):
-    status, out, err = _eval([run_dir, "--metrics", "is100,fid100_train,builtin_quality", "--inception", inception_dir,
+    status, out, err = _eval([run_dir, "--metrics", "is100,fid100_train,builtin_quality,builtin_fid50_train",
+                              "--inception", inception_dir,
                               "--json", tmp_path / "m.json", "--grid", tmp_path / "g.png", "--per-class", 3,
                               "--samples", 50, "--out", tmp_path / "s.npz"], capsys)
     assert status == 0, err
     assert "checkpoints/ckpt-4 (20 classes)" in out
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
     assert {"is100", "is100_std", "fid100_train", "builtin_quality100/class_accuracy",
-            "builtin_quality100/subclass_accuracy_se"} <= set(metrics)
-    assert metrics["is100"] >= 1.0 and metrics["fid100_train"] > 0
+            "builtin_quality100/subclass_accuracy_se", "builtin_fid50_train"} <= set(metrics)
+    assert metrics["is100"] >= 1.0 and metrics["fid100_train"] > 0 and metrics["builtin_fid50_train"] > 0
     assert "is100 " in out and "+-" in out
     grid = tf.io.decode_png((tmp_path / "g.png").read_bytes()).numpy()
     assert grid.shape[0] == 20 * 17 + 1 and grid.shape[1] > 3 * 17 + 1  # 20 rows of 3, labels on the left
@@ -100,6 +101,7 @@ def test_tf1_checkpoint_grid_and_export(golden_dir, tmp_path, capsys):
     (["{run}/export", "--export-to", "{tmp}/e"], "is an export already"),
     (["{run}/export", "--metrics", "fid100_train", "--inception", "{inception}"], "FID needs the training images"),
     (["{run}/export", "--metrics", "builtin_quality"], "builtin_quality needs a run on the built-in dataset"),
+    (["{run}/export", "--metrics", "builtin_fid50_train"], "FID needs the training images"),
     (["{run}", "--metrics", "kid100"], "unknown metric 'kid100'"),
     (["{run}", "--metrics", "is100", "--inception", "{tmp}/none"], "--inception .*/none does not exist"),
 ])

@@ -7,29 +7,35 @@ from typing import List, Optional
 
 from splitgan_keras import cli
 from splitgan_keras.errors import UserError
+from splitgan_keras.experiments import ablation, report
 
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m splitgan_keras.experiments",
                                   description="Experiments made of whole training runs (README: The ablation).")
     commands = top.add_subparsers(dest="command", required=True)
-    ablation = commands.add_parser(
-        "ablation", help="no split against split against the oracle, on the built-in dataset",
-        description="Trains every condition (no_split, split, oracle) for every seed under one budget and writes "
-                    "OUT/ablation.json, ablation.md (the table) and ablation.png (the figures over training). "
+    command = commands.add_parser(
+        "ablation", help="no split against split against the oracle (and split with a moving average), on the "
+                         "built-in dataset",
+        description="Trains every condition (no_split, split, oracle, split_ema) for every seed under one budget and "
+                    "writes OUT/ablation.json, ablation.md (the table) and ablation.png (the figures over training). "
                     "Run it again to continue an interrupted ablation.")
-    ablation.add_argument("--config", default="configs/quickstart.json",
-                          help="the budget: a config with a split schedule (default: configs/quickstart.json)")
-    ablation.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                          help="a config override for every run, as train.py's --set (repeatable)")
-    ablation.add_argument("--seeds", type=cli.list_parser(int), default=[0, 1, 2], metavar="A,B,...",
-                          help="training seeds (default: 0,1,2)")
-    ablation.add_argument("--eval-every", type=int, default=100, metavar="N",
-                          help="iterations between evaluations; must divide the budget's iterations (default: 100)")
-    ablation.add_argument("--fid-samples", type=int, default=2000, metavar="N",
-                          help="samples (and training images) of the built-in FID (default: 2000)")
-    ablation.add_argument("--out", default="runs/ablation", help="where the runs and the results go "
-                                                                "(default: runs/ablation)")
+    command.add_argument("--config", default="configs/quickstart.json",
+                         help="the budget: a config with a split schedule (default: configs/quickstart.json)")
+    command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="a config override for every run, as train.py's --set (repeatable)")
+    command.add_argument("--seeds", type=cli.list_parser(int), default=[0, 1, 2], metavar="A,B,...",
+                         help="training seeds (default: 0,1,2)")
+    command.add_argument("--eval-every", type=int, default=100, metavar="N",
+                         help="iterations between evaluations; must divide the budget's iterations (default: 100)")
+    command.add_argument("--fid-samples", type=int, default=2000, metavar="N",
+                         help="samples (and training images) of the built-in FID (default: 2000)")
+    command.add_argument("--conditions", type=cli.list_parser(str), default=list(ablation.CONDITIONS),
+                         metavar="A,B,...", help="which conditions (default: %s)" % ",".join(ablation.CONDITIONS))
+    command.add_argument("--ema-decay", type=float, default=0.99, metavar="X",
+                         help="the moving average's decay per generator step in split_ema (default: 0.99)")
+    command.add_argument("--out", default="runs/ablation",
+                         help="where the runs and the results go (default: runs/ablation)")
     return top
 
 
@@ -39,9 +45,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.eval_every < 1 or args.fid_samples < 2:
             raise UserError("--eval-every must be at least 1 and --fid-samples at least 2, got %d and %d"
                             % (args.eval_every, args.fid_samples))
-        from splitgan_keras.experiments import ablation, report
-        budget = ablation.Budget(args.config, tuple(args.set), args.eval_every, args.fid_samples)
-        results = ablation.run_ablation(budget, args.seeds, args.out)
+        budget = ablation.Budget(args.config, tuple(args.set), args.eval_every, args.fid_samples, args.ema_decay)
+        results = ablation.run_ablation(budget, args.seeds, args.out, args.conditions)
         paths = report.write(results, args.out)
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)

@@ -4,7 +4,9 @@ Under one budget (a config with a split schedule, e.g. configs/quickstart.json),
 
   no_split  the 10 colour classes all along (split.split_at emptied);
   split     the config as it is: 10 classes, split into 20 from the critic's features;
-  oracle    the 20 true groups (colour and kind) as labels from the start (data.builtin_labels).
+  oracle    the 20 true groups (colour and kind) as labels from the start (data.builtin_labels);
+  split_ema the split condition with a moving average of the generator's weights (train.ema_decay)
+            sampling, evaluating and exporting: what that addition beyond the original changes.
 
 Each run is an ordinary training run (train.py's own entry point, in this process) in
 OUT/<condition>/seed<k>, evaluated every `eval_every` iterations with the built-in probe
@@ -29,11 +31,7 @@ from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import registry
 from splitgan_keras.train import rundir
 
-CONDITIONS: Dict[str, Tuple[str, ...]] = {  # condition -> the --set overrides that make it from the budget
-    "no_split": ("split.split_at=[]",),
-    "split": (),
-    "oracle": ("split.split_at=[]", 'data.builtin_labels="colour_and_kind"'),
-}
+CONDITIONS = ("no_split", "split", "oracle", "split_ema")
 COLOUR, SUBCLASS, FID = "colour", "subclass", "builtin_fid"  # the figures, as the report names them
 QUALITY = registry.DEFAULT_BUILTIN_QUALITY
 
@@ -50,11 +48,19 @@ def _tags(samples: int) -> Dict[str, str]:
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """What every run shares: the config file, extra --set overrides, evaluation interval and FID samples."""
+    """What every run shares: the config file, extra --set overrides, evaluation interval, FID
+    samples, and the moving average's decay in the split_ema condition."""
     config_file: str
     overrides: Tuple[str, ...] = ()
     eval_every: int = 100
     fid_samples: int = 2000
+    ema_decay: float = 0.99
+
+    def condition_overrides(self, condition: str) -> Tuple[str, ...]:
+        """The --set overrides that make `condition` from the budget."""
+        return {"no_split": ("split.split_at=[]",), "split": (),
+                "oracle": ("split.split_at=[]", 'data.builtin_labels="colour_and_kind"'),
+                "split_ema": ("train.ema_decay=%r" % self.ema_decay,)}[condition]
 
     def resolved(self) -> config_lib.Config:
         """The split condition's configuration, checked: it must be a supervised built-in run with a split."""
@@ -76,7 +82,7 @@ class Budget:
     def train_argv(self, condition: str, seed: int, run_dir: str) -> List[str]:
         """train.py's command line for one run (the flags after the config's and --set's)."""
         argv = ["--config", self.config_file]
-        for override in self.overrides + CONDITIONS[condition]:
+        for override in self.overrides + self.condition_overrides(condition):
             argv += ["--set", override]
         return argv + ["--seed", str(seed), "--run-dir", run_dir, "--eval-every", str(self.eval_every),
                        "--eval-metrics", "builtin_quality,builtin_fid", "--eval-samples", str(self.fid_samples)]
@@ -132,16 +138,24 @@ def summarise(runs: Sequence[Dict]) -> Dict[str, Dict[str, float]]:
     return summary
 
 
-def run_ablation(budget: Budget, seeds: Sequence[int], out_dir: str, log=print) -> Dict:
+def run_ablation(budget: Budget, seeds: Sequence[int], out_dir: str, conditions: Sequence[str] = CONDITIONS,
+                 log=print) -> Dict:
     """Every condition for every seed; returns the results that report.py writes."""
     if len(set(seeds)) != len(seeds) or not seeds:
         raise UserError("--seeds must list distinct seeds, got %s" % list(seeds))
+    unknown = sorted(set(conditions) - set(CONDITIONS))
+    if unknown or not conditions or len(set(conditions)) != len(conditions):
+        raise UserError("--conditions must list distinct conditions of %s, got %s" % (", ".join(CONDITIONS),
+                                                                                     list(conditions)))
+    if not 0 < budget.ema_decay < 1:
+        raise UserError("--ema-decay must lie in (0, 1), got %g" % budget.ema_decay)
     cfg = budget.resolved()
     results = {"budget": {"config": budget.config_file, "overrides": list(budget.overrides),
                           "iterations": cfg.train.iterations, "split_at": list(cfg.split.split_at),
-                          "eval_every": budget.eval_every, "quality": QUALITY, "fid": fid_name(budget.fid_samples)},
+                          "eval_every": budget.eval_every, "quality": QUALITY, "fid": fid_name(budget.fid_samples),
+                          "ema_decay": budget.ema_decay},
                "seeds": list(seeds), "conditions": {}}
-    for condition in CONDITIONS:
+    for condition in conditions:
         runs = [run_one(budget, condition, seed, os.path.join(out_dir, condition, "seed%d" % seed),
                         cfg.train.iterations, log) for seed in seeds]
         results["conditions"][condition] = {"runs": runs, "final": summarise(runs)}
