@@ -6,9 +6,11 @@ import os
 import numpy as np
 import pytest
 
+from splitgan_keras import cli
 from splitgan_keras.evaluate import sources
 from splitgan_keras.experiments import __main__ as experiments
 from splitgan_keras.experiments import ablation
+from splitgan_keras.train import rundir
 
 TINY_BUDGET = {
     "data": {"builtin_size": 80},
@@ -41,6 +43,8 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
             assert [step for step, _ in run["curves"]["colour"]] == [2, 4]
             assert [step for step, _ in run["curves"]["builtin_fid"]] == [2, 4]
             assert 0 <= run["final"]["colour"] <= 1 and run["final"]["builtin_fid"] >= 0 and run["seconds"] > 0
+            fid_second_half = [value for step, value in run["curves"]["builtin_fid"] if step > 2]
+            assert run["final"]["builtin_fid_second_half"] == pytest.approx(np.mean(fid_second_half))
         finals = [run["final"]["colour"] for run in entry["runs"]]
         assert entry["final"]["colour"]["mean"] == pytest.approx(np.mean(finals))
         assert entry["final"]["colour"]["std"] == pytest.approx(np.std(finals))
@@ -71,7 +75,6 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
 def test_an_interrupted_run_is_resumed(tmp_path, capsys):
     budget = ablation.Budget(_budget_file(tmp_path), eval_every=2, fid_samples=20)
     run_dir = str(tmp_path / "split0")
-    from splitgan_keras import cli
     assert cli.main_train(budget.train_argv("split", 0, run_dir) + ["--stop-at", "2"]) == 0
     run = ablation.run_one(budget, "split", 0, run_dir, 4)
     assert "resumed from" in capsys.readouterr().out
@@ -99,3 +102,19 @@ def test_a_budget_the_ablation_cannot_use_is_refused_before_training(tmp_path, c
                                "--out", str(tmp_path / "out")])
     assert status == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_each_condition_is_the_budget_with_its_own_changes(tmp_path):
+    """Whatever the budget's config says about the moving average, only split_ema has one."""
+    averaged_budget = dict(TINY_BUDGET, train=dict(TINY_BUDGET["train"], ema_decay=0.5))
+    budget = ablation.Budget(_budget_file(tmp_path, averaged_budget), eval_every=2, ema_decay=0.9)
+    resolved = {}
+    for condition in ablation.CONDITIONS:
+        argv = budget.train_argv(condition, 3, str(tmp_path / condition))
+        resolved[condition] = rundir.resolve(cli.overrides(cli.train_parser().parse_args(argv)), resume=False)
+    assert {c: cfg.train.ema_decay for c, cfg in resolved.items()} == {
+        "no_split": 0, "split": 0, "oracle": 0, "split_ema": 0.9}
+    assert {c: cfg.split.split_at for c, cfg in resolved.items()} == {
+        "no_split": (), "split": (1,), "oracle": (), "split_ema": (1,)}
+    assert [c for c, cfg in resolved.items() if cfg.data.builtin_labels == "colour_and_kind"] == ["oracle"]
+    assert all(cfg.train.seed == 3 and cfg.eval.every == 2 for cfg in resolved.values())

@@ -10,11 +10,12 @@ import numpy as np
 from splitgan_keras import files
 from splitgan_keras.experiments import ablation
 
-_FIGURES = (  # figure, what the table and the plot call it, as a percentage
+_PLOTTED = (  # figure, what the table and the plot call it, as a percentage
     (ablation.COLOUR, "class colour", True),
     (ablation.SUBCLASS, "sub-class", True),
     (ablation.FID, "built-in FID (lower is better)", False),
 )
+_TABLE = _PLOTTED + ((ablation.FID_SECOND_HALF, "built-in FID, mean over the 2nd half", False),)
 
 
 def _cell(summary: Dict[str, Dict[str, float]], figure: str, percent: bool) -> str:
@@ -27,12 +28,9 @@ def _cell(summary: Dict[str, Dict[str, float]], figure: str, percent: bool) -> s
 
 def table(results: Dict) -> str:
     """A Markdown table of the final figures, mean +- standard deviation over the seeds."""
-    lines = ["| condition | " + " | ".join(name for _, name, _ in _FIGURES) + " | minutes per run |",
-             "|---" * (len(_FIGURES) + 2) + "|"]
+    lines = ["| condition | " + " | ".join(name for _, name, _ in _TABLE) + " |", "|---" * (len(_TABLE) + 1) + "|"]
     for condition, entry in results["conditions"].items():
-        minutes = [r["seconds"] / 60 for r in entry["runs"] if r["seconds"]]
-        lines.append("| %s | %s | %s |" % (condition, " | ".join(_cell(entry["final"], f, p) for f, _, p in _FIGURES),
-                                          "%.1f" % np.mean(minutes) if minutes else "(read)"))
+        lines.append("| %s | %s |" % (condition, " | ".join(_cell(entry["final"], f, p) for f, _, p in _TABLE)))
     return "\n".join(lines)
 
 
@@ -43,17 +41,18 @@ def plot(results: Dict) -> bytes:
     matplotlib.use("Agg")  # files only: no display on a server
     from matplotlib import pyplot
 
-    figure, axes = pyplot.subplots(1, len(_FIGURES), figsize=(5 * len(_FIGURES), 3.6))
-    for axis, (name, title, percent) in zip(axes, _FIGURES):
-        for condition, entry in results["conditions"].items():
+    figure, axes = pyplot.subplots(1, len(_PLOTTED), figsize=(5 * len(_PLOTTED), 3.6))
+    for axis, (name, title, percent) in zip(axes, _PLOTTED):
+        for number, (condition, entry) in enumerate(results["conditions"].items()):
+            colour = "C%d" % number  # one colour per condition in every panel, whichever curves a panel has
             curves = [dict(r["curves"][name]) for r in entry["runs"] if r["curves"][name]]
             if not curves:
                 continue
             steps = sorted(set.intersection(*(set(c) for c in curves)))
             values = np.array([[c[s] for s in steps] for c in curves]) * (100 if percent else 1)
             mean, std = values.mean(0), values.std(0)
-            axis.plot(steps, mean, label=condition)
-            axis.fill_between(steps, mean - std, mean + std, alpha=0.2)
+            axis.plot(steps, mean, color=colour, label=condition)
+            axis.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
         for split in results["budget"]["split_at"]:
             axis.axvline(split + 1, color="grey", linestyle="--", linewidth=0.8)
         axis.set_title(title + (" (%)" if percent else ""))

@@ -14,7 +14,7 @@ def metric_names(eval_cfg) -> List[str]:
     """Protocol names (evaluate/metrics/registry.py) of the metrics the config asks for in training."""
     names = {"is": "is%d" % eval_cfg.samples, "fid": "fid%d_train" % eval_cfg.samples,
              "builtin_quality": registry.DEFAULT_BUILTIN_QUALITY,
-             "builtin_fid": "%s%d_train" % (registry.BUILTIN_FID, eval_cfg.samples)}
+             "builtin_fid": registry.builtin_fid_name(eval_cfg.samples)}
     return [names[m] for m in eval_cfg.metrics]
 
 

@@ -50,6 +50,10 @@ def builtin_quality_name(samples_per_class: int) -> str:
     return "%s%d" % (BUILTIN_QUALITY, samples_per_class)
 
 
+def builtin_fid_name(samples: int) -> str:
+    return "%s%d_train" % (BUILTIN_FID, samples)
+
+
 DEFAULT_BUILTIN_QUALITY = builtin_quality_name(builtin_quality.SAMPLES_PER_CLASS)  # what `builtin_quality` means
 
 
