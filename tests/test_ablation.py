@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from splitgan_keras import cli
+from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
 from splitgan_keras.experiments import __main__ as experiments
 from splitgan_keras.experiments import ablation
@@ -79,6 +80,14 @@ def test_an_interrupted_run_is_resumed(tmp_path, capsys):
     run = ablation.run_one(budget, "split", 0, run_dir, 4)
     assert "resumed from" in capsys.readouterr().out
     assert [step for step, _ in run["curves"]["colour"]] == [2, 4] and "subclass" in run["final"]
+
+
+def test_a_run_dir_of_another_configuration_is_refused_not_read(tmp_path):
+    budget = ablation.Budget(_budget_file(tmp_path), eval_every=2, fid_samples=20)
+    run_dir = str(tmp_path / "split0")
+    assert cli.main_train(budget.train_argv("no_split", 0, run_dir)) == 0  # complete, but another condition
+    with pytest.raises(UserError, match="split.split_at"):
+        ablation.run_one(budget, "split", 0, run_dir, 4)
 
 
 @pytest.mark.parametrize("flags, message", [

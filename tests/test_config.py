@@ -86,6 +86,11 @@ def test_resume_keeps_saved_config_and_rejects_changes(tmp_path):
     with pytest.raises(UserError, match=r"--width \(model.width\) is 32 in flags, but the run in .* was made "
                                         r"with 16 \(.*config.json\)"):
         rundir.resolve([("flags", {"output.run_dir": run_dir, "model.width": 32})], resume=True)
+    # Layers resolve as they do for a new run: the last that names a key has the last word.
+    layered = [("config file c.json", {"output.run_dir": run_dir, "model.width": 32}), ("--set", {"model.width": 16})]
+    assert rundir.resolve(layered, resume=True) == saved
+    with pytest.raises(UserError, match=r"--width \(model.width\) is 32 in config file c.json, but the run"):
+        rundir.resolve(layered[::-1], resume=True)
     with pytest.raises(UserError, match="already holds a run; add --resume"):
         rundir.resolve([("flags", {"output.run_dir": run_dir})], resume=False)
     with pytest.raises(UserError, match="holds no run to continue"):

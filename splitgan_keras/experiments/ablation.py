@@ -101,27 +101,24 @@ def read_curves(log_dir: str, tags: Dict[str, str]) -> Dict[str, List[Tuple[int,
     return {figure: sorted(by_tag[tag].items()) for figure, tag in tags.items()}
 
 
-def _complete(run_dir: str, iterations: int) -> bool:
-    return os.path.isdir(os.path.join(run_dir, rundir.EXPORT)) and os.path.isfile(
-        os.path.join(run_dir, rundir.CHECKPOINTS, "ckpt-%d.index" % iterations))
-
-
 def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations: int, log=print) -> Dict:
     """Trains (or resumes, or just reads) one run; returns {run_dir, curves: {figure: [(iteration,
     value)]}, final: {figure: its value at the end of the run; FID_SECOND_HALF: the mean},
     seconds: of training in this call (0 when the run was complete already)}."""
     seconds = 0.0
-    if not _complete(run_dir, iterations):
-        argv = budget.train_argv(condition, seed, run_dir)
-        if rundir.holds_run(run_dir):
-            argv.append("--resume")
+    argv = budget.train_argv(condition, seed, run_dir)
+    if rundir.holds_run(run_dir):
+        # The run there must be this one: train.py's resume check names any setting that differs.
+        rundir.resolve(cli.overrides(cli.train_parser().parse_args(argv)), resume=True)
+        argv.append("--resume")
+    if not os.path.isdir(os.path.join(run_dir, rundir.EXPORT)):  # a run exports when it completes
         log("ablation: %s, seed %d: train.py %s" % (condition, seed, " ".join(argv)))
         started = time.perf_counter()
         status = cli.main_train(argv)
         seconds = time.perf_counter() - started
         if status:
-            raise UserError("the ablation's run %s (%s, seed %d) ended with status %d; run the ablation again to "
-                            "resume it" % (run_dir, condition, seed, status))
+            raise UserError("the ablation's run %s (%s, seed %d) ended with status %d (its message is above); run "
+                            "the ablation again to resume it" % (run_dir, condition, seed, status))
         tf.keras.backend.clear_session()
     curves = read_curves(os.path.join(run_dir, rundir.LOGS), _tags(budget.fid_samples))
     final = {figure: points[-1][1] for figure, points in curves.items() if points and points[-1][0] == iterations}

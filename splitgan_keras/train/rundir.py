@@ -70,20 +70,24 @@ def resolve(overrides: Overrides, resume: bool, fresh_dir: bool = True) -> confi
     if not holds_run(run_dir):
         raise UserError("--resume: --run-dir %s holds no run to continue (no %s)" % (run_dir, CONFIG_FILE))
     saved = read_config(run_dir)
-    cfg = saved
+    # What the layers ask for together (a later layer wins, e.g. --set over the config file), and
+    # for each key the layer that has the last word.
+    requested, last_word = saved, {}
     for source, values in overrides:
-        for key, value in values.items():
-            changed = config_lib.with_overrides(saved, {key: value}, source)
-            section, name = key.split(".")
-            new, old = getattr(getattr(changed, section), name), getattr(getattr(saved, section), name)
-            if section in config_lib.RESUMABLE_SECTIONS:
-                cfg = config_lib.with_overrides(cfg, {key: new}, source)
-            elif new != old:
-                raise UserError(
-                    "%s is %r in %s, but the run in %s was made with %r (%s); a resumed run keeps its "
-                    "configuration except %s. Leave it out, or start a new --run-dir"
-                    % (config_lib.describe(key), new, source, run_dir, old, os.path.join(run_dir, CONFIG_FILE),
-                       ", ".join(s + ".*" for s in config_lib.RESUMABLE_SECTIONS)))
+        requested = config_lib.with_overrides(requested, values, source)
+        last_word.update((key, source) for key in values)
+    cfg = saved
+    for key, source in last_word.items():
+        section, name = key.split(".")
+        new, old = getattr(getattr(requested, section), name), getattr(getattr(saved, section), name)
+        if section in config_lib.RESUMABLE_SECTIONS:
+            cfg = config_lib.with_overrides(cfg, {key: new}, source)
+        elif new != old:
+            raise UserError(
+                "%s is %r in %s, but the run in %s was made with %r (%s); a resumed run keeps its "
+                "configuration except %s. Leave it out, or start a new --run-dir"
+                % (config_lib.describe(key), new, source, run_dir, old, os.path.join(run_dir, CONFIG_FILE),
+                   ", ".join(s + ".*" for s in config_lib.RESUMABLE_SECTIONS)))
     return cfg
 
 
