@@ -5,7 +5,7 @@
   fid<N>_train    FID of N samples against the first N training images (all of them if fewer),
                   tfgan's Frechet distance on pool_3 (the usual protocol: fid50k_train)
   builtin_quality<N>  built-in dataset only: how often N samples of every class show their class's
-                  colour and, for split classes, its sub-class, measured on the pixels
+                  colour and, for classes that carry a sub-class, its sub-class, measured on the pixels
                   (metrics/builtin_quality.py); `builtin_quality` is builtin_quality100
   builtin_fid<N>_train  built-in dataset only: the Frechet distance of N samples with uniform
                   labels against the first N training images in the probe's feature space (the
@@ -138,19 +138,24 @@ class Evaluator:
     def evaluate(self, names: List[str], source, seed: int = 0) -> Dict[str, float]:
         """{metric: value}, plus "<is metric>_std" for Inception Scores."""
         results = {}
-        outputs = {}  # sample count -> Inception outputs, shared by IS and FID of the same size
+        samples, outputs = {}, {}  # sample count -> images, Inception outputs: shared by the metrics of that count
+
+        def images_of(count: int) -> np.ndarray:
+            if count not in samples:
+                samples[count], _ = sampling.uniform_samples(source, count, seed)
+            return samples[count]
+
         for spec in self.check(names):
             if spec.kind == BUILTIN_QUALITY:
                 measured = self.quality_probe(spec.samples).measure(source, seed)
                 results.update({spec.name + "/" + key: value for key, value in measured.items()})
                 continue
             if spec.kind == BUILTIN_FID:
-                images, _ = sampling.uniform_samples(source, spec.samples, seed)
-                results[spec.name] = builtin_quality.frechet_distance(self.real_images[:spec.samples], images)
+                results[spec.name] = builtin_quality.frechet_distance(self.real_images[:spec.samples],
+                                                                      images_of(spec.samples))
                 continue
             if spec.samples not in outputs:
-                images, _ = sampling.uniform_samples(source, spec.samples, seed)
-                outputs[spec.samples] = self.network().outputs(images, self.progress)
+                outputs[spec.samples] = self.network().outputs(images_of(spec.samples), self.progress)
             logits, pool = outputs[spec.samples]
             if spec.kind == "is":
                 results[spec.name], results[spec.name + "_std"] = scores.inception_score(logits)
