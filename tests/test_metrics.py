@@ -156,14 +156,33 @@ def test_the_probe_reads_colour_and_kind_of_real_images(image_size):
     assert np.mean(builtin_quality.kinds(data.images) == data.subclasses) >= 0.99
 
 
+def _human_labelled(name):
+    """(images uint8 [48, 32, 32, 3], kinds int [48], colours int [48]) of tests/<name>.npz."""
+    with np.load(os.path.join(os.path.dirname(__file__), name + ".npz")) as labelled:
+        return labelled["images"], labelled["kinds"], labelled["colours"]
+
+
 def test_the_probe_reads_generated_images_as_a_person_does():
-    """48 samples of three quick-start generators (1000 to 1700 iterations, good and poor ones),
-    labelled by a person looking at them 6x enlarged, before the probe was run on them: the kind
-    (blob or stripes, a lattice counting as stripes), a blob's colour, and a stripe image's two
-    hues as the pair {c, c + 5}, written c mod 5. Which of the pair is the class colour (the
-    brighter one) a person cannot judge reliably, so only the pair is compared."""
-    with np.load(os.path.join(os.path.dirname(__file__), "human_labelled_samples.npz")) as labelled:
-        images, kinds, colours = labelled["images"], labelled["kinds"], labelled["colours"]
+    """48 samples of three quick-start generators (850 to 1700 iterations: seed 2's last, which
+    misses most, seed 1's and seed 0's), shuffled, and labelled by a person looking at them 6x
+    enlarged beside real images of every class, before the probe was run on them: the kind (blob
+    or stripes, a lattice counting as stripes) and the colour."""
+    images, kinds, colours = _human_labelled("human_labelled_samples_dim_stripes")
+    assert np.array_equal(builtin_quality.kinds(images), kinds)
+    distance = np.abs(builtin_quality.colours(images) - colours)
+    distance = np.minimum(distance, 10 - distance)  # the hues lie on a circle of 10
+    # Greens whose stripes mix two neighbouring hues are the ones a person hesitates over (4 of
+    # the 5 disagreements were marked doubtful while labelling); no reading is further off.
+    assert np.mean(distance == 0) >= 0.85 and np.all(distance <= 1)
+
+
+def test_the_probe_reads_generated_images_of_the_first_dataset_as_a_person_does():
+    """48 samples of three quick-start generators trained on the dataset's first version, whose
+    stripes paired the colour with its complement (1000 to 1700 iterations, good and poor ones),
+    labelled as above: the kind, a blob's colour, and a stripe image's two hues as the pair
+    {c, c + 5}, written c mod 5. Which of the pair is the class colour (the brighter one) a person
+    cannot judge reliably, so only the pair is compared."""
+    images, kinds, colours = _human_labelled("human_labelled_samples_complement_stripes")
     assert np.array_equal(builtin_quality.kinds(images), kinds)
     seen, blob = builtin_quality.colours(images), kinds == 0
     assert np.array_equal(seen[blob], colours[blob])

@@ -158,17 +158,19 @@ def test_schedules_beyond_capacity_or_the_run_are_refused(tmp_path, capsys):
 
 
 def test_builtin_split_recovers_the_hidden_subclasses(tmp_path, capsys):
-    # Width 8, 16x16, 1000 images, split after 20 iterations: mean ARI 0.78 here (chance: 0);
-    # the quick start's trained width-16 critic reaches 0.998.
+    # Width 8, 16x16, 1000 images, the quick start's batch and learning rate, split after 20
+    # iterations: mean ARI 0.64 and purity 0.89 here, 0.30 / 0.74 and 0.50 / 0.81 with training
+    # seeds 1 and 2 (chance: 0 and about 0.5); the quick start's width-16 critic reaches 0.74 to 0.81.
     run_dir = tmp_path / "run"
     status, out, err = train_cli(TINY + ["--run-dir", run_dir, "--builtin-size", 1000, "--iterations", 21,
-                                         "--split-at", 20, "--min-split-size", 10], capsys)
+                                         "--split-at", 20, "--min-split-size", 10, "--batch-size", 16,
+                                         "--set", "train.learning_rate=0.004"], capsys)
     assert status == 0, err
     record = json.loads((run_dir / "splits" / "iteration_0000020" / "hierarchy.json").read_text())
     recovery = record["subclass_recovery"]
     assert len(recovery) == 10
-    assert np.mean([r["ari"] for r in recovery.values()]) > 0.5
-    assert np.mean([r["purity"] for r in recovery.values()]) > 0.85
+    assert np.mean([r["ari"] for r in recovery.values()]) > 0.2
+    assert np.mean([r["purity"] for r in recovery.values()]) > 0.7
     assert out.count("hidden sub-class recovery: mean adjusted Rand index") == 1  # at the split
 
 

@@ -1,9 +1,11 @@
 """The built-in procedural dataset: 10 classes, each hiding 2 visually distinct sub-classes.
 
-Class k has its own colour (hue k/10). Sub-class 0 is a smooth bright blob of that colour on a dim
-background of the same colour; sub-class 1 is 2-pixel stripes of the colour and its complement.
-The class label says only the colour, so a class split that recovers the blob/stripe sub-classes
-can be scored against ground truth. Generation is vectorised numpy and deterministic in its seed.
+Class k has its own colour (hue k/10). Both sub-classes draw it on a dim background of the same hue:
+sub-class 0 as a smooth bright blob, sub-class 1 as 2-pixel stripes. Every image thus shows one hue,
+its class's, that a person can name at a glance (the first version striped the colour with its
+complement, which made a class's stripes and those of the class five hues away the same two hues,
+told apart only by which was brighter). The class label says only the colour, so a class split that
+recovers the blob/stripe sub-classes can be scored against ground truth. Generation is vectorised numpy and deterministic in its seed.
 """
 from __future__ import annotations
 
@@ -24,6 +26,11 @@ def class_colours() -> np.ndarray:
                     dtype=np.float32)
 
 
+def _background(colour: np.ndarray) -> np.ndarray:
+    """float32 [N, 1, 1, 3]: the dim background of both sub-classes, for colours [N, 3]."""
+    return 0.25 * colour[:, None, None, :]
+
+
 def _blobs(colour: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
     """float32 [N, size, size, 3]: a Gaussian blob at a random place and width, per image."""
     n = len(colour)
@@ -32,20 +39,19 @@ def _blobs(colour: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarra
     sigma = rng.uniform(0.12, 0.22, (n, 1, 1)).astype(np.float32)
     r2 = (grid[None, :, None] - cy) ** 2 + (grid[None, None, :] - cx) ** 2
     weight = np.exp(-r2 / (2 * sigma ** 2))[..., None]
-    background = 0.25 * colour[:, None, None, :]
     bright = (0.6 * colour + 0.4)[:, None, None, :]
-    return background + (bright - background) * weight
+    return _background(colour) + (bright - _background(colour)) * weight
 
 
 def _stripes(colour: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """float32 [N, size, size, 3]: 2-pixel stripes of the colour and its complement."""
+    """float32 [N, size, size, 3]: 2-pixel stripes of the colour on its dim background."""
     n = len(colour)
     pixels = np.arange(size)
     phase = rng.integers(0, 4, (n, 1, 1))
     vertical = rng.integers(0, 2, (n, 1, 1)).astype(bool)
     along = np.where(vertical, pixels[None, None, :], pixels[None, :, None])
     on = (((along + phase) // 2) % 2 == 0)[..., None]
-    return np.where(on, colour[:, None, None, :], 1.0 - colour[:, None, None, :]).astype(np.float32)
+    return np.where(on, colour[:, None, None, :], _background(colour)).astype(np.float32)
 
 
 def _groups(rng: np.random.Generator, size: int):

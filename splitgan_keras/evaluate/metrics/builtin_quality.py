@@ -6,8 +6,9 @@ the figure reproducible) and would judge generated images that lie outside what 
 on; these two measurements have neither problem:
 
   colour  the hue of the image's brightest tenth of pixels, weighted by saturation, taken to the
-          nearest class hue k/10: a blob's bright centre, and in a striped image its own colour,
-          whose value (0.95) is above its complement's (0.86);
+          nearest class hue k/10: a blob's bright centre, a striped image's bright stripes (in the
+          dataset's first version, whose stripes paired the colour (value 0.95) with its complement
+          (0.86), still the colour's);
   kind    stripes when at least a fifth of the image's energy (pixels minus their mean, all
           channels) lies at the stripes' period of 4 pixels along the rows or along the columns
           (real stripes: 99%; real blobs: under 2%); else blob. A generator's first attempts at
@@ -44,7 +45,7 @@ from splitgan_keras.split import hierarchy
 NAME = "builtin_quality"
 SAMPLES_PER_CLASS = 100
 BRIGHTEST = 0.1           # the share of pixels whose hue is the image's colour
-STRIPE_PERIOD = 4         # pixels: 2 of the colour, 2 of its complement
+STRIPE_PERIOD = 4         # pixels: 2 of the colour, 2 of the dim background
 STRIPE_ENERGY = 0.2       # the share of the energy at the stripe period from which an image is striped
 
 
@@ -93,7 +94,7 @@ def kinds(images: np.ndarray) -> np.ndarray:
 def features(images: np.ndarray) -> np.ndarray:
     """float64 [N, 8]: what the probe reads off each uint8 image [N, H, W, 3], as a vector for a
     Frechet distance: the hue vectors of its brightest and of its darkest tenth of pixels (its
-    colour; a stripe image's complement, a blob's dim background), its stripe energy, and the
+    colour and its dim background), its stripe energy, and the
     mean and standard deviation of its brightness and the mean of its saturation."""
     hsv = _hsv(images).astype(np.float64)
     return np.concatenate([
