@@ -10,7 +10,7 @@ import numpy as np
 from splitgan_keras import files
 from splitgan_keras.experiments import ablation
 
-_PLOTTED = (  # figure, what the table and the plot call it, as a percentage
+_PLOTTED = (  # figure, what the table and the plot call it, as a percentage (else plotted on a log scale)
     (ablation.COLOUR, "class colour", True),
     (ablation.SUBCLASS, "sub-class", True),
     (ablation.FID, "built-in FID (lower is better)", False),
@@ -36,7 +36,8 @@ def table(results: Dict) -> str:
 
 def plot(results: Dict) -> bytes:
     """One panel per figure over the iterations: every condition's mean over the seeds, with a band
-    of +- one standard deviation; the split iterations dashed. Returns the PNG file's bytes."""
+    of +- one standard deviation; the split iterations dashed; figures that are not percentages on a
+    log scale. Returns the PNG file's bytes."""
     import matplotlib
     matplotlib.use("Agg")  # files only: no display on a server
     from matplotlib import pyplot
@@ -55,7 +56,9 @@ def plot(results: Dict) -> bytes:
             axis.fill_between(steps, mean - std, mean + std, color=colour, alpha=0.2)
         for split in results["budget"]["split_at"]:
             axis.axvline(split + 1, color="grey", linestyle="--", linewidth=0.8)
-        axis.set_title(title + (" (%)" if percent else ""))
+        if not percent:  # the FID falls by more than ten times: a linear axis hides the conditions' late gaps
+            axis.set_yscale("log")
+        axis.set_title(title + (" (%)" if percent else ", log scale"))
         axis.set_xlabel("iteration")
         axis.grid(alpha=0.3)
     axes[0].legend()
