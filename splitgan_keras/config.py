@@ -108,6 +108,10 @@ class RuntimeConfig:
         "--iterations-per-call")
     deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                       "deterministic option)", "--deterministic")
+    threads: int = _opt(0, "TensorFlow's host thread pools (intra- and inter-op): 0 = its default, one thread per core "
+                           "the process may use. A run's numbers follow the thread count (it orders the float sums), so "
+                           "a fixed count repeats them on a machine or a taskset with another number of cores",
+                        "--threads")
     replicas: int = _opt(
         0, "data-parallel replicas, each on its shard of every batch: 0 = every visible GPU with --device gpu, else "
            "one; N = that many (on the CPU, N logical devices). Several hosts: TF_CONFIG; Ascend: one process per NPU "
@@ -371,6 +375,8 @@ def validate(cfg: Config) -> None:
     for key in ("checkpoint_every", "sample_every", "log_every"):
         need(getattr(o, key) >= 0, "output." + key, "must be 0 or more")
     need(cfg.runtime.replicas >= 0, "runtime.replicas", "must be 0 (automatic) or more, got %d" % cfg.runtime.replicas)
+    need(cfg.runtime.threads >= 0, "runtime.threads", "must be 0 (TensorFlow's default) or more, got %d"
+         % cfg.runtime.threads)
     need(cfg.runtime.collective_timeout >= 1, "runtime.collective_timeout", "must be at least 1 second")
     r = cfg.runtime.replicas
     if r > 1:  # an automatic count (GPUs, TF_CONFIG, RANK_SIZE) is checked once it is known (runtime.py)

@@ -78,6 +78,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
     NPU the adapter reads its options only once, when the device opens.
     """
     rt = cfg.runtime
+    set_threads(rt.threads)
     device = _resolve_device(rt.device)
     if rt.xla and device == "npu":
         raise UserError("--xla is not available with --device npu: the Ascend adapter compiles every graph itself "
@@ -244,6 +245,23 @@ def _ensure_dir(path: str, flag: str) -> str:
     except OSError as e:
         raise UserError("%s %s: cannot create the folder (%s)" % (flag, path, e))
     return os.path.abspath(path)
+
+
+def set_threads(threads: int) -> None:
+    """Sizes TensorFlow's intra- and inter-op thread pools (0: its default, one thread per core the
+    process may use). How a kernel splits its sums follows the pool's size, so two thread counts
+    give two float trajectories, and a GAN's grow apart; a fixed count repeats a run whatever the
+    cores. The pools are built once per process, with TensorFlow's context."""
+    if threads == tf.config.threading.get_intra_op_parallelism_threads() == \
+            tf.config.threading.get_inter_op_parallelism_threads():
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:  # TensorFlow's context already runs: its pools keep their size
+        raise UserError("--threads %d: this process already runs TensorFlow with %d threads, and its thread pools "
+                        "cannot be resized; give every run in one process the same --threads"
+                        % (threads, tf.config.threading.get_intra_op_parallelism_threads()))
 
 
 def seed_everything(seed: int) -> None:

@@ -43,6 +43,7 @@ def test_bad_overrides_are_named(overrides, message):
     ({"data.dataset": "cifar10"}, r"--data-dir \(data.data_dir\) is required"),
     ({"data.dataset": "cifar10", "data.data_dir": "x", "model.image_size": 16}, "must be 32 for CIFAR-10"),
     ({"output.log_every": -1}, "--log-every"),
+    ({"runtime.threads": -1}, r"--threads \(runtime.threads\) must be 0"),
 ])
 def test_validation_names_the_flag(overrides, message):
     with pytest.raises(UserError, match=message):

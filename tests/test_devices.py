@@ -1,11 +1,13 @@
 """The device module: the NPU path through a test double of npu_device, and device errors."""
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, needs_cpu_bfloat16, run_script, run_with_npu_double, train_cli
+from conftest import ROOT, TINY, needs_cpu_bfloat16, run_script, run_with_npu_double, train_cli
 from splitgan_keras import compat, config, runtime
 from splitgan_keras.errors import UserError
 
@@ -120,3 +122,21 @@ def test_xla_compiles_the_training_step(tmp_path, capsys):
     last = json.loads((tmp_path / "xla.json").read_text())["iterations"][-1]
     assert all(abs(v) < 1e6 for k, v in last.items() if k != "iteration")
     assert last["g/grad_norm"] > 0 and last["d/grad_norm"] > 0
+
+
+def test_threads_size_both_pools_in_a_fresh_process():
+    code = ("import tensorflow as tf; from splitgan_keras import config, runtime; "
+            "runtime.setup(config.with_overrides(config.Config(), {'runtime.threads': 3}, 'test')); "
+            "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+            "tf.config.threading.get_inter_op_parallelism_threads())")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "3"]
+
+
+def test_threads_cannot_change_once_tensorflow_runs():
+    tf.constant(1.0) + 1.0  # the eager context, and with it the thread pools, exist from here on
+    current = tf.config.threading.get_intra_op_parallelism_threads()
+    runtime.set_threads(current)  # the same count is no change
+    with pytest.raises(UserError, match=r"--threads %d: this process already runs TensorFlow" % (current + 5)):
+        runtime.set_threads(current + 5)
