@@ -259,9 +259,10 @@ def set_threads(threads: int) -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     except RuntimeError:  # TensorFlow's context already runs: its pools keep their size
-        raise UserError("--threads %d: this process already runs TensorFlow with %d threads, and its thread pools "
-                        "cannot be resized; give every run in one process the same --threads"
-                        % (threads, tf.config.threading.get_intra_op_parallelism_threads()))
+        current = tf.config.threading.get_intra_op_parallelism_threads()
+        raise UserError("--threads %d: this process already runs TensorFlow with %s, and its thread pools cannot be "
+                        "resized; give every run in one process the same --threads"
+                        % (threads, "%d threads" % current if current else "its default thread count"))
 
 
 def seed_everything(seed: int) -> None:
