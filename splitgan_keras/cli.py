@@ -152,32 +152,54 @@ def _check_inputs(cfg, args) -> None:
 def main_train(argv: Optional[List[str]] = None) -> int:
     args = train_parser().parse_args(argv)
     try:
-        from splitgan_keras.data import datasets
-        from splitgan_keras.train import rundir
+        from splitgan_keras import launch
+        from splitgan_keras.train import rundir, rundir_lock
         if args.parity_record and (args.resume or args.init_from_tf1):
             raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
-        from splitgan_keras import launch
-        # A new run needs a fresh run dir, except for a parity record (it writes none) and for the
-        # processes of a several-process job that are not the chief (they write nothing).
-        fresh_dir = not args.parity_record and not launch.launched_as_secondary()
-        cfg = rundir.resolve(overrides(args), resume=args.resume, fresh_dir=fresh_dir)
-        config_lib.validate(cfg)
-        if args.dry_run:
-            _check_inputs(cfg, args)
-            print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
-            return 0
-        # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
-        data = datasets.load(cfg)
-        from splitgan_keras.train import parity_record, run as run_lib
-        if args.parity_record:
-            parity_record.record_parity(cfg, args.parity_record, args.parity_iterations, data)
-        elif run_lib.run(cfg, data, resume=args.resume, stop_at=args.stop_at,
-                         init_from_tf1=args.init_from_tf1).interrupted:
-            return INTERRUPTED
+        requested = overrides(args)
+        # The chief of a job writes the run dir and holds its lock from before it decides between a
+        # fresh start and a resume. A process that the launcher's environment calls a secondary
+        # decides nothing yet: only the runtime can confirm it (the variables may be stale), and
+        # if it turns out to be the chief it takes the lock then (claim_run_dir).
+        writes = not args.parity_record and not args.dry_run
+        secondary = launch.launched_as_secondary()
+        lock = rundir_lock.RunDirLock(rundir.run_dir_of(requested))
+        try:
+            if writes and not secondary:
+                lock.acquire()
+            cfg = rundir.resolve(requested, resume=args.resume, fresh_dir=writes and not secondary)
+            config_lib.validate(cfg)
+            if args.dry_run:
+                _check_inputs(cfg, args)
+                print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
+                return 0
+            return _train(cfg, args, lock)
+        finally:
+            lock.release()
     except UserError as e:
         print("error: %s" % e, file=sys.stderr)
         return e.exit_status
-    return 0
+
+
+def _train(cfg: config_lib.Config, args: argparse.Namespace, lock) -> int:
+    from splitgan_keras.data import datasets
+    from splitgan_keras.train import rundir
+    # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
+    data = datasets.load(cfg)
+    from splitgan_keras.train import parity_record, run as run_lib
+    if args.parity_record:
+        parity_record.record_parity(cfg, args.parity_record, args.parity_iterations, data)
+        return 0
+
+    def claim_run_dir() -> None:
+        """The runtime says this process writes the run dir, though the environment said otherwise."""
+        lock.acquire()
+        if not args.resume:
+            rundir.check_fresh(cfg.output.run_dir)
+
+    result = run_lib.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1,
+                         claim_run_dir=None if lock.held else claim_run_dir)
+    return INTERRUPTED if result.interrupted else 0
 
 
 def train_command() -> None:

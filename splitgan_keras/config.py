@@ -311,7 +311,7 @@ def read_json(path: str) -> Dict[str, Any]:
     try:
         with open(path) as f:
             data = json.load(f)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nesting deeper than a config has
         raise UserError("config file %s is not valid JSON: %s" % (path, e))
     if not isinstance(data, dict):
         raise UserError("config file %s must hold a JSON object of sections" % path)

@@ -1,16 +1,17 @@
 """CIFAR-10 python batches, from the extracted folder or straight from cifar-10-python.tar.gz.
 
-Nothing is downloaded: a missing file is an error that says where to get it.
+Nothing is downloaded: a missing file is an error that says where to get it. The batches are
+pickles, read by safe_pickle: a file that names anything but plain data is refused unrun.
 """
 from __future__ import annotations
 
 import os
-import pickle
 import tarfile
 from typing import BinaryIO, Tuple
 
 import numpy as np
 
+from splitgan_keras.data import safe_pickle
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 
@@ -86,10 +87,7 @@ def _read_archive(filename: str):
 
 def _parse_batch(f: BinaryIO, where: str) -> Tuple[np.ndarray, np.ndarray]:
     """Returns images uint8 [n, 32, 32, 3] and labels int32 [n] of one pickled batch."""
-    try:
-        batch = pickle.load(f, encoding="bytes")
-    except Exception as e:  # pickle raises many types on corrupt input
-        raise UserError("%s is not a CIFAR-10 python batch (%s: %s)" % (where, type(e).__name__, e))
+    batch = safe_pickle.load(f, where, "a CIFAR-10 python batch")  # downloaded: nothing it names is called
     if not isinstance(batch, dict):
         raise UserError("%s is not a CIFAR-10 python batch (a pickled %s, expected a dict)"
                         % (where, type(batch).__name__))

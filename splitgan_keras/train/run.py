@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 import tensorflow as tf
 
@@ -47,7 +47,8 @@ def _restore_or_start(cfg, gan, data, store, resume: bool, init_from_tf1: Option
 
 
 def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool = False,
-        stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None) -> Result:
+        stop_at: Optional[int] = None, init_from_tf1: Optional[str] = None,
+        claim_run_dir: Optional[Callable[[], None]] = None) -> Result:
     """Trains (or continues) the run described by `cfg`.
 
     Args:
@@ -57,6 +58,8 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
       stop_at: end this session after this many completed iterations (the learning-rate schedule
         still spans cfg.train.iterations); --resume continues later.
       init_from_tf1: a checkpoint of the original TF1 code to start a new run from.
+      claim_run_dir: called once the runtime has confirmed that this process writes the run dir
+        (the chief), when the caller has not claimed it yet: it locks the run dir and checks it.
 
     Raises:
       UserError: bad input, or a run dir that cannot be written (full disk, permissions).
@@ -72,6 +75,8 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
     try:
         runtime, data, gan = build.prepare(cfg, data)
         chief = runtime.replicas.is_chief  # the one process of several that writes the run dir
+        if chief and claim_run_dir is not None:
+            claim_run_dir()
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.sampling_generator)  # pictures: the chief's alone

@@ -6,6 +6,7 @@
     <run_dir>/logs/           TensorBoard event files
     <run_dir>/splits/         one record per class split (labels, tree, hierarchy, real images per class)
     <run_dir>/export/         the exported generator (SavedModel)
+    <run_dir>/.lock           held by the run that writes it (rundir_lock.py)
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import Any, List, Mapping, Tuple
 from splitgan_keras import config as config_lib
 from splitgan_keras import files
 from splitgan_keras.errors import UserError
+from splitgan_keras.train.rundir_lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
 CHECKPOINTS, SAMPLES, LOGS, SPLITS, EXPORT = "checkpoints", "samples", "logs", "splits", "export"
@@ -32,7 +34,20 @@ def holds_run(run_dir: str) -> bool:
     return os.path.exists(os.path.join(run_dir, CONFIG_FILE)) or os.path.isdir(os.path.join(run_dir, CHECKPOINTS))
 
 
-def _run_dir_of(overrides: Overrides) -> str:
+def check_fresh(run_dir: str) -> None:
+    """Raises UserError unless `run_dir` can take a new run: new, or empty but for its lock. A
+    folder of the user's is never taken over (a new run replaces export/ and samples/)."""
+    if holds_run(run_dir):
+        raise UserError("--run-dir %s already holds a run; add --resume to continue it, or choose "
+                        "another --run-dir" % run_dir)
+    others = sorted(set(os.listdir(run_dir)) - {LOCK_FILE}) if os.path.isdir(run_dir) else []
+    if others:
+        raise UserError("--run-dir %s is not empty and holds no run (it has %s%s); a new run needs a new or empty "
+                        "folder: choose another --run-dir" % (run_dir, ", ".join(others[:5]),
+                                                              ", ..." if len(others) > 5 else ""))
+
+
+def run_dir_of(overrides: Overrides) -> str:
     run_dir = config_lib.OutputConfig().run_dir
     for _, values in overrides:
         run_dir = values.get("output.run_dir", run_dir)
@@ -44,28 +59,30 @@ def read_config(run_dir: str) -> config_lib.Config:
     try:
         with open(filename) as f:
             nested = json.load(f)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, RecursionError) as e:
         raise UserError("cannot read the run's configuration %s: %s" % (filename, e))
+    if not isinstance(nested, dict):
+        raise UserError("the run's configuration %s must hold a JSON object of sections, not a %s"
+                        % (filename, type(nested).__name__))
     return config_lib.from_dict(nested, filename)
 
 
 def resolve(overrides: Overrides, resume: bool, fresh_dir: bool = True) -> config_lib.Config:
     """The configuration of the run to start or continue.
 
-    A new run applies the overrides to the defaults and, with `fresh_dir`, needs a run dir that
-    holds no run. A resumed run starts from the run dir's config.json; overrides may change only
+    A new run applies the overrides to the defaults and, with `fresh_dir`, needs a new or empty
+    run dir (check_fresh). A resumed run starts from the run dir's config.json; overrides may change only
     the sections in config.RESUMABLE_SECTIONS, and any other key must repeat the saved value.
     """
-    run_dir = _run_dir_of(overrides)
+    run_dir = run_dir_of(overrides)
     if os.path.exists(run_dir) and not os.path.isdir(run_dir):
         raise UserError("--run-dir %s is a file, not a folder; choose another --run-dir" % run_dir)
     if not resume:
         cfg = config_lib.Config()
         for source, values in overrides:
             cfg = config_lib.with_overrides(cfg, values, source)
-        if fresh_dir and holds_run(run_dir):
-            raise UserError("--run-dir %s already holds a run; add --resume to continue it, or choose "
-                            "another --run-dir" % run_dir)
+        if fresh_dir:
+            check_fresh(run_dir)
         return cfg
     if not holds_run(run_dir):
         raise UserError("--resume: --run-dir %s holds no run to continue (no %s)" % (run_dir, CONFIG_FILE))
