@@ -8,8 +8,12 @@
 # Environment: RANK_TABLE_FILE (required: the server's rank table), RANK_SIZE (default 8),
 # FIRST_DEVICE (device id of rank 0, default 0), PYTHON (default python3), LOG_DIR (default
 # npu_logs). The CANN and TF-plugin environments must be sourced first (README: Ascend NPU).
-# The job's exit status is the first failing rank's (the others are then stopped), else 0;
-# SIGTERM/SIGINT reach every rank, which checkpoint and exit 3 (continue with --resume).
+# The job's exit status is the first failing rank's, else 0. A rank that fails stops the others;
+# SIGTERM, SIGINT or SIGHUP to this script is forwarded to every rank. Either way the ranks get
+# SIGTERM (a background process of a script starts with SIGINT ignored), checkpoint and exit 3
+# (continue with --resume); a
+# rank still running STOP_GRACE seconds later (default 300) is killed with its children. Each rank
+# runs in its own session, so a Ctrl-C reaches it once, through this script, and not twice.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${RANK_TABLE_FILE:?set RANK_TABLE_FILE to the rank table of this server, e.g. /user/config/hccl_8p.json}"
@@ -23,32 +27,81 @@ export JOB_ID=${JOB_ID:-10087}
 FIRST_DEVICE=${FIRST_DEVICE:-0}
 PYTHON=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-npu_logs}
+STOP_GRACE=${STOP_GRACE:-300}
+for name in RANK_SIZE FIRST_DEVICE STOP_GRACE; do
+    if [[ ! ${!name} =~ ^[0-9]+$ ]] || ((10#${!name} > 4096 * 1024)); then
+        echo "error: $name must be a whole number, got '${!name}'" >&2
+        exit 2
+    fi
+done
+if ((RANK_SIZE < 1)); then
+    echo "error: RANK_SIZE must be at least 1" >&2
+    exit 2
+fi
 mkdir -p "$LOG_DIR"
 
 pids=()
-stop_ranks() {  # forwards a signal to every rank still running
-    kill "-$1" "${pids[@]}" 2>/dev/null
+declare -A rank_of
+stopping=""  # set once the ranks have been asked to stop
+escalation=""  # the process that kills the ranks still running after the grace period
+
+stop_ranks() {  # $1: why. Sends SIGTERM to every rank still running; kills them after STOP_GRACE s.
+    if [[ -n $stopping ]]; then
+        return
+    fi
+    stopping=$1
+    kill -TERM "${pids[@]}" 2>/dev/null
+    (
+        trap - INT HUP
+        sleep "$STOP_GRACE" &
+        sleeper=$!
+        trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM  # all ranks ended in time
+        wait "$sleeper"
+        echo "ranks still running ${STOP_GRACE}s after SIGTERM ($1; STOP_GRACE); killing them" >&2
+        for pid in "${pids[@]}"; do
+            kill -KILL -- "-$pid" 2>/dev/null  # the rank's whole process group (setsid made it its leader)
+        done
+    ) &
+    escalation=$!
 }
-trap 'stop_ranks TERM' TERM
-trap 'stop_ranks INT' INT
+trap 'stop_ranks "the launcher got SIGTERM"' TERM
+trap 'stop_ranks "the launcher got SIGHUP"' HUP
+trap 'stop_ranks "the launcher got SIGINT"' INT
 
 for ((rank = 0; rank < RANK_SIZE; rank++)); do
     RANK_ID=$rank ASCEND_DEVICE_ID=$((FIRST_DEVICE + rank)) \
-        "$PYTHON" train.py --device npu "$@" > "$LOG_DIR/rank_$rank.log" 2>&1 &
+        setsid "$PYTHON" train.py --device npu "$@" > "$LOG_DIR/rank_$rank.log" 2>&1 &
     pids+=("$!")
+    rank_of[$!]=$rank
 done
 echo "started $RANK_SIZE ranks (devices $FIRST_DEVICE..$((FIRST_DEVICE + RANK_SIZE - 1))); logs in $LOG_DIR/rank_<id>.log"
 
 status=0
-for ((left = RANK_SIZE; left > 0; left--)); do
-    wait -n  # the next rank to end (the ranks are the only children)
-    finished=$?
-    if ((finished != 0 && status == 0)); then
-        status=$finished
-        if ((finished != 3)); then  # 3: stopped by a signal, after a checkpoint; the others stop by themselves
-            echo "a rank failed with status $finished; stopping the others (see $LOG_DIR/)" >&2
-            stop_ranks KILL
+running=("${pids[@]}")
+while ((${#running[@]} > 0)); do
+    wait -n  # returns when a child ends, or when a trapped signal arrives
+    none_left=$(($? == 127))
+    still=()
+    for pid in "${running[@]}"; do
+        if ((!none_left)) && kill -0 "$pid" 2>/dev/null; then  # running, or ended and reaped next round
+            still+=("$pid")
+            continue
         fi
-    fi
+        wait "$pid"  # the status of a rank that has ended (bash keeps it after wait -n)
+        finished=$?
+        if ((finished != 0 && status == 0)); then
+            status=$finished
+        fi
+        # 3: stopped by a signal after a checkpoint; the other ranks agree on that stop themselves.
+        if ((finished != 0 && finished != 3)) && [[ -z $stopping ]]; then
+            echo "a rank failed with status $finished; stopping the others with SIGTERM (rank ${rank_of[$pid]}:" \
+                 "see $LOG_DIR/rank_${rank_of[$pid]}.log)" >&2
+            stop_ranks "rank ${rank_of[$pid]} failed"
+        fi
+    done
+    running=("${still[@]+"${still[@]}"}")
 done
+if [[ -n $escalation ]]; then
+    kill "$escalation" 2>/dev/null
+fi
 exit "$status"

@@ -9,7 +9,6 @@ or precision. The data order needs no state: it is a function of the seed and th
 """
 from __future__ import annotations
 
-import atexit
 import glob
 import json
 import math
@@ -59,19 +58,25 @@ def newest_usable(paths: List[str], use: Callable[[str], T], report: Callable[[s
     return use(paths[0])
 
 
+def durable(path: str) -> None:
+    """Flushes checkpoint `path` (its index and data files) and its folder's checkpoint state file
+    to disk: TensorFlow writes them without fsync."""
+    state = os.path.join(os.path.dirname(path), "checkpoint")
+    files.sync_files(glob.glob(glob.escape(path) + ".*") + ([state] if os.path.isfile(state) else []))
+
+
 class TrainingCheckpoints:
     """A CheckpointManager over a SplitGAN; checkpoint numbers are completed iterations.
 
     With `writes` off (a process of several that is not the chief) it restores from `directory`
-    but saves into a scratch folder of its own, removed when the process ends: every process must
-    take part in every save, since MultiWorkerMirroredStrategy synchronises them.
+    but saves into a scratch folder of its own, removed by `close`: every process must take part
+    in every save, since MultiWorkerMirroredStrategy synchronises them.
     """
 
     def __init__(self, directory: str, gan, keep: int, writes: bool = True):
         self.gan, self.writes, self.directory = gan, writes, directory
         self.scratch = None if writes else tempfile.mkdtemp(prefix="splitgan-replica-checkpoints-")
-        if self.scratch:
-            atexit.register(shutil.rmtree, self.scratch, True)
+        self.current: Optional[int] = None  # the checkpoint number that holds the state now, if any
         self.core = dict(
             generator=gan.generator, critic=gan.critic,
             g_optimizer=optimizers.unwrap(gan.g_optimizer), d_optimizer=optimizers.unwrap(gan.d_optimizer),
@@ -89,16 +94,23 @@ class TrainingCheckpoints:
         """Where this process writes what belongs in `directory` (a folder of the run dir)."""
         return directory if self.writes else os.path.join(self.scratch, os.path.basename(directory))
 
+    def close(self) -> None:
+        """Removes the scratch folder of a process that does not write the run dir."""
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
     def save(self) -> str:
-        """Saves the current state as ckpt-<completed iterations>, unless that one exists already;
-        returns the path of the checkpoint in the run dir."""
+        """Saves the current state as ckpt-<completed iterations>, on disk when this returns, unless
+        this object saved or restored that very state already; returns the checkpoint's path in
+        the run dir. (A checkpoint of the same number that some other run left is replaced.)"""
         number = int(self.gan.iteration.numpy())
         in_run_dir = os.path.join(self.directory, "%s-%d" % (PREFIX, number))
-        latest = self.manager.latest_checkpoint
-        if latest and latest.endswith("-%d" % number):
+        if self.current == number:
             return in_run_dir
-        self.manager.save(checkpoint_number=number)
+        written = self.manager.save(checkpoint_number=number)
         faults.point("checkpoint.written")
+        durable(written)
+        self.current = number
         return in_run_dir
 
     @property
@@ -122,6 +134,7 @@ class TrainingCheckpoints:
 
         def restored(path: str) -> str:
             self.restore(path)
+            self.current = int(self.gan.iteration.numpy())
             return path
 
         try:
@@ -155,14 +168,27 @@ class BestCheckpoint:
         self.record = os.path.join(directory, self.RECORD)
         self.best = -math.inf
         if os.path.isfile(self.record):
+            self.best = self._read_best()
+
+    def _read_best(self) -> float:
+        try:
             with open(self.record) as f:
-                self.best = json.load(f)["value"]
+                value = json.load(f)["value"]
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                return float(value)
+            problem = "its value %r is not a finite number" % (value,)
+        except (OSError, ValueError, RecursionError, TypeError, KeyError) as e:
+            problem = "%s: %s" % (type(e).__name__, e)
+        raise UserError("cannot read the best checkpoint's record %s (%s); it is written only by training: restore it, "
+                        "or remove it and the checkpoints beside it to start the best-checkpoint search afresh"
+                        % (self.record, problem))
 
     def offer(self, value: float, completed: int) -> bool:
         """Saves the current state if `value` beats the best so far; returns whether it did."""
         if not value > self.best:
             return False
         path = self.manager.save(checkpoint_number=completed)
+        durable(path)
         files.write_json(self.record, {"metric": self.metric, "value": value, "iteration": completed,
                                        "checkpoint": os.path.basename(path)})
         self.best = value

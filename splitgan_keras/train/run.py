@@ -71,7 +71,7 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
     if resume and init_from_tf1:
         raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
     checkpoint_dir = rundir.path(cfg, rundir.CHECKPOINTS)
-    runtime = None
+    runtime = store = None
     try:
         runtime, data, gan = build.prepare(cfg, data)
         chief = runtime.replicas.is_chief  # the one process of several that writes the run dir
@@ -99,6 +99,9 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         if not failures.disk_problem(e, cfg.output.run_dir):
             raise
         raise failures.write_error(cfg, checkpoint_dir, e)
+    finally:
+        if store is not None:
+            store.close()
 
 
 def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end: int) -> Result:
