@@ -43,7 +43,7 @@ class _Parser(argparse.ArgumentParser):
             if close:
                 hint = " (did you mean %s?)" % close[0]
                 break
-        self.exit(2, "%s: error: %s%s\n%s --help lists every option\n" % (self.prog, message, hint, self.prog))
+        self.exit(2, "%s: error: %s%s (%s --help lists every option)\n" % (self.prog, message, hint, self.prog))
 
 
 def _default_text(value) -> str:

@@ -8,7 +8,8 @@ TF 2.15 / Keras 2 (CI's). The only module that asks which TensorFlow it runs on.
   - op determinism: `tf.config.experimental.enable_op_determinism` from 2.9, the
     TF_DETERMINISTIC_OPS variable before;
   - bfloat16 convolutions on the CPU: TF 2.6's CPU Conv2D returns float32 for bfloat16 inputs,
-    which breaks Keras' mixed_bfloat16 policy (checked by running one, not by version number).
+    which breaks Keras' mixed_bfloat16 policy (checked by running one, not by version number);
+  - the coordination service that newer MultiWorkerMirroredStrategy starts (TF 2.6 has none).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import functools
 import os
 
 import tensorflow as tf
+from tensorflow.python.eager import context as eager_context
 
 OptimizerV2Adam = getattr(tf.keras.optimizers, "legacy", tf.keras.optimizers).Adam
 
@@ -43,3 +45,18 @@ def cpu_bfloat16_convolutions() -> bool:
     with tf.device("/cpu:0"):
         out = tf.nn.conv2d(tf.zeros([1, 1, 1, 1], tf.bfloat16), tf.zeros([1, 1, 1, 1], tf.bfloat16), 1, "VALID")
     return out.dtype == tf.bfloat16
+
+
+def without_coordination_service() -> None:
+    """Keeps a TF_CONFIG job's start-up where Python can watch it; call before the strategy is made.
+
+    Newer MultiWorkerMirroredStrategy starts TensorFlow's coordination service, whose wait for the
+    other tasks holds Python's interpreter lock: no signal handler and no watcher thread runs until
+    every task has come, and the service's register timeout does not end the leader's wait
+    (measured on TF 2.15). Without it a job starts as on TF 2.6, which has no such service: the
+    wait is in the first collective, where startup.bounded watches it, and the strategy's own
+    health-check thread watches the peers afterwards. The switch is only in the private context.
+    """
+    context = eager_context.context()
+    if hasattr(context, "configure_coordination_service") and context.coordination_service is None:
+        context.configure_coordination_service(service_type="")

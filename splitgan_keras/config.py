@@ -8,27 +8,39 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import typing
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from splitgan_keras.errors import UserError
 
+MAX_SEED = 2 ** 31 - 1  # seeds go to numpy, Python and TensorFlow, which all take this range
+MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
 
-def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None, metavar: Optional[str] = None):
+
+def user_cache_dir() -> str:
+    """The project's cache (FID statistics, downloaded TF-Hub modules): $SPLITGAN_CACHE, or
+    ~/.cache/splitgan-keras."""
+    return os.environ.get("SPLITGAN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "splitgan-keras"))
+
+
+def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None, metavar: Optional[str] = None,
+         limits: Optional[Tuple[float, float]] = None):
     """A config field. `flag`: its command-line flag, or a tuple of the flag and its aliases;
-    `metavar`: how --help names its value (default: from its type)."""
+    `metavar`: how --help names its value (default: from its type); `limits`: the least and the
+    greatest value that makes sense (inclusive), so that a typo fails before it allocates."""
     flags = (flag,) if isinstance(flag, str) else tuple(flag or ())
     return dataclasses.field(default=default, metadata={"help": help, "flags": flags, "choices": choices,
-                                                        "metavar": metavar})
+                                                        "metavar": metavar, "limits": limits})
 
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    width: int = _opt(128, "channels of generator and critic (ResNet-A 128, ResNet-B 256)", "--width")
+    width: int = _opt(128, "channels of generator and critic (ResNet-A 128, ResNet-B 256)", "--width", limits=(1, 4096))
     image_size: int = _opt(
         32, "image side in pixels, a multiple of 8 (CIFAR-10 32); the generator starts at image_size/8",
-        "--image-size")
+        "--image-size", limits=(8, 1024))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +50,9 @@ class DataConfig:
     data_dir: Optional[str] = _opt(
         None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file; "
               "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir")
-    builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size")
-    builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)")
+    builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size",
+                             limits=(1, 10 ** 7))
+    builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)", limits=(0, MAX_SEED))
     builtin_labels: str = _opt(
         "colour", "labels of the built-in dataset: colour (10 classes), or colour_and_kind (20 classes: colour c's "
                   "blobs are class c, its stripes class 10 + c; the ablation's oracle)",
@@ -49,21 +62,23 @@ class DataConfig:
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     iterations: int = _opt(
-        100000, "generator iterations; the learning rate decays linearly to 0 over them", "--iterations")
-    batch_size: int = _opt(64, "critic batch size (real images per critic step)", "--batch-size")
-    gen_batch_multiple: int = _opt(2, "generator-step batch = gen_batch_multiple * batch_size")
+        100000, "generator iterations; the learning rate decays linearly to 0 over them", "--iterations",
+        limits=(1, 10 ** 9))
+    batch_size: int = _opt(64, "critic batch size (real images per critic step)", "--batch-size", limits=(1, 65536))
+    gen_batch_multiple: int = _opt(2, "generator-step batch = gen_batch_multiple * batch_size", limits=(1, 64))
     bn_groups: int = _opt(
         2, "every generator batch runs as this many groups with their own batch-norm statistics "
-           "(the original's two-device split)")
-    n_critic: int = _opt(5, "critic steps per generator step", "--n-critic")
-    learning_rate: float = _opt(2e-4, "initial Adam learning rate of both networks")
+           "(the original's two-device split)", limits=(1, 1024))
+    n_critic: int = _opt(5, "critic steps per generator step", "--n-critic", limits=(1, 1000))
+    learning_rate: float = _opt(2e-4, "initial Adam learning rate of both networks", limits=(0, 10))
     adam_beta1: float = _opt(0.0, "Adam beta1 of both networks")
     adam_beta2: float = _opt(0.9, "Adam beta2 of both networks")
-    adam_epsilon: float = _opt(1e-8, "Adam epsilon (the TF1 default the original ran with)")
-    gp_weight: float = _opt(10.0, "weight of the WGAN-GP gradient penalty")
-    acgan_scale: float = _opt(1.0, "weight of the critic's class loss on real images")
-    acgan_scale_g: float = _opt(0.1, "weight of the generator's class loss")
-    seed: int = _opt(0, "seed of the initial weights, all sampled noise and the data order", "--seed")
+    adam_epsilon: float = _opt(1e-8, "Adam epsilon (the TF1 default the original ran with)", limits=(0, 1))
+    gp_weight: float = _opt(10.0, "weight of the WGAN-GP gradient penalty", limits=(0, 1e6))
+    acgan_scale: float = _opt(1.0, "weight of the critic's class loss on real images", limits=(0, 1e6))
+    acgan_scale_g: float = _opt(0.1, "weight of the generator's class loss", limits=(0, 1e6))
+    seed: int = _opt(0, "seed of the initial weights, all sampled noise and the data order", "--seed",
+                     limits=(0, MAX_SEED))
     ema_decay: float = _opt(
         0.0, "keep an exponential moving average of the generator's weights with this decay per generator step, and "
              "use it for samples, evaluation and export (0: off, as the original; e.g. 0.999)", "--ema-decay")
@@ -74,7 +89,8 @@ class SplitConfig:
     split_at: Tuple[int, ...] = _opt(
         (), "split the classes after these iterations, numbered from 0 as the original counts "
             "(supervised CIFAR-10: 15620)", "--split-at")
-    min_split_size: int = _opt(2000, "only classes with more images than this are split", "--min-split-size")
+    min_split_size: int = _opt(2000, "only classes with more images than this are split", "--min-split-size",
+                               limits=(1, 10 ** 9))
     unsupervised: bool = _opt(False, "ignore the data set's labels: start from one class", "--unsupervised")
     feature_norm: str = _opt("batch", "normalisation of the critic features before k-means: batch (the original: "
                                       "each feature over groups of batch_size images) or image (each image's vector)",
@@ -83,15 +99,16 @@ class SplitConfig:
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    every: int = _opt(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every")
-    samples: int = _opt(50000, "samples per evaluation (the original: 50000)", "--eval-samples")
+    every: int = _opt(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every",
+                      limits=(0, 10 ** 9))
+    samples: int = _opt(50000, "samples per evaluation (the original: 50000)", "--eval-samples", limits=(10, 10 ** 7))
     metrics: Tuple[str, ...] = _opt(("is",), "metrics in training: is (Inception Score), fid (against the "
                                              "training set), builtin_quality, builtin_fid (built-in dataset)",
                                     "--eval-metrics")
     inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
                                           "needs network)", "--inception")
     best_after: int = _opt(10000, "keep the checkpoint with the best Inception Score seen after this many "
-                                  "iterations (the original: 10000)")
+                                  "iterations (the original: 10000)", limits=(0, 10 ** 9))
     cache_dir: Optional[str] = _opt(None, "cache of FID real statistics (default: "
                                           "$SPLITGAN_CACHE or ~/.cache/splitgan-keras)")
 
@@ -105,19 +122,19 @@ class RuntimeConfig:
     iterations_per_call: int = _opt(
         1, "training iterations per tf.function call (Keras steps_per_execution); fewer calls save host overhead, "
            "and the NPU runs the loop on the device. Intervals, splits and --iterations must be multiples of it",
-        "--iterations-per-call")
+        "--iterations-per-call", limits=(1, 10 ** 6))
     deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                       "deterministic option)", "--deterministic")
     threads: int = _opt(0, "TensorFlow's host thread pools (intra- and inter-op): 0 = its default, one thread per core "
                            "the process may use. A run's numbers follow the thread count (it orders the float sums), so "
                            "a fixed count repeats them on a machine or a taskset with another number of cores",
-                        "--threads")
+                        "--threads", limits=(0, 1024))
     replicas: int = _opt(
         0, "data-parallel replicas, each on its shard of every batch: 0 = every visible GPU with --device gpu, else "
            "one; N = that many (on the CPU, N logical devices). Several hosts: TF_CONFIG; Ascend: one process per NPU "
-           "(RANK_SIZE, scripts/train_npu_8p.sh)", "--replicas")
+           "(RANK_SIZE, scripts/train_npu_8p.sh)", "--replicas", limits=(0, 4096))
     collective_timeout: int = _opt(300, "seconds a replica waits for the others before the run stops with an error "
-                                        "(a process that died)")
+                                        "(a process that died)", limits=(1, 10 ** 6))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,12 +161,13 @@ class NpuConfig:
 class OutputConfig:
     run_dir: str = _opt("runs/splitgan", "folder for config, checkpoints, samples, logs, export", "--run-dir")
     checkpoint_every: int = _opt(1000, "save a checkpoint every N iterations (and at the end); 0: end only",
-                                 "--checkpoint-every")
-    keep_checkpoints: int = _opt(3, "how many recent checkpoints to keep")
+                                 "--checkpoint-every", limits=(0, 10 ** 9))
+    keep_checkpoints: int = _opt(3, "how many recent checkpoints to keep", limits=(1, 10 ** 4))
     sample_every: int = _opt(100, "write per-class sample grids every N iterations (and at the end); 0: end only",
-                             "--sample-every")
-    samples_per_class: int = _opt(10, "images per class in the sample grids")
-    log_every: int = _opt(10, "TensorBoard scalars and the progress line every N iterations", "--log-every")
+                             "--sample-every", limits=(0, 10 ** 9))
+    samples_per_class: int = _opt(10, "images per class in the sample grids", limits=(1, 1000))
+    log_every: int = _opt(10, "TensorBoard scalars and the progress line every N iterations", "--log-every",
+                          limits=(0, 10 ** 9))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,17 +195,17 @@ class EvaluateConfig:
     inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
                                           "needs network)", "--inception", metavar="DIR")
     grid: Optional[str] = _opt(None, "write a grid with one row of samples per class", "--grid", metavar="FILE.png")
-    per_class: int = _opt(10, "samples per class in --grid", "--per-class")
-    samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels", "--samples")
+    per_class: int = _opt(10, "samples per class in --grid", "--per-class", limits=(1, 1000))
+    samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels", "--samples", limits=(1, 10 ** 7))
     out: Optional[str] = _opt(None, "where --samples go (uint8 images, int32 labels)", "--out", metavar="FILE.npz")
     export_to: Optional[str] = _opt(None, "export the generator as a SavedModel", "--export-to", metavar="DIR")
     json_path: Optional[str] = _opt(None, "also write the metric values to FILE as JSON", "--json", metavar="FILE")
-    seed: int = _opt(0, "seed of the noise and labels", "--seed")
+    seed: int = _opt(0, "seed of the noise and labels", "--seed", limits=(0, MAX_SEED))
     dataset: Optional[str] = _opt(None, "training set for FID when the source has no run config (an export, a TF1 "
                                         "checkpoint)", "--dataset", ("builtin", "cifar10", "stl10"))
     data_dir: Optional[str] = _opt(None, "with --dataset", "--data-dir", metavar="DIR")
     tf1_initial_classes: int = _opt(10, "classes a TF1 run started from (10 supervised, 1 unsupervised)",
-                                    "--tf1-initial-classes")
+                                    "--tf1-initial-classes", limits=(1, 512))
     cache_dir: Optional[str] = _opt(None, "cache of FID statistics (default: $SPLITGAN_CACHE or "
                                           "~/.cache/splitgan-keras)", "--cache-dir", metavar="DIR")
 
@@ -195,8 +213,28 @@ class EvaluateConfig:
         return bool(self.metrics or self.grid or self.out or self.samples is not None or self.export_to)
 
 
+def _check_limits(section, name_of) -> None:
+    """Raises UserError for a field of `section` outside its limits; name_of(field) names it."""
+    for f in dataclasses.fields(section):
+        value, limits = getattr(section, f.name), f.metadata["limits"]
+        if limits and value is not None and not limits[0] <= value <= limits[1]:
+            raise UserError("%s must lie in %s..%s, got %s" % (name_of(f), _number(limits[0]), _number(limits[1]),
+                                                                 _number(value)))
+
+
+def _number(value) -> str:
+    return "%d" % value if isinstance(value, int) else "%g" % value
+
+
 def validate_evaluation(job: EvaluateConfig) -> None:
     """Cross-field checks of an eval.py job. Raises UserError naming the flag."""
+    _check_limits(job, lambda f: f.metadata["flags"][0] if f.metadata["flags"] else f.name)
+    for flag, path in (("--out", job.out), ("--grid", job.grid), ("--json", job.json_path)):
+        if path is not None and os.path.isdir(path):
+            raise UserError("%s %s is a folder; name the file to write" % (flag, path))
+    if job.export_to is not None and os.path.exists(job.export_to) and not _replaceable_export(job.export_to):
+        raise UserError("--export-to %s exists and is not an exported generator, which would be replaced whole; "
+                        "name a new folder" % job.export_to)
     if (job.samples is None) != (job.out is None):
         raise UserError("--samples N and --out FILE.npz go together")
     if job.samples is not None and job.samples < 1:
@@ -205,6 +243,11 @@ def validate_evaluation(job: EvaluateConfig) -> None:
         raise UserError("--per-class must be at least 1, got %d" % job.per_class)
     if job.data_dir is not None and job.dataset is None:
         raise UserError("--data-dir %s needs --dataset (cifar10 or stl10)" % job.data_dir)
+
+
+def _replaceable_export(path: str) -> bool:
+    """An earlier export (a SavedModel folder) or an empty folder: what --export-to may replace."""
+    return os.path.isdir(path) and (not os.listdir(path) or os.path.isfile(os.path.join(path, "saved_model.pb")))
 
 
 # Sections a resumed run may change: they do not alter what is trained.
@@ -252,14 +295,24 @@ def _coerce(value: Any, tp, key: str, source: str):
         if isinstance(value, (list, tuple)):
             return tuple(_coerce(v, args[0], key, source) for v in value)
     elif tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < _HUGE:
+            if not math.isfinite(float(value)):
+                raise UserError("%s in %s: expected a finite number, got %r" % (describe(key), source, value))
             return float(value)
     elif tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) < _HUGE:
+            return value
+    elif tp is str:
+        if isinstance(value, str):
+            if "\x00" in value:  # no path or name holds one; the OS would refuse it later, less clearly
+                raise UserError("%s in %s: %r holds a NUL character" % (describe(key), source, value))
             return value
     elif isinstance(value, tp):
         return value
     raise UserError("%s in %s: expected %s, got %r" % (describe(key), source, _type_name(tp), value))
+
+
+_HUGE = 2 ** 63  # no setting needs more, and TensorFlow's integers stop there
 
 
 def _type_name(tp) -> str:
@@ -354,6 +407,7 @@ def validate(cfg: Config) -> None:
          "must be a positive multiple of train.bn_groups=%d (the critic's fakes are generated in %d groups), "
          "got %d" % (t.bn_groups, t.bn_groups, t.batch_size))
     need(t.learning_rate > 0, "train.learning_rate", "must be positive")
+    need(t.adam_epsilon > 0, "train.adam_epsilon", "must be positive (Adam divides by it), got %g" % t.adam_epsilon)
     need(0 <= t.ema_decay < 1, "train.ema_decay", "must lie in [0, 1) (0: off), got %g" % t.ema_decay)
     need(0 <= t.adam_beta1 < 1 and 0 <= t.adam_beta2 < 1, "train.adam_beta2", "Adam betas must lie in [0, 1)")
     need(list(s.split_at) == sorted(set(s.split_at)) and all(0 <= i for i in s.split_at), "split.split_at",
@@ -394,3 +448,9 @@ def validate(cfg: Config) -> None:
              % (k, list(s.split_at)))
     need(o.keep_checkpoints >= 1, "output.keep_checkpoints", "must be at least 1")
     need(o.samples_per_class >= 1, "output.samples_per_class", "must be at least 1")
+    for name, _ in sections():
+        _check_limits(getattr(cfg, name), lambda f: describe("%s.%s" % (name, f.name)))
+    need(d.dataset != "builtin" or d.builtin_size * m.image_size ** 2 * 3 <= MAX_BUILTIN_BYTES, "data.builtin_size",
+         "%d images of %dx%d would take %.1f GiB; the built-in dataset is held in memory, at most %d GiB"
+         % (d.builtin_size, m.image_size, m.image_size, d.builtin_size * m.image_size ** 2 * 3 / 2 ** 30,
+            MAX_BUILTIN_BYTES // 2 ** 30))

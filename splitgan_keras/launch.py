@@ -9,9 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sys
-from typing import List
+from typing import List, Optional, Tuple
+
+from splitgan_keras.errors import UserError
+
+
+MAX_PROCESSES = 4096  # more processes than any job of this project runs: a typo, not a cluster
+TF_CONFIG_TASK_TYPES = ("chief", "worker")  # the tasks of MultiWorkerMirroredStrategy; no side evaluator
+_MAX_TF_CONFIG_CHARS = 1 << 20
 
 
 def is_chief_task(task_type: str, task_id: int, cluster: dict) -> bool:
@@ -19,16 +27,98 @@ def is_chief_task(task_type: str, task_id: int, cluster: dict) -> bool:
     return task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
 
 
+def _env_int(name: str, default: int, least: int, most: int) -> int:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not re.fullmatch(r"[0-9]{1,9}", text) or not least <= int(text) <= most:
+        raise UserError("%s=%r in the environment: expected a whole number in %d..%d" % (name, text[:50], least, most))
+    return int(text)
+
+
+def npu_ranks() -> Tuple[int, int]:
+    """(RANK_SIZE, RANK_ID) as Huawei's launchers set them, checked; (1, 0) when unset."""
+    size = _env_int("RANK_SIZE", 1, 1, MAX_PROCESSES)
+    rank = _env_int("RANK_ID", 0, 0, MAX_PROCESSES - 1)
+    if rank >= size:
+        raise UserError("RANK_ID=%d in the environment must be below RANK_SIZE=%d" % (rank, size))
+    return size, rank
+
+
+def tf_config() -> Optional[dict]:
+    """The TF_CONFIG of a several-process job, checked before TensorFlow reads it; None when unset.
+
+    Returns:
+      {"cluster": {task type: ["host:port", ...]}, "task": {"type": str, "index": int}, ...}.
+
+    Raises:
+      UserError: one line saying what is wrong with it.
+    """
+    text = os.environ.get("TF_CONFIG", "")
+    if not text.strip():
+        return None
+
+    def bad(what: str):
+        return UserError("TF_CONFIG in the environment %s; expected e.g. {\"cluster\": {\"worker\": "
+                         "[\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}"
+                         % what)
+
+    if len(text) > _MAX_TF_CONFIG_CHARS:
+        raise bad("is %d characters long" % len(text))
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise bad("is not JSON (%s)" % e)
+    if not isinstance(value, dict):
+        raise bad("is a JSON %s, not an object" % type(value).__name__)
+    cluster, task = value.get("cluster"), value.get("task")
+    if not isinstance(cluster, dict) or not cluster:
+        raise bad("has no \"cluster\" object of task types")
+    for task_type, addresses in cluster.items():
+        if task_type not in TF_CONFIG_TASK_TYPES:
+            raise bad("names task type %r (a training job runs %s tasks)"
+                      % (task_type[:50], " and ".join(TF_CONFIG_TASK_TYPES)))
+        if not isinstance(addresses, list) or not 1 <= len(addresses) <= MAX_PROCESSES:
+            raise bad("has %r for %s, not a list of 1..%d addresses" % (str(addresses)[:50], task_type, MAX_PROCESSES))
+        for address in addresses:
+            _check_address(address, task_type, bad)
+    if len(cluster.get("chief", [])) > 1:
+        raise bad("has %d chief tasks; a job has at most one" % len(cluster["chief"]))
+    if not isinstance(task, dict):
+        raise bad("has no \"task\" object")
+    task_type, index = task.get("type"), task.get("index", 0)
+    if task_type not in cluster:
+        raise bad("has task type %r, which its cluster does not list" % (str(task_type)[:50],))
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[task_type]):
+        raise bad("has task index %r; the cluster lists %s %s..%d"
+                  % (str(index)[:50], task_type, 0, len(cluster[task_type]) - 1))
+    return value
+
+
+def _check_address(address, task_type: str, bad) -> None:
+    host, sep, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
+    if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        raise bad("has %r among the %s addresses, not host:port with a port in 1..65535" % (str(address)[:80], task_type))
+
+
+def task_addresses(config: dict) -> List[Tuple[str, int, str]]:
+    """(task type, index, "host:port") of every task of a checked TF_CONFIG."""
+    return [(t, i, a) for t, addresses in config["cluster"].items() for i, a in enumerate(addresses)]
+
+
 def launched_as_secondary() -> bool:
     """Whether the launcher started this process as a replica that is not the chief, read from the
     environment before TensorFlow starts: NPU rank RANK_ID > 0 of RANK_SIZE > 1 (Huawei's
     variables), or a TF_CONFIG task other than the chief. Such a process writes nothing, so it
-    may start while the chief creates the run dir."""
-    if int(os.environ.get("RANK_SIZE") or 1) > 1 and int(os.environ.get("RANK_ID") or 0) > 0:
+    may start while the chief creates the run dir. Raises UserError for malformed variables."""
+    size, rank = npu_ranks()
+    if size > 1 and rank > 0:
         return True
-    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
-    task = tf_config.get("task")
-    return bool(task) and not is_chief_task(task.get("type"), int(task.get("index", 0)), tf_config.get("cluster", {}))
+    config = tf_config()
+    if config is None:
+        return False
+    task = config["task"]
+    return not is_chief_task(task["type"], task.get("index", 0), config["cluster"])
 
 
 def free_ports(count: int) -> List[int]:

@@ -26,9 +26,8 @@ from typing import Any, Callable, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import compat, config as config_lib
+from splitgan_keras import compat, config as config_lib, launch, startup
 from splitgan_keras.errors import UserError
-from splitgan_keras.launch import is_chief_task
 from splitgan_keras.replicas import Replicas
 
 POLICIES = {("cpu", "fp32"): "float32", ("cpu", "mixed"): "mixed_bfloat16",
@@ -150,12 +149,21 @@ def _logical_cpus(count: int) -> list:
 
 def _strategy_replicas(device: str, requested: int, timeout: int) -> Replicas:
     """A tf.distribute strategy for several GPUs, logical CPUs or hosts (TF_CONFIG), or one replica."""
-    if os.environ.get("TF_CONFIG"):
-        options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
-        strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+    tf_config = launch.tf_config()  # checked here: TensorFlow's own parser fails with a traceback
+    if tf_config is not None:
+        task = tf_config["task"]
+        others = [t for t in launch.task_addresses(tf_config) if t[:2] != (task["type"], task.get("index", 0))]
+        print("waiting up to %d s for the job's other tasks (%s)" % (timeout, ", ".join("%s %d" % t[:2] for t in others)),
+              flush=True)
+        compat.without_coordination_service()
+        with startup.bounded(others, timeout):
+            options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
+            strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+            # The first collective: it returns once every task has joined.
+            strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(1.0)), axis=None)
         resolver = strategy.cluster_resolver
         spec = resolver.cluster_spec().as_dict()
-        chief = is_chief_task(resolver.task_type, resolver.task_id, spec)
+        chief = launch.is_chief_task(resolver.task_type, resolver.task_id, spec)
         count = strategy.num_replicas_in_sync
         if requested not in (0, count):
             raise UserError("--replicas %d: TF_CONFIG's cluster has %d replicas; leave --replicas out"

@@ -143,7 +143,7 @@ def test_nonsense_flags(tmp_path, capsys):
         with pytest.raises(SystemExit) as info:
             train_cli(args)
         _, err = capsys.readouterr()
-        assert info.value.code == 2 and hint in err and len(err.strip().splitlines()) == 2, err
+        assert info.value.code == 2 and hint in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "r").exists()
 
 

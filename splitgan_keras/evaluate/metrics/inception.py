@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
-from splitgan_keras import runtime
+from splitgan_keras import config as config_lib, runtime
 from splitgan_keras.errors import UserError
 from splitgan_keras.replicas import Replicas
 
@@ -56,6 +56,11 @@ def load_module(handle: str):
     import tensorflow_hub as hub
 
     check_local_module(handle)
+    if "://" in handle and not os.environ.get("TFHUB_CACHE_DIR"):
+        # tensorflow_hub's own default is /tmp/tfhub_modules, a folder another local user can make
+        # first and fill with a module of theirs, which loading would run. It reads only this
+        # variable (or an absl flag) for another place.
+        os.environ["TFHUB_CACHE_DIR"] = os.path.join(config_lib.user_cache_dir(), "tfhub")
     try:
         return hub.load(handle)
     except Exception as e:  # network, cache and format errors come in many types

@@ -25,7 +25,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from splitgan_keras import files
+from splitgan_keras import config as config_lib, files
 from splitgan_keras.data import builtin_data
 from splitgan_keras.evaluate import sampling
 from splitgan_keras.errors import UserError
@@ -72,10 +72,6 @@ def parse(name: str) -> MetricSpec:
     return MetricSpec(name, match.group(1), samples)
 
 
-def default_cache_dir() -> str:
-    return os.environ.get("SPLITGAN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "splitgan-keras"))
-
-
 class Evaluator:
     """Computes named metrics of a generator, sharing the Inception network and the real statistics.
 
@@ -100,7 +96,7 @@ class Evaluator:
         self.inception_handle = inception_handle
         self.replicas = replicas
         self.real_images, self.data_name = real_images, data_name
-        self.cache_dir = cache_dir or default_cache_dir()
+        self.cache_dir = cache_dir or config_lib.user_cache_dir()
         self.progress = progress
         self.run_cfg, self.class_state = run_cfg, class_state
         self._network = None
