@@ -7,7 +7,7 @@ import importlib
 
 _PUBLIC = {"Generator": "models.networks", "Critic": "models.networks", "MAX_CLASSES": "models.networks",
            "NOISE_DIM": "models.networks",
-           "load_tf1_checkpoint": "tf1_import"}
+           "load_tf1_checkpoint": "artefacts.tf1_import"}
 
 __all__ = sorted(_PUBLIC)
 

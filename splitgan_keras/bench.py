@@ -26,7 +26,7 @@ from splitgan_keras import files, runtime as runtime_lib  # noqa: E402
 from splitgan_keras.benchmarking import (bench_config, fit_iterations, summary, synthetic,  # noqa: E402
                                          time_calls)
 from splitgan_keras.data import pipeline  # noqa: E402
-from splitgan_keras.evaluate import sampling  # noqa: E402
+from splitgan_keras.artefacts import sampling  # noqa: E402
 from splitgan_keras.evaluate.metrics import inception  # noqa: E402
 from splitgan_keras.split import features as features_lib, rule as rule_lib  # noqa: E402
 from splitgan_keras.train import build  # noqa: E402

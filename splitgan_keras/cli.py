@@ -153,7 +153,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     args = train_parser().parse_args(argv)
     try:
         from splitgan_keras import launch
-        from splitgan_keras.train import rundir, rundir_lock
+        from splitgan_keras.artefacts import rundir, rundir_lock
         if args.parity_record and (args.resume or args.init_from_tf1):
             raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
         requested = overrides(args)
@@ -183,7 +183,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
 
 def _train(cfg: config_lib.Config, args: argparse.Namespace, lock) -> int:
     from splitgan_keras.data import datasets
-    from splitgan_keras.train import rundir
+    from splitgan_keras.artefacts import rundir
     # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
     data = datasets.load(cfg)
     from splitgan_keras.train import parity_record, run as run_lib

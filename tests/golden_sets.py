@@ -11,7 +11,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config, tf1_import
+from splitgan_keras import config
+from splitgan_keras.artefacts import tf1_import
 from splitgan_keras.models import gan as gan_lib, networks, optimizers
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -7,11 +7,10 @@ import numpy as np
 import pytest
 
 from splitgan_keras import cli
+from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
-from splitgan_keras.experiments import __main__ as experiments
-from splitgan_keras.experiments import ablation
-from splitgan_keras.train import rundir
+from splitgan_keras.experiments import __main__ as experiments, ablation
 
 TINY_BUDGET = {
     "data": {"builtin_size": 80},

@@ -12,10 +12,11 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import TINY, train_cli
 from splitgan_keras import cli, config, files, runtime
+from splitgan_keras.artefacts import checkpoints, rundir_lock
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate.metrics import inception
 from splitgan_keras.errors import UserError
-from splitgan_keras.train import build, checkpoints, rundir_lock
+from splitgan_keras.evaluate.metrics import inception
+from splitgan_keras.train import build
 
 
 def _one_line_error(result, *fragments):

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from splitgan_keras import cli, config
-from splitgan_keras.train import rundir
+from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 
 

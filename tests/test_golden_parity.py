@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from golden_sets import GoldenSet, golden_dirs, nhwc
-from splitgan_keras import tf1_import
+from splitgan_keras.artefacts import tf1_import
 from splitgan_keras.models import optimizers
 
 FORWARD_ATOL = 2e-5

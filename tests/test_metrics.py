@@ -8,11 +8,11 @@ import tensorflow as tf
 import tensorflow_gan as tfgan
 
 from splitgan_keras import config
+from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate import sampling
-from splitgan_keras.models import networks
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import builtin_quality, inception, registry, scores
+from splitgan_keras.models import networks
 
 
 def _openai_inception_score(logits, splits=10):

@@ -8,9 +8,10 @@ import tensorflow as tf
 
 from conftest import TINY, needs_cpu_bfloat16, train_cli
 from splitgan_keras import cli, config, parity, runtime
+from splitgan_keras.artefacts import checkpoints
 from splitgan_keras.data import builtin_data
 from splitgan_keras.models import losses, networks, optimizers
-from splitgan_keras.train import build, checkpoints
+from splitgan_keras.train import build
 
 
 def _critic_in(policy, weights=None):

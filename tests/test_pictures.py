@@ -1,7 +1,7 @@
 """Labelled image grids: every image where it belongs, a label beside every row, the title above."""
 import numpy as np
 
-from splitgan_keras.evaluate import pictures
+from splitgan_keras.artefacts import pictures
 
 
 def _rows():

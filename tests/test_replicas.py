@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
 from splitgan_keras import launch, parity, replicas as replicas_lib
-from splitgan_keras.evaluate import sampling
+from splitgan_keras.artefacts import sampling
 from splitgan_keras.evaluate.metrics import inception
 from splitgan_keras.models import networks
 from splitgan_keras.split import features as features_lib

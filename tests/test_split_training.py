@@ -10,11 +10,12 @@ from splitgan_keras import config, runtime
 from sklearn.cluster import KMeans
 
 from splitgan_keras.data import builtin_data, image_data, pipeline
-from splitgan_keras.evaluate import export, pictures, sampling
+from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.models import optimizers
 from splitgan_keras.split import allocation, rule, step, surgery
-from splitgan_keras.split.records import SplitRecords
-from splitgan_keras.train import build, callbacks, checkpoints
+from splitgan_keras.train.split_records import SplitRecords
+from splitgan_keras.artefacts import checkpoints
+from splitgan_keras.train import build, callbacks
 
 SIZE = 16
 

@@ -5,8 +5,9 @@ import pytest
 import tensorflow as tf
 
 from splitgan_keras.errors import UserError
+from splitgan_keras.models import hierarchy
 from splitgan_keras.models.class_state import initial_tree
-from splitgan_keras.split import allocation, features, hierarchy, recovery, rule
+from splitgan_keras.split import allocation, features, recovery, rule
 
 
 def test_batch_normalisation_is_tf_l2_normalize_over_each_group():

@@ -10,7 +10,7 @@ import time
 
 from conftest import ROOT, TINY
 from splitgan_keras import launch, startup
-from splitgan_keras.train import rundir
+from splitgan_keras.artefacts import rundir
 
 
 class _Ending:

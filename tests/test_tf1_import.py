@@ -4,10 +4,10 @@ import pytest
 import tensorflow as tf
 
 from golden_sets import GoldenSet, golden_dirs, nhwc
-from splitgan_keras import tf1_import
+from splitgan_keras.artefacts import tf1_import
+from splitgan_keras.errors import UserError
 from splitgan_keras.models import networks, optimizers
 from splitgan_keras.models.class_state import initial_tree
-from splitgan_keras.errors import UserError
 
 
 @pytest.fixture(scope="module")

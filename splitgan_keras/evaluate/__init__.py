@@ -1,1 +1,1 @@
-"""Everything that reads a trained generator: sources, sampling, metrics, pictures, export, eval.py's work."""
+"""Everything that evaluates a trained generator: its sources, the metrics and eval.py's work."""

@@ -7,9 +7,10 @@ from typing import Optional
 import numpy as np
 
 from splitgan_keras import config as config_lib, files
+from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.data import datasets
-from splitgan_keras.evaluate import export, pictures, sampling, sources
 from splitgan_keras.errors import UserError
+from splitgan_keras.evaluate import sources
 from splitgan_keras.evaluate.metrics import registry
 
 

@@ -12,12 +12,11 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib, files, tf1_import
-from splitgan_keras.evaluate import export, sampling
-from splitgan_keras.models import networks
+from splitgan_keras import config as config_lib, files
+from splitgan_keras.artefacts import checkpoints, export, rundir, sampling, tf1_import
 from splitgan_keras.data import datasets
-from splitgan_keras.train import checkpoints, rundir
 from splitgan_keras.errors import UserError
+from splitgan_keras.models import networks
 
 _TF1_INPUT = "Generator.Input/Generator.Input.W"
 _TF1_CONV = "Generator.1.Conv1/Generator.1.Conv1.Filters"

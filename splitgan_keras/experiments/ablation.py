@@ -27,9 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import cli, config as config_lib
+from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import registry
-from splitgan_keras.train import rundir
 
 CONDITIONS = ("no_split", "split", "oracle", "split_ema")
 COLOUR, SUBCLASS, FID = "colour", "subclass", "builtin_fid"  # the figures, as the report names them

@@ -37,6 +37,9 @@ class ClassState(tf.keras.layers.Layer):
         self._tree = self._state("tree", initial_tree(initial_classes, max_classes))
         self._num_active = self._state("num_active", np.int32(initial_classes))
         self._parents = self._state("parents", np.full(max_classes, NO_PARENT, np.int32))
+        # Its state exists from here on and it is never called on inputs, so nothing else would mark
+        # it built; an unbuilt layer is left out of a SavedModel's Keras metadata, with a warning.
+        self.built = True
 
     def _state(self, name: str, value: np.ndarray) -> tf.Variable:
         # add_weight, not a tf.Variable attribute: the checkpoint and weight names are then `name`.

@@ -1,1 +1,1 @@
-"""The training run: building the model, the run loop, its callbacks, checkpoints and the run dir."""
+"""The training run: building the model, the run loop, its callbacks and what only training writes."""

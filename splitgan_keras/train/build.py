@@ -6,15 +6,14 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib, runtime as runtime_lib, tf1_import
+from splitgan_keras import config as config_lib, runtime as runtime_lib
+from splitgan_keras.artefacts import pictures, rundir, tf1_import
 from splitgan_keras.data import datasets, pipeline
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.models import gan as gan_lib, networks, optimizers
-from splitgan_keras.evaluate import pictures
 from splitgan_keras.split import allocation, rule as rule_lib, step
-from splitgan_keras.split.records import SplitRecords
-from splitgan_keras.train import rundir
+from splitgan_keras.train.split_records import SplitRecords
 
 
 class _HideSlowCallbackWarning:

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import faults
-from splitgan_keras.evaluate import pictures, sampling
+from splitgan_keras.artefacts import pictures, sampling
 from splitgan_keras.errors import NonFiniteError
 from splitgan_keras.models.gan import STOP_REQUESTED
 from splitgan_keras.models.networks import NOISE_DIM

@@ -11,8 +11,9 @@ import re
 import tensorflow as tf
 
 from splitgan_keras import files
+from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
-from splitgan_keras.train import commands, rundir
+from splitgan_keras.train import commands
 
 _DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOTDIR)
 _DISK_MESSAGES = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied",

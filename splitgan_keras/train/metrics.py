@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import List, Optional
 
 from splitgan_keras import config as config_lib
+from splitgan_keras.artefacts import checkpoints, rundir
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.evaluate.metrics import builtin_quality, registry
-from splitgan_keras.train import callbacks, checkpoints, rundir
+from splitgan_keras.train import callbacks
 
 
 def metric_names(eval_cfg) -> List[str]:

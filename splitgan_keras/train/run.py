@@ -15,12 +15,11 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib
-from splitgan_keras import replicas as replicas_lib
+from splitgan_keras import config as config_lib, replicas as replicas_lib
+from splitgan_keras.artefacts import checkpoints, export, pictures, rundir, sampling
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import NonFiniteError, UserError
-from splitgan_keras.evaluate import export, pictures, sampling
-from splitgan_keras.train import build, callbacks, checkpoints, commands, failures, metrics, rundir
+from splitgan_keras.train import build, callbacks, commands, failures, metrics
 
 
 @dataclasses.dataclass(frozen=True)

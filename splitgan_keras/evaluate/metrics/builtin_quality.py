@@ -38,9 +38,9 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
+from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate import sampling
-from splitgan_keras.split import hierarchy
+from splitgan_keras.models import hierarchy
 
 NAME = "builtin_quality"
 SAMPLES_PER_CLASS = 100

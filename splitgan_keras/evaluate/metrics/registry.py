@@ -26,8 +26,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from splitgan_keras import config as config_lib, files
+from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate import sampling
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
 from splitgan_keras.replicas import Replicas

@@ -1,4 +1,4 @@
-"""The record of a split: files under <run>/splits/iteration_N/ and TensorBoard summaries.
+"""The chief's record of a split: files under <run>/splits/iteration_N/ and TensorBoard summaries.
 
 labels_before.txt / labels_after.txt (one class per example), tree_before.txt / tree_after.txt,
 hierarchy.txt and hierarchy.json (classes, parents, sizes, the splits with the rule's measures,
@@ -6,7 +6,6 @@ the hidden sub-class recovery), real_per_class.png and hierarchy.png (real | gen
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 from typing import List, Optional
 
@@ -14,37 +13,14 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import files
-from splitgan_keras.evaluate import pictures, sampling
-from splitgan_keras.split import hierarchy, recovery as recovery_lib
+from splitgan_keras.artefacts import pictures, sampling
+from splitgan_keras.models import hierarchy
+from splitgan_keras.split import recovery as recovery_lib
 from splitgan_keras.split.rule import SplitPlan
+from splitgan_keras.split.step import SplitResult, SplitState
 
 REAL_PER_CLASS = 10
 HIERARCHY_PER_CLASS = 5  # real and generated images per class in the hierarchy picture
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitResult:
-    iteration: int                 # the schedule entry (0-based iteration the split followed)
-    classes_before: int
-    classes_after: int
-    recovery: Optional[dict]       # recovery.subclass_recovery, when the data has hidden sub-classes
-    record_dir: str
-
-    def summary(self) -> str:
-        text = "split after iteration %d: %d -> %d classes" % (self.iteration, self.classes_before, self.classes_after)
-        if self.recovery:
-            text += "; hidden sub-class recovery: mean adjusted Rand index %.3f, mean purity %.3f" % (
-                recovery_lib.mean(self.recovery, "ari"), recovery_lib.mean(self.recovery, "purity"))
-        return text
-
-
-@dataclasses.dataclass(frozen=True)
-class SplitState:
-    """One side of a split: labels int32 [N], tree float32 [M, M], parents int32 [C]."""
-
-    labels: np.ndarray
-    tree: np.ndarray
-    parents: np.ndarray
 
 
 class SplitRecords:

@@ -14,10 +14,9 @@ import json
 import os
 from typing import Any, List, Mapping, Tuple
 
-from splitgan_keras import config as config_lib
-from splitgan_keras import files
+from splitgan_keras import config as config_lib, files
+from splitgan_keras.artefacts.rundir_lock import LOCK_FILE
 from splitgan_keras.errors import UserError
-from splitgan_keras.train.rundir_lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
 CHECKPOINTS, SAMPLES, LOGS, SPLITS, EXPORT = "checkpoints", "samples", "logs", "splits", "export"

@@ -13,8 +13,8 @@ import contextlib
 import tensorflow as tf
 
 from splitgan_keras import faults, files
-from splitgan_keras.evaluate import sampling
-from splitgan_keras.models.networks import NOISE_DIM, Generator
+from splitgan_keras.artefacts import sampling
+from splitgan_keras.models.networks import Generator, NOISE_DIM
 
 SIGNATURE = "serving_default"
 HIERARCHY_SIGNATURE = "class_hierarchy"

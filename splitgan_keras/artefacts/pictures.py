@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from splitgan_keras import files
+from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate import sampling
-from splitgan_keras.split import hierarchy
+from splitgan_keras.models import hierarchy
 
 _PAD = 4                     # pixels around text
 

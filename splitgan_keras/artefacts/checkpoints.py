@@ -21,8 +21,8 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import faults, files
-from splitgan_keras.models import optimizers
 from splitgan_keras.errors import UserError
+from splitgan_keras.models import optimizers
 
 PREFIX = "ckpt"
 _LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
