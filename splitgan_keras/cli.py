@@ -186,9 +186,10 @@ def _train(cfg: config_lib.Config, args: argparse.Namespace, lock) -> int:
     from splitgan_keras.artefacts import rundir
     # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
     data = datasets.load(cfg)
-    from splitgan_keras.train import parity_record, run as run_lib
+    from splitgan_keras.parity import recording as parity_recording
+    from splitgan_keras.train import run as run_lib
     if args.parity_record:
-        parity_record.record_parity(cfg, args.parity_record, args.parity_iterations, data)
+        parity_recording.record_parity(cfg, args.parity_record, args.parity_iterations, data)
         return 0
 
     def claim_run_dir() -> None:
@@ -241,10 +242,10 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
         parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
     try:
         if args.compare:
-            from splitgan_keras import parity
-            a, b = (parity.read(path) for path in args.compare)
-            rows, notes, ok = parity.compare(a, b, args.rtol, args.atol)
-            print(parity.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
+            from splitgan_keras.parity import records as parity_records
+            a, b = (parity_records.read(path) for path in args.compare)
+            rows, notes, ok = parity_records.compare(a, b, args.rtol, args.atol)
+            print(parity_records.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
             return 0 if ok else 1
         config_lib.validate_evaluation(job)
         from splitgan_keras.evaluate import evaluation

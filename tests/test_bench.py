@@ -2,7 +2,7 @@
 import json
 import os
 
-from splitgan_keras import bench
+from splitgan_keras.bench import single as bench
 
 
 def test_bench_reports_times_flops_and_memory(tmp_path, capsys):

@@ -7,10 +7,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY, needs_cpu_bfloat16, train_cli
-from splitgan_keras import cli, config, parity, runtime
+from splitgan_keras import cli, config, runtime
 from splitgan_keras.artefacts import checkpoints
 from splitgan_keras.data import builtin_data
 from splitgan_keras.models import losses, networks, optimizers
+from splitgan_keras.parity import records as parity
 from splitgan_keras.train import build
 
 

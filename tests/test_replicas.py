@@ -12,10 +12,11 @@ import pytest
 import tensorflow as tf
 
 from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
-from splitgan_keras import launch, parity, replicas as replicas_lib
+from splitgan_keras import launch, replicas as replicas_lib
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.evaluate.metrics import inception
 from splitgan_keras.models import networks
+from splitgan_keras.parity import records as parity
 from splitgan_keras.split import features as features_lib
 
 # Six iterations across a split (after iteration 2) on the tiny model, with a moving average.

@@ -12,8 +12,8 @@ import numpy as np
 
 from splitgan_keras import faults
 from splitgan_keras.data.image_data import ImageData
-from splitgan_keras.split import allocation, features as features_lib, recovery as recovery_lib, rule as rule_lib
-from splitgan_keras.split import surgery
+from splitgan_keras.split import (allocation, features as features_lib, recovery as recovery_lib, rule as rule_lib,
+                                  surgery)
 
 
 @dataclasses.dataclass(frozen=True)

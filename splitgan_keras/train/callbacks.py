@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, List, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -21,7 +21,6 @@ from splitgan_keras import faults
 from splitgan_keras.artefacts import pictures, sampling
 from splitgan_keras.errors import NonFiniteError
 from splitgan_keras.models.gan import STOP_REQUESTED
-from splitgan_keras.models.networks import NOISE_DIM
 
 
 def every(completed: int, n: int) -> bool:
@@ -265,26 +264,3 @@ class PeriodicEvaluation(IterationCallback):
     def on_train_end(self, logs=None):
         if self.writer:
             self.writer.close()
-
-
-class ParityRecorder(IterationCallback):
-    """Collects parity-record entries (parity.py), one per iteration: the step's logs, statistics of
-    the generator's output on fixed noise and labels, and the random generator's state."""
-
-    PROBE_SIZE = 64
-
-    def __init__(self, generator, num_classes: int, seed: int):
-        super().__init__()
-        rng = np.random.default_rng(seed)
-        self.noise = tf.constant(rng.standard_normal((self.PROBE_SIZE, NOISE_DIM)).astype(np.float32))
-        self.labels = tf.constant(rng.integers(0, num_classes, self.PROBE_SIZE).astype(np.int32))
-        self.generator = generator
-        self.entries: List[Dict[str, float]] = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        images = self.generator(self.noise, self.labels).numpy()
-        entry = {"iteration": self.completed()}
-        entry.update({k: float(v) for k, v in (logs or {}).items() if k != STOP_REQUESTED})
-        entry.update({"gen/mean": float(images.mean()), "gen/std": float(images.std()),
-                      "gen/min": float(images.min()), "gen/max": float(images.max())})
-        self.entries.append(entry)

@@ -23,7 +23,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from splitgan_keras import files, runtime as runtime_lib  # noqa: E402
-from splitgan_keras.benchmarking import (bench_config, fit_iterations, summary, synthetic,  # noqa: E402
+from splitgan_keras.bench.common import (bench_config, fit_iterations, summary, synthetic,  # noqa: E402
                                          time_calls)
 from splitgan_keras.data import pipeline  # noqa: E402
 from splitgan_keras.artefacts import sampling  # noqa: E402
@@ -194,8 +194,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="bench.json", help="JSON report (default: bench.json)")
     p.add_argument("--replicas", type=int, default=1,
                    help="N > 1: instead, the scaling of training over N worker processes of one core each against one "
-                        "process with all N cores (bench_replicas.py)")
-    p.add_argument("--role", choices=("single", "worker"), help=argparse.SUPPRESS)  # bench_replicas' own processes
+                        "process with all N cores (replicas.py)")
+    p.add_argument("--role", choices=("single", "worker"), help=argparse.SUPPRESS)  # replicas.py's own processes
     return p
 
 
@@ -203,14 +203,10 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     args = parser().parse_args(argv)
     if args.replicas > 1 or args.role:
-        from splitgan_keras import bench_replicas
-        return bench_replicas.main(args, argv)
+        from splitgan_keras.bench import replicas
+        return replicas.main(args, argv)
     report = run(args)
     files.write_json(args.out, report)
     print(format_table(report))
     print("wrote %s" % args.out)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

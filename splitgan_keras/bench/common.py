@@ -1,4 +1,4 @@
-"""What the benchmarks share (bench.py, bench_replicas.py): the configuration their flags describe,
+"""What the benchmarks share (single.py, replicas.py): the configuration their flags describe,
 synthetic data, timed calls and timed Model.fit iterations."""
 from __future__ import annotations
 

@@ -18,7 +18,8 @@ from typing import Callable, List
 
 import tensorflow as tf
 
-from splitgan_keras import benchmarking, files, launch, runtime as runtime_lib
+from splitgan_keras import files, launch, runtime as runtime_lib
+from splitgan_keras.bench import common
 from splitgan_keras.train import build
 
 WORKER_TIMEOUT_S = 3 * 3600
@@ -35,18 +36,18 @@ def _all_reduce_seconds(runtime, gan, repeats: int, warmup: int) -> dict:
             return replicas.mean([tf.ones(shape, dtype) for shape, dtype in shapes])
 
         reduce = tf.function(lambda gradients=gradients: replicas.strategy.run(gradients))
-        times = benchmarking.time_calls(reduce, repeats, warmup)
+        times = common.time_calls(reduce, repeats, warmup)
         result[name] = sorted(times)[len(times) // 2]
     return result
 
 
 def measure(args) -> dict:
     """This process's part: fit seconds per iteration (and, as a worker, all-reduce seconds)."""
-    cfg = benchmarking.bench_config(args)
+    cfg = common.bench_config(args)
     runtime = runtime_lib.setup(cfg)
-    data = benchmarking.synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), cfg.model.image_size)
+    data = common.synthetic(max(2048, cfg.train.batch_size * cfg.train.n_critic), cfg.model.image_size)
     gan = build.build_gan(cfg, data, runtime)
-    fit = benchmarking.fit_iterations(cfg, data, runtime, gan, args.fit_iterations, args.repeats, 1.0, None)
+    fit = common.fit_iterations(cfg, data, runtime, gan, args.fit_iterations, args.repeats, 1.0, None)
     report = {"fit_iteration_s": fit["median"], "fit_iteration_min_s": fit["min"], "replicas": runtime.replicas.count,
               "cores": sorted(os.sched_getaffinity(0)), "runtime": runtime.describe()}
     if runtime.replicas.count > 1:
