@@ -53,9 +53,12 @@ stop_ranks() {  # $1: why. Sends SIGTERM to every rank still running; kills them
     kill -TERM "${pids[@]}" 2>/dev/null
     (
         trap - INT HUP
-        sleep "$STOP_GRACE" &
+        sleeper=""
+        trap '[[ -n $sleeper ]] && kill "$sleeper" 2>/dev/null; exit 0' TERM  # all ranks ended in time
+        # Not on the launcher's output: a sleep that outlived this subshell (SIGTERM between the
+        # fork and `sleeper=$!`) must not hold the pipe of whoever reads the launcher.
+        sleep "$STOP_GRACE" > /dev/null 2>&1 &
         sleeper=$!
-        trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM  # all ranks ended in time
         wait "$sleeper"
         echo "ranks still running ${STOP_GRACE}s after SIGTERM ($1; STOP_GRACE); killing them" >&2
         for pid in "${pids[@]}"; do

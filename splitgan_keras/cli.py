@@ -10,8 +10,8 @@ import sys
 import typing
 from typing import Any, Dict, List, Optional
 
-from splitgan_keras import config as config_lib
-from splitgan_keras.errors import INTERRUPTED, UserError
+from splitgan_keras import config as config_lib, config_checks
+from splitgan_keras.errors import INTERRUPTED, UserError, error_line, one_line
 
 
 def list_parser(element_type):
@@ -43,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
             if close:
                 hint = " (did you mean %s?)" % close[0]
                 break
-        self.exit(2, "%s: error: %s%s (%s --help lists every option)\n" % (self.prog, message, hint, self.prog))
+        self.exit(2, "%s: error: %s%s (%s --help lists every option)\n"
+                  % (self.prog, one_line(message), hint, self.prog))
 
 
 def _default_text(value) -> str:
@@ -124,7 +125,7 @@ def _set_overrides(items: List[str]) -> Dict[str, Any]:
 
 
 def overrides(args: argparse.Namespace):
-    """The config changes a command line asks for, as rundir.Overrides (lowest precedence first)."""
+    """The config changes a command line asks for, as config.Overrides (lowest precedence first)."""
     result = []
     if args.config:
         result.append(("config file %s" % args.config, config_lib.read_json(args.config)))
@@ -163,12 +164,20 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         # if it turns out to be the chief it takes the lock then (claim_run_dir).
         writes = not args.parity_record and not args.dry_run
         secondary = launch.launched_as_secondary()
-        lock = rundir_lock.RunDirLock(rundir.run_dir_of(requested))
+        run_dir = config_lib.run_dir_of(requested)
+        lock = rundir_lock.RunDirLock(run_dir)
         try:
             if writes and not secondary:
                 lock.acquire()
-            cfg = rundir.resolve(requested, resume=args.resume, fresh_dir=writes and not secondary)
-            config_lib.validate(cfg)
+            saved = None
+            if args.resume:
+                saved = rundir.saved_config(run_dir)
+            elif writes and not secondary:
+                rundir.check_fresh(run_dir)
+            else:
+                rundir.check_not_a_file(run_dir)
+            cfg = config_lib.resolve(requested, saved, rundir.config_path(run_dir))
+            config_checks.validate(cfg)
             if args.dry_run:
                 _check_inputs(cfg, args)
                 print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
@@ -177,7 +186,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         finally:
             lock.release()
     except UserError as e:
-        print("error: %s" % e, file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return e.exit_status
 
 
@@ -247,10 +256,10 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
             rows, notes, ok = parity_records.compare(a, b, args.rtol, args.atol)
             print(parity_records.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
             return 0 if ok else 1
-        config_lib.validate_evaluation(job)
+        config_checks.validate_evaluation(job)
         from splitgan_keras.evaluate import evaluation
         evaluation.evaluate(job)
     except UserError as e:
-        print("error: %s" % e, file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return e.exit_status
     return 0

@@ -20,7 +20,7 @@ import sys
 import threading
 from typing import Callable, List, Tuple
 
-from splitgan_keras.errors import INTERRUPTED
+from splitgan_keras.errors import INTERRUPTED, one_line
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
@@ -47,7 +47,7 @@ def _describe_silent(others: List[Task]) -> str:
 
 def _end(status: int, message: str) -> None:
     sys.stdout.flush()
-    sys.stderr.write(message + "\n")
+    sys.stderr.write(one_line(message) + "\n")
     sys.stderr.flush()
     os._exit(status)  # the main thread is inside TensorFlow's wait and cannot be unwound
 

@@ -6,8 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from splitgan_keras import cli
-from splitgan_keras.artefacts import rundir
+from splitgan_keras import cli, config
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
 from splitgan_keras.experiments import __main__ as experiments, ablation
@@ -119,7 +118,7 @@ def test_each_condition_is_the_budget_with_its_own_changes(tmp_path):
     resolved = {}
     for condition in ablation.CONDITIONS:
         argv = budget.train_argv(condition, 3, str(tmp_path / condition))
-        resolved[condition] = rundir.resolve(cli.overrides(cli.train_parser().parse_args(argv)), resume=False)
+        resolved[condition] = config.resolve(cli.overrides(cli.train_parser().parse_args(argv)))
     assert {c: cfg.train.ema_decay for c, cfg in resolved.items()} == {
         "no_split": 0, "split": 0, "oracle": 0, "split_ema": 0.9}
     assert {c: cfg.split.split_at for c, cfg in resolved.items()} == {

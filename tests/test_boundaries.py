@@ -127,6 +127,7 @@ BAD_INPUTS = [
     (["--set", "train.gp_weight=nan"], {}, "train.gp_weight"),
     (["--set", "train.iterations=1e23"], {}, "--iterations (train.iterations)"),
     (["--set", "output.run_dir=a\0b"], {}, "output.run_dir"),
+    (["--config", "a\r\nb.json"], {}, "config file a\\r\\nb.json does not exist"),
     ([], {"TF_CONFIG": "{not json"}, "TF_CONFIG in the environment is not JSON"),
     ([], {"TF_CONFIG": "[1, 2]"}, "TF_CONFIG in the environment is a JSON list, not an object"),
     ([], {"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": "x"}})},

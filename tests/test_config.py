@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from splitgan_keras import cli, config
+from splitgan_keras import cli, config, config_checks
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 
@@ -47,7 +47,7 @@ def test_bad_overrides_are_named(overrides, message):
 ])
 def test_validation_names_the_flag(overrides, message):
     with pytest.raises(UserError, match=message):
-        config.validate(config.with_overrides(config.Config(), overrides, "test"))
+        config_checks.validate(config.with_overrides(config.Config(), overrides, "test"))
 
 
 def test_config_round_trips_through_json():
@@ -59,7 +59,7 @@ def test_command_line_precedence(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"train": {"batch_size": 16, "n_critic": 3}, "model": {"width": 32}}))
     args = cli.train_parser().parse_args(["--config", str(path), "--set", "train.n_critic=4", "--width", "64"])
-    cfg = rundir.resolve(cli.overrides(args), resume=False)
+    cfg = config.resolve(cli.overrides(args))
     assert (cfg.train.batch_size, cfg.train.n_critic, cfg.model.width) == (16, 4, 64)
 
 
@@ -76,30 +76,36 @@ def test_config_file_errors(tmp_path):
         config.read_json(str(flat))
 
 
+def _resumed(overrides):
+    """What train.py --resume resolves: the overrides applied to the config saved in their run dir."""
+    run_dir = config.run_dir_of(overrides)
+    return config.resolve(overrides, rundir.saved_config(run_dir), rundir.config_path(run_dir))
+
+
 def test_resume_keeps_saved_config_and_rejects_changes(tmp_path):
     run_dir = str(tmp_path / "run")
     saved = config.with_overrides(config.Config(), {"output.run_dir": run_dir, "model.width": 16}, "test")
     rundir.write_config(saved)
-    same = rundir.resolve([("flags", {"output.run_dir": run_dir, "model.width": 16})], resume=True)
+    same = _resumed([("flags", {"output.run_dir": run_dir, "model.width": 16})])
     assert same == saved
-    changed_output = rundir.resolve([("flags", {"output.run_dir": run_dir, "output.log_every": 7})], resume=True)
+    changed_output = _resumed([("flags", {"output.run_dir": run_dir, "output.log_every": 7})])
     assert changed_output.output.log_every == 7 and changed_output.model == saved.model
     with pytest.raises(UserError, match=r"--width \(model.width\) is 32 in flags, but the run in .* was made "
                                         r"with 16 \(.*config.json\)"):
-        rundir.resolve([("flags", {"output.run_dir": run_dir, "model.width": 32})], resume=True)
+        _resumed([("flags", {"output.run_dir": run_dir, "model.width": 32})])
     # Layers resolve as they do for a new run: the last that names a key has the last word.
     layered = [("config file c.json", {"output.run_dir": run_dir, "model.width": 32}), ("--set", {"model.width": 16})]
-    assert rundir.resolve(layered, resume=True) == saved
+    assert _resumed(layered) == saved
     with pytest.raises(UserError, match=r"--width \(model.width\) is 32 in config file c.json, but the run"):
-        rundir.resolve(layered[::-1], resume=True)
+        _resumed(layered[::-1])
     with pytest.raises(UserError, match="already holds a run; add --resume"):
-        rundir.resolve([("flags", {"output.run_dir": run_dir})], resume=False)
+        rundir.check_fresh(run_dir)
     with pytest.raises(UserError, match="holds no run to continue"):
-        rundir.resolve([("flags", {"output.run_dir": str(tmp_path / "empty")})], resume=True)
+        _resumed([("flags", {"output.run_dir": str(tmp_path / "empty")})])
     (tmp_path / "a_file").write_text("x")
-    for resume in (False, True):
+    for check in (rundir.check_fresh, rundir.saved_config):
         with pytest.raises(UserError, match="--run-dir .*a_file is a file, not a folder"):
-            rundir.resolve([("flags", {"output.run_dir": str(tmp_path / "a_file")})], resume=resume)
+            check(str(tmp_path / "a_file"))
 
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -110,7 +116,7 @@ def test_preset_configs_are_valid(name):
     cfg = config.with_overrides(config.Config(), config.read_json(os.path.join(CONFIGS, name)), name)
     if cfg.data.dataset != "builtin":
         cfg = config.with_overrides(cfg, {"data.data_dir": "/data"}, "test")
-    config.validate(cfg)
+    config_checks.validate(cfg)
 
 
 def test_split_presets_are_the_original_schedules():

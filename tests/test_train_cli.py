@@ -211,7 +211,7 @@ def test_several_iterations_per_call_compute_the_same(tmp_path, capsys):
 
 def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_path, capsys):
     from splitgan_keras.artefacts import sampling
-from splitgan_keras.evaluate import sources
+    from splitgan_keras.evaluate import sources
     from splitgan_keras.models import networks
     common = TINY + ["--iterations", 4, "--ema-decay", 0.5, "--split-at", 1, "--min-split-size", 2]
     assert train_cli(common + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0

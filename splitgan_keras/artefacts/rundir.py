@@ -1,4 +1,4 @@
-"""The run directory: its layout, and the configuration of a new or resumed run.
+"""The run directory: its layout, whether it can take a new run, and the run's config.json.
 
     <run_dir>/config.json     the resolved configuration (written before training starts)
     <run_dir>/checkpoints/    tf.train.CheckpointManager checkpoints (ckpt-<iteration>)
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, List, Mapping, Tuple
 
 from splitgan_keras import config as config_lib, files
 from splitgan_keras.artefacts.rundir_lock import LOCK_FILE
@@ -20,9 +19,6 @@ from splitgan_keras.errors import UserError
 
 CONFIG_FILE = "config.json"
 CHECKPOINTS, SAMPLES, LOGS, SPLITS, EXPORT = "checkpoints", "samples", "logs", "splits", "export"
-
-# (source name, {dotted key: value}) in increasing precedence, e.g. a config file then flags.
-Overrides = List[Tuple[str, Mapping[str, Any]]]
 
 
 def path(cfg: config_lib.Config, *parts: str) -> str:
@@ -33,9 +29,15 @@ def holds_run(run_dir: str) -> bool:
     return os.path.exists(os.path.join(run_dir, CONFIG_FILE)) or os.path.isdir(os.path.join(run_dir, CHECKPOINTS))
 
 
+def check_not_a_file(run_dir: str) -> None:
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise UserError("--run-dir %s is a file, not a folder; choose another --run-dir" % run_dir)
+
+
 def check_fresh(run_dir: str) -> None:
     """Raises UserError unless `run_dir` can take a new run: new, or empty but for its lock. A
     folder of the user's is never taken over (a new run replaces export/ and samples/)."""
+    check_not_a_file(run_dir)
     if holds_run(run_dir):
         raise UserError("--run-dir %s already holds a run; add --resume to continue it, or choose "
                         "another --run-dir" % run_dir)
@@ -46,15 +48,12 @@ def check_fresh(run_dir: str) -> None:
                                                               ", ..." if len(others) > 5 else ""))
 
 
-def run_dir_of(overrides: Overrides) -> str:
-    run_dir = config_lib.OutputConfig().run_dir
-    for _, values in overrides:
-        run_dir = values.get("output.run_dir", run_dir)
-    return run_dir
+def config_path(run_dir: str) -> str:
+    return os.path.join(run_dir, CONFIG_FILE)
 
 
 def read_config(run_dir: str) -> config_lib.Config:
-    filename = os.path.join(run_dir, CONFIG_FILE)
+    filename = config_path(run_dir)
     try:
         with open(filename) as f:
             nested = json.load(f)
@@ -66,45 +65,13 @@ def read_config(run_dir: str) -> config_lib.Config:
     return config_lib.from_dict(nested, filename)
 
 
-def resolve(overrides: Overrides, resume: bool, fresh_dir: bool = True) -> config_lib.Config:
-    """The configuration of the run to start or continue.
-
-    A new run applies the overrides to the defaults and, with `fresh_dir`, needs a new or empty
-    run dir (check_fresh). A resumed run starts from the run dir's config.json; overrides may change only
-    the sections in config.RESUMABLE_SECTIONS, and any other key must repeat the saved value.
-    """
-    run_dir = run_dir_of(overrides)
-    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
-        raise UserError("--run-dir %s is a file, not a folder; choose another --run-dir" % run_dir)
-    if not resume:
-        cfg = config_lib.Config()
-        for source, values in overrides:
-            cfg = config_lib.with_overrides(cfg, values, source)
-        if fresh_dir:
-            check_fresh(run_dir)
-        return cfg
+def saved_config(run_dir: str) -> config_lib.Config:
+    """The configuration of the run that `run_dir` holds, for --resume (config.resolve applies the
+    command line to it)."""
+    check_not_a_file(run_dir)
     if not holds_run(run_dir):
         raise UserError("--resume: --run-dir %s holds no run to continue (no %s)" % (run_dir, CONFIG_FILE))
-    saved = read_config(run_dir)
-    # What the layers ask for together (a later layer wins, e.g. --set over the config file), and
-    # for each key the layer that has the last word.
-    requested, last_word = saved, {}
-    for source, values in overrides:
-        requested = config_lib.with_overrides(requested, values, source)
-        last_word.update((key, source) for key in values)
-    cfg = saved
-    for key, source in last_word.items():
-        section, name = key.split(".")
-        new, old = getattr(getattr(requested, section), name), getattr(getattr(saved, section), name)
-        if section in config_lib.RESUMABLE_SECTIONS:
-            cfg = config_lib.with_overrides(cfg, {key: new}, source)
-        elif new != old:
-            raise UserError(
-                "%s is %r in %s, but the run in %s was made with %r (%s); a resumed run keeps its "
-                "configuration except %s. Leave it out, or start a new --run-dir"
-                % (config_lib.describe(key), new, source, run_dir, old, os.path.join(run_dir, CONFIG_FILE),
-                   ", ".join(s + ".*" for s in config_lib.RESUMABLE_SECTIONS)))
-    return cfg
+    return read_config(run_dir)
 
 
 def write_config(cfg: config_lib.Config) -> None:

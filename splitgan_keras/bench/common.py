@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib
+from splitgan_keras import config as config_lib, config_checks
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.train import build
 
@@ -24,7 +24,7 @@ def bench_config(args) -> config_lib.Config:
     if args.tiny:
         overrides.update(TINY)
     cfg = config_lib.with_overrides(config_lib.Config(), overrides, "bench flags")
-    config_lib.validate(cfg)
+    config_checks.validate(cfg)
     return cfg
 
 

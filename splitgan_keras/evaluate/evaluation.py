@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 
-from splitgan_keras import config as config_lib, files
+from splitgan_keras import config as config_lib, config_checks, files
 from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
@@ -21,7 +21,7 @@ def _real_images(loaded: sources.Loaded, dataset: Optional[str], data_dir: Optio
         cfg = config_lib.with_overrides(config_lib.Config(), {
             "data.dataset": dataset, "data.data_dir": data_dir, "model.image_size": loaded.source.image_size},
             "eval.py flags")
-        config_lib.validate(cfg)
+        config_checks.validate(cfg)
     if cfg is None:
         return None, ""
     data = datasets.load(cfg)
@@ -45,8 +45,9 @@ def _class_state(loaded: sources.Loaded):
 
 
 def evaluate(job: config_lib.EvaluateConfig) -> dict:
-    """Does what the job asks for on its source (see eval.py --help); returns the metric values."""
-    config_lib.validate_evaluation(job)
+    """Does what the job asks for on its source (see eval.py --help); returns the metric values.
+    The job must have passed config_checks.validate_evaluation (eval.py checks it before TensorFlow
+    starts)."""
     loaded = sources.load(job.source, job.checkpoint, job.tf1_initial_classes)
     print("evaluating %s (%d classes)" % (loaded.description, loaded.source.num_active()), flush=True)
     results = {}

@@ -6,7 +6,7 @@ import sys
 from typing import List, Optional
 
 from splitgan_keras import cli
-from splitgan_keras.errors import UserError
+from splitgan_keras.errors import UserError, error_line
 from splitgan_keras.experiments import ablation, report
 
 
@@ -49,7 +49,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         results = ablation.run_ablation(budget, args.seeds, args.out, args.conditions)
         paths = report.write(results, args.out)
     except UserError as e:
-        print("error: %s" % e, file=sys.stderr)
+        print(error_line(e), file=sys.stderr)
         return e.exit_status
     print(report.table(results))
     print("written: %s" % ", ".join(paths.values()))

@@ -26,7 +26,7 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import cli, config as config_lib
+from splitgan_keras import cli, config as config_lib, config_checks
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import registry
@@ -66,8 +66,8 @@ class Budget:
     def resolved(self) -> config_lib.Config:
         """The split condition's configuration, checked: a supervised built-in run with a split."""
         argv = self.train_argv("split", 0, "unused")
-        cfg = rundir.resolve(cli.overrides(cli.train_parser().parse_args(argv)), resume=False, fresh_dir=False)
-        config_lib.validate(cfg)
+        cfg = config_lib.resolve(cli.overrides(cli.train_parser().parse_args(argv)))
+        config_checks.validate(cfg)
         if cfg.data.dataset != "builtin" or cfg.split.unsupervised or cfg.data.builtin_labels != "colour":
             raise UserError("the ablation needs a supervised run on the built-in dataset labelled by colour; %s "
                             "gives dataset %s%s" % (self.config_file, cfg.data.dataset,
@@ -109,7 +109,8 @@ def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations:
     argv = budget.train_argv(condition, seed, run_dir)
     if rundir.holds_run(run_dir):
         # The run there must be this one: train.py's resume check names any setting that differs.
-        rundir.resolve(cli.overrides(cli.train_parser().parse_args(argv)), resume=True)
+        config_lib.resolve(cli.overrides(cli.train_parser().parse_args(argv)), rundir.saved_config(run_dir),
+                           rundir.config_path(run_dir))
         argv.append("--resume")
     if not os.path.isdir(os.path.join(run_dir, rundir.EXPORT)):  # a run exports when it completes
         log("ablation: %s, seed %d: train.py %s" % (condition, seed, " ".join(argv)))

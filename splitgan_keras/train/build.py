@@ -58,8 +58,8 @@ def training_inputs(cfg: config_lib.Config, data: ImageData, runtime: runtime_li
 
 
 def prepare(cfg: config_lib.Config, data: Optional[ImageData]):
-    """Checks the config, sets up the device, loads the data and builds the model: (runtime, data, gan)."""
-    config_lib.validate(cfg)
+    """Sets up the device, loads the data and builds the model: (runtime, data, gan). `cfg` must
+    have passed config_checks.validate (the command line checks it before TensorFlow starts)."""
     runtime = runtime_lib.setup(cfg)
     if data is None:
         data = datasets.load(cfg)

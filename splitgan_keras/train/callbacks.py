@@ -14,7 +14,6 @@ import sys
 import time
 from typing import Callable, List, Optional
 
-import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import faults

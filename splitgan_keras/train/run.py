@@ -51,7 +51,7 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
     """Trains (or continues) the run described by `cfg`.
 
     Args:
-      cfg: the resolved configuration (rundir.resolve).
+      cfg: the resolved configuration (config.resolve), checked (config_checks.validate).
       data: the training set, if already loaded (datasets.load); loaded from cfg.data otherwise.
       resume: continue from the newest checkpoint in the run dir that reads back completely.
       stop_at: end this session after this many completed iterations (the learning-rate schedule
