@@ -1,4 +1,4 @@
-# GPU image for training and for parity checks against the NPU (README: "GPU in Docker").
+# GPU image for training and for parity checks against the NPU (docs/devices.md: "GPU in Docker").
 #   docker build -t splitgan-keras .
 #   docker run --gpus all --rm -v "$PWD/runs:/opt/splitgan-keras/runs" splitgan-keras \
 #       --device gpu --config configs/quickstart.json

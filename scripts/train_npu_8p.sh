@@ -7,7 +7,7 @@
 #
 # Environment: RANK_TABLE_FILE (required: the server's rank table), RANK_SIZE (default 8),
 # FIRST_DEVICE (device id of rank 0, default 0), PYTHON (default python3), LOG_DIR (default
-# npu_logs). The CANN and TF-plugin environments must be sourced first (README: Ascend NPU).
+# npu_logs). The CANN and TF-plugin environments must be sourced first (docs/devices.md: Ascend NPU).
 # The job's exit status is the first failing rank's, else 0. A rank that fails stops the others;
 # SIGTERM, SIGINT or SIGHUP to this script is forwarded to every rank. Either way the ranks get
 # SIGTERM (a background process of a script starts with SIGINT ignored), checkpoint and exit 3

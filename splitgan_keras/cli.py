@@ -47,7 +47,8 @@ class _Parser(argparse.ArgumentParser):
                   % (self.prog, one_line(message), hint, self.prog))
 
 
-def _default_text(value) -> str:
+def default_text(value) -> str:
+    """How --help and docs/options.md show a default."""
     if value is None or value == ():
         return "none"
     if isinstance(value, bool):
@@ -55,7 +56,8 @@ def _default_text(value) -> str:
     return ",".join(str(v) for v in value) if isinstance(value, tuple) else str(value)
 
 
-def _metavar(tp, name: str) -> str:
+def value_name(tp, name: str) -> str:
+    """How --help names the value of a setting of type `tp` (N, X, A,B,... or the NAME)."""
     if getattr(tp, "__origin__", None) is typing.Union:  # Optional[X] -> X
         tp = next(a for a in tp.__args__ if a is not type(None))
     if getattr(tp, "__origin__", None) in (tuple, typing.Tuple):
@@ -72,12 +74,12 @@ def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "") 
             continue
         help_text = f.metadata["help"]
         if "(default:" not in help_text:  # some say what "none" means
-            help_text += " (default: %s)" % _default_text(f.default)
+            help_text += " (default: %s)" % default_text(f.default)
         if tp is bool:
             parser.add_argument(*flags, dest=prefix + f.name, action="store_true", default=argparse.SUPPRESS,
                                 help=help_text)
         else:
-            metavar = f.metadata["metavar"] or (None if f.metadata["choices"] else _metavar(tp, f.name))
+            metavar = f.metadata["metavar"] or (None if f.metadata["choices"] else value_name(tp, f.name))
             parser.add_argument(*flags, dest=prefix + f.name, type=_argparse_type(tp), choices=f.metadata["choices"],
                                 metavar=metavar, default=argparse.SUPPRESS, help=help_text)
 
@@ -87,26 +89,43 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         _add_flags(parser, section_type, section + ".")
 
 
+# train.py's options that are not settings of the run (config.json does not keep them): (flags,
+# argparse keywords). The settings' flags come from the config table.
+TRAIN_COMMAND_OPTIONS = [
+    (("--config",), dict(metavar="FILE", help="JSON file of config sections with the keys to change")),
+    (("--set",), dict(metavar="KEY=VALUE", action="append", default=[],
+                      help="change any config key, e.g. --set train.gp_weight=5 (repeatable)")),
+    (("--resume",), dict(action="store_true", help="continue the run in --run-dir from its latest checkpoint")),
+    (("--stop-at",), dict(type=int, metavar="N", help="end this session after N completed iterations; the "
+                                                       "learning-rate schedule still spans --iterations and --resume "
+                                                       "continues")),
+    (("--init-from-tf1",), dict(metavar="CKPT", help="start a new run from a checkpoint of the original TF1 code "
+                                                     "(e.g. logs/model_best-12000)")),
+    (("--parity-record",), dict(metavar="FILE", help="instead of training: run --parity-iterations deterministic "
+                                                     "iterations from scratch and write what they compute to FILE "
+                                                     "(compare two with eval.py --compare A B)")),
+    (("--parity-iterations",), dict(type=int, default=10, metavar="N",
+                                    help="iterations of a --parity-record run (default: 10)")),
+    (("--dry-run",), dict(action="store_true", help="print the resolved configuration and exit")),
+]
+
+# eval.py's options beside those of its EvaluateConfig.
+EVAL_COMMAND_OPTIONS = [
+    (("--compare",), dict(nargs=2, metavar=("A", "B"),
+                          help="instead: compare two parity records (train.py --parity-record) quantity by quantity; "
+                               "exit 1 when a deviation exceeds its tolerance")),
+    (("--rtol",), dict(type=float, help="relative tolerance for --compare (default by precision: fp32 1e-2, mixed "
+                                        "1e-1)")),
+    (("--atol",), dict(type=float, help="absolute tolerance for --compare (default: fp32 1e-3, mixed 2e-2)")),
+]
+
+
 def train_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="train.py", description="Train Class-Splitting GAN (see README.md). Precedence: defaults, then "
                                      "--config FILE, then --set, then the flags below.")
-    parser.add_argument("--config", metavar="FILE", help="JSON file of config sections with the keys to change")
-    parser.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                        help="change any config key, e.g. --set train.gp_weight=5 (repeatable)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --run-dir from its latest checkpoint")
-    parser.add_argument("--stop-at", type=int, metavar="N",
-                        help="end this session after N completed iterations; the learning-rate schedule still "
-                             "spans --iterations and --resume continues")
-    parser.add_argument("--init-from-tf1", metavar="CKPT",
-                        help="start a new run from a checkpoint of the original TF1 code (e.g. logs/model_best-12000)")
-    parser.add_argument("--parity-record", metavar="FILE",
-                        help="instead of training: run --parity-iterations deterministic iterations from scratch and "
-                             "write what they compute to FILE (compare two with eval.py --compare A B)")
-    parser.add_argument("--parity-iterations", type=int, default=10, metavar="N",
-                        help="iterations of a --parity-record run (default: 10)")
-    parser.add_argument("--dry-run", action="store_true", help="print the resolved configuration and exit")
+    for flags, keywords in TRAIN_COMMAND_OPTIONS:
+        parser.add_argument(*flags, **keywords)
     _add_config_flags(parser)
     return parser
 
@@ -225,12 +244,8 @@ def eval_parser() -> argparse.ArgumentParser:
     source = next(f for f, _ in config_lib.fields(config_lib.EvaluateConfig) if f.name == "source")
     parser.add_argument("source", nargs="?", default=argparse.SUPPRESS, help=source.metadata["help"])
     _add_flags(parser, config_lib.EvaluateConfig)
-    parser.add_argument("--compare", nargs=2, metavar=("A", "B"),
-                        help="instead: compare two parity records (train.py --parity-record) quantity by quantity; "
-                             "exit 1 when a deviation exceeds its tolerance")
-    parser.add_argument("--rtol", type=float, help="relative tolerance for --compare (default by precision: fp32 "
-                                                   "1e-2, mixed 1e-1)")
-    parser.add_argument("--atol", type=float, help="absolute tolerance for --compare (default: fp32 1e-3, mixed 2e-2)")
+    for flags, keywords in EVAL_COMMAND_OPTIONS:
+        parser.add_argument(*flags, **keywords)
     return parser
 
 

@@ -115,7 +115,7 @@ class EvalConfig:
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
     device: str = _opt("auto", "where to train", "--device", ("auto", "cpu", "gpu", "npu"))
-    precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: table)",
+    precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: Devices)",
                           "--precision", ("fp32", "mixed"))
     xla: bool = _opt(False, "compile the training step with XLA (CPU and GPU)", "--xla")
     iterations_per_call: int = _opt(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from splitgan_keras.config import EVAL_METRICS, Config, EvaluateConfig, describe, sections
+from splitgan_keras.config import Config, EVAL_METRICS, EvaluateConfig, describe, sections
 from splitgan_keras.errors import UserError
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
@@ -16,11 +16,12 @@ def _check_limits(section, name_of) -> None:
     for f in dataclasses.fields(section):
         value, limits = getattr(section, f.name), f.metadata["limits"]
         if limits and value is not None and not limits[0] <= value <= limits[1]:
-            raise UserError("%s must lie in %s..%s, got %s" % (name_of(f), _number(limits[0]), _number(limits[1]),
-                                                                 _number(value)))
+            raise UserError("%s must lie in %s..%s, got %s" % (
+                name_of(f), format_number(limits[0]), format_number(limits[1]), format_number(value)))
 
 
-def _number(value) -> str:
+def format_number(value) -> str:
+    """A limit or value as the messages show it: 7, 1e+06, 0.5."""
     return "%d" % value if isinstance(value, int) else "%g" % value
 
 

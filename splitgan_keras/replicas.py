@@ -85,7 +85,7 @@ class Replicas:
     def bn_groups(self, global_groups: int) -> int:
         """Batch-norm groups per replica for `global_groups` groups of the global batch: with R
         dividing it, the same groups; with more replicas than groups, one per replica (smaller
-        groups than the single device's: README, several devices)."""
+        groups than the single device's: docs/devices.md, several devices)."""
         if global_groups % self.count == 0:
             return global_groups // self.count
         if self.count % global_groups == 0:

@@ -31,6 +31,7 @@ def _ablation(tmp_path, *extra):
                              "--fid-samples", "20", "--out", str(tmp_path / "out")] + list(extra))
 
 
+@pytest.mark.slow
 def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
     assert _ablation(tmp_path) == 0
     out = capsys.readouterr().out
@@ -71,6 +72,7 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
         assert all(run["seconds"] == 0 for run in again["conditions"][condition]["runs"])
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_is_resumed(tmp_path, capsys):
     budget = ablation.Budget(_budget_file(tmp_path), eval_every=2, fid_samples=20)
     run_dir = str(tmp_path / "split0")

@@ -2,9 +2,12 @@
 import json
 import os
 
+import pytest
+
 from splitgan_keras.bench import single as bench
 
 
+@pytest.mark.slow
 def test_bench_reports_times_flops_and_memory(tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert bench.main(["--tiny", "--repeats", "1", "--warmup", "1", "--fit-iterations", "2", "--ceiling-size", "512",
@@ -30,6 +33,7 @@ def test_graph_flops_counts_a_matmul():
     assert flops == 2 * 8 * 16 * 4
 
 
+@pytest.mark.slow
 def test_bench_scaling_over_two_worker_processes(tmp_path, capsys):
     out = tmp_path / "scaling.json"
     assert bench.main(["--replicas", "2", "--tiny", "--repeats", "1", "--warmup", "1", "--fit-iterations", "2",

@@ -27,6 +27,7 @@ def _one_line_error(result, *fragments):
         assert fragment in err, (fragment, err)
 
 
+@pytest.mark.slow
 def test_a_run_dir_in_use_is_refused_naming_the_holder_and_free_once_released(tmp_path, capsys):
     run = tmp_path / "run"
     holder = rundir_lock.RunDirLock(str(run))
@@ -43,6 +44,7 @@ def test_a_run_dir_in_use_is_refused_naming_the_holder_and_free_once_released(tm
     assert not (run / rundir_lock.LOCK_FILE).exists()
 
 
+@pytest.mark.slow
 def test_stale_npu_rank_variables_do_not_skip_the_fresh_run_check(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert train_cli(TINY + ["--run-dir", run, "--iterations", 2, "--checkpoint-every", 1], capsys)[0] == 0
@@ -189,8 +191,11 @@ def _ends_cleanly(run, argv, capsys):
 
 def _train_flags():
     """Every option of train.py that takes a value, by its long name."""
-    return sorted(o for a in cli.train_parser()._actions if a.nargs is None and a.option_strings
-                  for o in a.option_strings if o.startswith("--") and a.const is None and o not in ("--help",))
+    options = [(flags, keywords) for flags, keywords in cli.TRAIN_COMMAND_OPTIONS
+               if keywords.get("action") != "store_true"]
+    options += [(f.metadata["flags"], {}) for _, section_type in config.sections()
+                for f, tp in config.fields(section_type) if tp is not bool]
+    return sorted(flag for flags, _ in options for flag in flags if flag.startswith("--"))
 
 
 @FUZZ

@@ -17,6 +17,7 @@ def _events(path):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
     log = tmp_path / "npu.log"
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 3, "--device", "npu",
@@ -47,6 +48,7 @@ def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
     assert "done: 3 iterations" in result.stdout
 
 
+@pytest.mark.slow
 def test_npu_fp32_with_a_precision_mode_and_no_loss_scaling(tmp_path):
     log = tmp_path / "npu.log"
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 2, "--device", "npu",
@@ -59,6 +61,7 @@ def test_npu_fp32_with_a_precision_mode_and_no_loss_scaling(tmp_path):
     assert "policy float32, loss scaling none" in result.stdout
 
 
+@pytest.mark.slow
 def test_npu_parity_record_names_the_device_and_adapter(tmp_path):
     path = tmp_path / "npu.json"
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--device", "npu", "--parity-record", path,
@@ -112,6 +115,7 @@ def test_cpu_mixed_precision_without_bfloat16_convolutions_is_refused(monkeypatc
         runtime.setup(cfg)
 
 
+@pytest.mark.slow
 def test_xla_compiles_the_training_step(tmp_path, capsys):
     # XLA draws other numbers from the same tf.random.Generator state (checked: same state, different
     # values), so an XLA run is not compared with a plain one; it must compile and train.

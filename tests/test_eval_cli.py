@@ -51,6 +51,7 @@ def _eval(args, capsys):
     return status, out, err
 
 
+@pytest.mark.slow
 def test_run_dir_metrics_grid_and_samples(run_dir, tmp_path, capsys, inception_dir, cache_dir):
     status, out, err = _eval([run_dir, "--metrics", "is100,fid100_train,builtin_quality,builtin_fid50_train",
                               "--inception", inception_dir,
@@ -144,6 +145,7 @@ def test_torn_exports_and_checkpoints(run_dir, tmp_path, capsys):
     assert "evaluating checkpoint %s" % (run / "checkpoints" / "ckpt-2") in out and (tmp_path / "g.png").exists()
 
 
+@pytest.mark.slow
 def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, inception_dir, cache_dir):
     run = tmp_path / "run"
     # IS only: FID's two 2048x2048 matrix square roots take 13 s here and are tested elsewhere.

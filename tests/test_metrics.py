@@ -113,6 +113,7 @@ class _ImagesSource(sampling.SampleSource):
         return self.images[idx]
 
 
+@pytest.mark.slow
 def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_path):
     data = builtin_data.make(400, 16, seed=0)
     evaluator = registry.Evaluator(inception_dir, data.images, data.source, str(tmp_path))

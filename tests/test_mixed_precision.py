@@ -45,6 +45,7 @@ def test_gradient_penalty_under_mixed_precision_matches_fp32(policy, rtol):
     assert values["mixed"][1] == pytest.approx(values["fp32"][1], rel=rtol)
 
 
+@pytest.mark.slow
 @needs_cpu_bfloat16
 def test_mixed_and_fp32_training_track_each_other(tmp_path, capsys):
     # bf16 on the CPU against fp32, 8 iterations from the same weights and random numbers: every loss

@@ -34,6 +34,7 @@ def _state(run_dir, number):
             if not n.startswith(("save_counter", "_CHECKPOINTABLE"))}
 
 
+@pytest.mark.slow
 def test_kills_at_any_moment_then_resume_ends_in_the_same_weights(tmp_path):
     reference, run = tmp_path / "reference", tmp_path / "run"
     done = _train_process(RUN + ["--run-dir", reference])
@@ -63,6 +64,7 @@ def test_kills_at_any_moment_then_resume_ends_in_the_same_weights(tmp_path):
     assert not [p for p in os.listdir(run) if p.startswith(".")]  # no staging folders left
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_checkpoints_and_exits_cleanly(tmp_path, signum):
     run = tmp_path / "run"
@@ -90,6 +92,7 @@ def test_a_signal_checkpoints_and_exits_cleanly(tmp_path, signum):
     assert "resumed from" in resumed.stdout and "continue with: " in resumed.stdout
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_the_run_without_saving_it(tmp_path, capsys, monkeypatch):
     # Right after the checkpoint of iteration 3 is written, a critic weight turns NaN (as a hardware
     # fault or a diverging run would leave it): iteration 4 must stop the run before anything saves it.
@@ -116,6 +119,7 @@ def test_a_non_finite_loss_stops_the_run_without_saving_it(tmp_path, capsys, mon
     assert all(np.all(np.isfinite(v)) for v in state.values() if np.issubdtype(np.asarray(v).dtype, np.floating))
 
 
+@pytest.mark.slow
 def test_steps_skipped_by_loss_scaling_are_counted_not_errors(tmp_path):
     # float16 with the NPU's loss-scale optimizer (through the test double): the first scales overflow.
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 4, "--device", "npu",
@@ -139,6 +143,7 @@ def _fail_sample_grids(monkeypatch, error):
 @pytest.mark.parametrize("error, reason", [
     (OSError(errno.ENOSPC, "No space left on device"), "No space left on device"),
     (OSError(errno.EACCES, "Permission denied"), "Permission denied")])
+@pytest.mark.slow
 def test_a_full_or_unwritable_disk_is_a_clear_error_and_resume_works(tmp_path, capsys, monkeypatch, error, reason):
     run = tmp_path / "run"
     _fail_sample_grids(monkeypatch, error)

@@ -60,6 +60,7 @@ def one_device_run(tmp_path_factory, inception_dir):
     return run_dir
 
 
+@pytest.mark.slow
 def test_two_replicas_train_what_one_device_trains_across_a_split(one_device_run, tmp_path, capsys):
     status, out, err = train_cli(SPLIT_RUN + ["--run-dir", tmp_path / "two", "--replicas", 2], capsys)
     assert status == 0, err
@@ -70,6 +71,7 @@ def test_two_replicas_train_what_one_device_trains_across_a_split(one_device_run
     assert records[0]["classes"] == records[1]["classes"]
 
 
+@pytest.mark.slow
 def test_parity_records_of_one_and_two_replicas_agree_at_fp32_tolerance(tmp_path, capsys):
     common = TINY + ["--iterations", 4, "--parity-iterations", 4]
     for n in (1, 2):
@@ -129,6 +131,7 @@ def test_samples_over_two_replicas_equal_one_device():
     assert np.abs(sharded.astype(int) - single).max() <= 1  # one level of float rounding
 
 
+@pytest.mark.slow
 def test_resume_with_another_replica_count(one_device_run, tmp_path, capsys):
     run = tmp_path / "moved"
     assert train_cli(SPLIT_RUN + ["--run-dir", run, "--replicas", 2, "--stop-at", 4], capsys)[0] == 0
@@ -152,6 +155,7 @@ def _events(path):
         return [json.loads(line) for line in f]
 
 
+@pytest.mark.slow
 def test_npu_ranks_broadcast_after_build_reduce_every_step_and_only_rank_0_writes(tmp_path):
     run_dir = tmp_path / "run"
     rank_table = tmp_path / "rank_table.json"
@@ -207,6 +211,7 @@ def _workers(args, count=2):
             p.communicate()
 
 
+@pytest.mark.slow
 def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_path, inception_dir):
     # The split's feature pass and the Inception pass of the evaluation are shared by the workers.
     with _workers(SPLIT_RUN + _evaluated_at_the_end(inception_dir) + ["--run-dir", tmp_path / "two"]) as (chief, other):
@@ -220,6 +225,7 @@ def test_two_worker_processes_train_what_one_process_trains(one_device_run, tmp_
     assert _best_score(tmp_path / "two") == pytest.approx(_best_score(one_device_run), rel=1e-3)
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_stops_the_other_within_the_timeout(tmp_path):
     args = TINY + ["--run-dir", tmp_path / "run", "--iterations", 100000, "--log-every", 1,
                    "--set", "runtime.collective_timeout=20"]
@@ -245,6 +251,7 @@ def _launch_npu_job(tmp_path, args, **env_vars):
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_the_npu_launch_script_runs_a_process_per_device(tmp_path):
     result = _launch_npu_job(tmp_path, TINY + ["--run-dir", tmp_path / "run", "--iterations", 2])
     assert result.returncode == 0, result.stderr + result.stdout
@@ -255,6 +262,7 @@ def test_the_npu_launch_script_runs_a_process_per_device(tmp_path):
     assert (tmp_path / "run" / "export" / "saved_model.pb").exists()
 
 
+@pytest.mark.slow
 def test_a_failing_rank_stops_the_npu_job_with_its_status(tmp_path):
     result = _launch_npu_job(tmp_path, TINY + ["--run-dir", tmp_path / "run", "--iterations", 100000],
                              NPU_DOUBLE_FAIL_RANK="1")

@@ -3,19 +3,18 @@ import json
 import os
 
 import numpy as np
+import pytest
 import tensorflow as tf
+from sklearn.cluster import KMeans
 
 from conftest import TINY, train_cli
 from splitgan_keras import config, runtime
-from sklearn.cluster import KMeans
-
+from splitgan_keras.artefacts import checkpoints, export, pictures, sampling
 from splitgan_keras.data import builtin_data, image_data, pipeline
-from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.models import optimizers
 from splitgan_keras.split import allocation, rule, step, surgery
-from splitgan_keras.train.split_records import SplitRecords
-from splitgan_keras.artefacts import checkpoints
 from splitgan_keras.train import build, callbacks
+from splitgan_keras.train.split_records import SplitRecords
 
 SIZE = 16
 
@@ -132,6 +131,7 @@ def _final_state(run_dir, number):
             if not n.startswith(("save_counter", "_CHECKPOINTABLE"))}
 
 
+@pytest.mark.slow
 def test_resume_before_and_right_after_a_split(tmp_path, capsys):
     common = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3]
     assert train_cli(common + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0
@@ -158,6 +158,7 @@ def test_schedules_beyond_capacity_or_the_run_are_refused(tmp_path, capsys):
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
 
 
+@pytest.mark.slow
 def test_builtin_split_recovers_the_hidden_subclasses(tmp_path, capsys):
     # Width 8, 16x16, 1000 images, the quick start's batch and learning rate, split after 20
     # iterations: mean ARI 0.64 and purity 0.89 here, 0.30 / 0.74 and 0.50 / 0.81 with training

@@ -8,6 +8,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from conftest import ROOT, TINY
 from splitgan_keras import launch, startup
 from splitgan_keras.artefacts import rundir
@@ -60,6 +62,7 @@ def _lonely_worker(tmp_path, timeout):
     return process, hosts[1]
 
 
+@pytest.mark.slow
 def test_a_job_whose_peer_never_comes_ends_at_its_timeout_naming_the_peer(tmp_path):
     process, missing = _lonely_worker(tmp_path, 10)
     for line in process.stdout:

@@ -18,6 +18,7 @@ def _checkpoint_values(path):
             if not name.startswith(("save_counter", "_CHECKPOINTABLE_OBJECT_GRAPH"))}
 
 
+@pytest.mark.slow
 def test_tiny_run_fills_the_run_dir(tmp_path, capsys):
     run_dir = tmp_path / "run"
     status, out, err = train_cli(TINY + ["--run-dir", run_dir, "--iterations", 4, "--checkpoint-every", 2,
@@ -40,6 +41,7 @@ def test_tiny_run_fills_the_run_dir(tmp_path, capsys):
     assert any("/m/" in k for k in values) and any("/v/" in k for k in values)  # Adam slots
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly_where_it_stopped(tmp_path, capsys):
     straight, split = tmp_path / "straight", tmp_path / "split"
     common = TINY + ["--iterations", 8]
@@ -160,6 +162,7 @@ def test_dry_run_checks_the_files_it_would_read(tmp_path, capsys, cifar_dir):
     assert status == 0 and json.loads(out)["model"]["width"] == 128 and not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("golden_dir", golden_dirs()[:1])
 def test_init_from_tf1_checkpoint(tmp_path, capsys, golden_dir):
     checkpoint = os.path.join(golden_dir, "init.ckpt")
@@ -180,6 +183,7 @@ def test_init_from_tf1_checkpoint(tmp_path, capsys, golden_dir):
     np.testing.assert_array_equal(kernel, stored.T)
 
 
+@pytest.mark.slow
 def test_train_script_in_a_fresh_process(tmp_path):
     ok = run_script("train.py", TINY + ["--run-dir", tmp_path / "run", "--iterations", 3, "--split-at", 1,
                                         "--min-split-size", 2])
@@ -194,6 +198,7 @@ def test_train_script_in_a_fresh_process(tmp_path):
         "https://www.cs.toronto.edu/~kriz/cifar.html and pass the file or its extracted folder" % (tmp_path / "missing")]
 
 
+@pytest.mark.slow
 def test_several_iterations_per_call_compute_the_same(tmp_path, capsys):
     common = TINY + ["--iterations", 8, "--checkpoint-every", 4]
     assert train_cli(common + ["--run-dir", tmp_path / "one"], capsys)[0] == 0
@@ -209,6 +214,7 @@ def test_several_iterations_per_call_compute_the_same(tmp_path, capsys):
     assert status == 2 and "must be a multiple of --iterations-per-call 3" in err
 
 
+@pytest.mark.slow
 def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_path, capsys):
     from splitgan_keras.artefacts import sampling
     from splitgan_keras.evaluate import sources

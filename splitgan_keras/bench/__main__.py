@@ -3,4 +3,5 @@ import sys
 
 from splitgan_keras.bench import single
 
-sys.exit(single.main())
+if __name__ == "__main__":
+    sys.exit(single.main())

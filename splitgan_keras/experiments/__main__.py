@@ -12,7 +12,7 @@ from splitgan_keras.experiments import ablation, report
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m splitgan_keras.experiments",
-                                  description="Experiments made of whole training runs (README: The ablation).")
+                                  description="Experiments made of whole training runs (docs/ablation.md).")
     commands = top.add_subparsers(dest="command", required=True)
     command = commands.add_parser(
         "ablation", help="no split against split against the oracle (and split with a moving average), on the "

@@ -1,7 +1,7 @@
 """run(cfg): set up the device, load data, build or restore the model, train with Model.fit,
 then write the final checkpoint, sample grid and export.
 
-What a run survives (README: reliability): a kill at any moment (checkpoints, records, grids and
+What a run survives (docs/reliability.md): a kill at any moment (checkpoints, records, grids and
 exports are written atomically and --resume takes the newest checkpoint that reads back),
 SIGTERM/SIGINT (checkpoint, then exit 3), a non-finite loss (stop before saving it, exit 4), and
 a full or unwritable disk (a one-line error; the last checkpoint stays good).

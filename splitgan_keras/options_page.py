@@ -1,0 +1,76 @@
+"""docs/options.md, written from the config table and the two command lines' own options:
+
+    python -m splitgan_keras.options_page > docs/options.md
+
+tests/test_docs.py fails when the page differs from what this writes, so it never goes stale.
+"""
+from __future__ import annotations
+
+import sys
+from typing import List
+
+from splitgan_keras import cli, config as config_lib, config_checks
+
+_INTRO = """# Options
+
+Generated from the config table (`splitgan_keras/config.py`) by `python -m splitgan_keras.options_page`;
+`python train.py --help` and `python eval.py --help` say the same.
+
+A run's settings come from the defaults (the original's values), then `--config FILE`, then `--set KEY=VALUE`
+(repeatable; the value is read as JSON, else as text), then the flags. A config file is JSON with one object per
+section that holds only the keys it changes (see `configs/`); unknown keys, wrong types and values outside the
+range below are one-line errors. `--dry-run` prints the resolved configuration. A resumed run keeps its saved
+settings except the sections %s.
+"""
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _allowed(field, tp) -> str:
+    if field.metadata["choices"]:
+        return ", ".join("`%s`" % c for c in field.metadata["choices"])
+    limits = field.metadata["limits"]
+    name = cli.value_name(tp, field.name)
+    if limits:
+        least, most = (config_checks.format_number(limit) for limit in limits)
+        return "%s in %s..%s" % (name, least, most)
+    return {"N": "whole number", "X": "number", "A,B,...": "list"}.get(name, "on/off" if tp is bool else "text")
+
+
+def _settings_table(section_type, prefix: str) -> List[str]:
+    rows = ["| key | flag | default | allowed | meaning |", "|---|---|---|---|---|"]
+    for field, tp in config_lib.fields(section_type):
+        flags = ", ".join("`%s`" % f for f in field.metadata["flags"])
+        rows.append("| `%s%s` | %s | `%s` | %s | %s |" % (
+            prefix, field.name, flags, cli.default_text(field.default), _allowed(field, tp),
+            _cell(field.metadata["help"])))
+    return rows
+
+
+def _command_table(options) -> List[str]:
+    rows = ["| option | meaning |", "|---|---|"]
+    for flags, keywords in options:
+        metavar = keywords.get("metavar")
+        value = " ".join(metavar) if isinstance(metavar, tuple) else (metavar or "")
+        rows.append("| `%s` | %s |" % ((" ".join(flags) + " " + value).strip(), _cell(keywords["help"])))
+    return rows
+
+
+def render() -> str:
+    """The whole page (Markdown)."""
+    lines = [_INTRO % ", ".join("`%s`" % s for s in config_lib.RESUMABLE_SECTIONS), "## train.py", "",
+             "What a command does (not kept in the run's `config.json`):", ""]
+    lines += _command_table(cli.TRAIN_COMMAND_OPTIONS)
+    for section, section_type in config_lib.sections():
+        lines += ["", "### `%s`" % section, ""] + _settings_table(section_type, section + ".")
+    lines += ["", "## eval.py", "", "`python eval.py SOURCE ...`: SOURCE is a run dir, a checkpoint, an export or a "
+              "TF1 checkpoint.", ""]
+    lines += _settings_table(config_lib.EvaluateConfig, "")
+    lines += ["", "Instead of a source:", ""] + _command_table(cli.EVAL_COMMAND_OPTIONS)
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(render())
