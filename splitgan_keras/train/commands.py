@@ -8,7 +8,7 @@ import shlex
 import sys
 
 
-def train_command(*args: str) -> str:
+def printed_train_command(*args: str) -> str:
     """e.g. "/home/me/splitgan/.venv/bin/python train.py --run-dir runs/x --resume"."""
     program = sys.argv[0] if sys.argv else ""
     if os.path.basename(program) == "train.py":

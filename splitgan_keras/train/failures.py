@@ -38,7 +38,7 @@ def _latest(checkpoint_dir: str) -> str:
 
 
 def write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:
-    then = ("continue with: %s" % commands.train_command("--run-dir", cfg.output.run_dir, "--resume")
+    then = ("continue with: %s" % commands.printed_train_command("--run-dir", cfg.output.run_dir, "--resume")
             if rundir.holds_run(cfg.output.run_dir) else "run the same command again")
     return UserError("cannot write into --run-dir %s (%s); the last complete checkpoint is %s; make room (or fix "
                      "the permissions), then %s" % (cfg.output.run_dir, first_line(e), _latest(checkpoint_dir), then))

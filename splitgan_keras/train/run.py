@@ -19,7 +19,7 @@ from splitgan_keras import config as config_lib, replicas as replicas_lib
 from splitgan_keras.artefacts import checkpoints, export, pictures, rundir, sampling
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import NonFiniteError, UserError
-from splitgan_keras.train import build, callbacks, commands, failures, metrics
+from splitgan_keras.train import build, callbacks, commands, failures, scheduled_evaluation
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,10 +79,10 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.sampling_generator)  # pictures: the chief's alone
-        run_evaluator = metrics.evaluator(cfg, data, gan)
+        run_evaluator = scheduled_evaluation.evaluator(cfg, data, gan)
         # Every process evaluates together: the replicas share the generator's batches.
         shared_source = sampling.GeneratorSource(gan.sampling_generator, runtime.replicas)
-        evaluation = metrics.periodic_evaluation(cfg, shared_source, store, run_evaluator, writes=chief)
+        evaluation = scheduled_evaluation.periodic_evaluation(cfg, shared_source, store, run_evaluator, writes=chief)
         if chief:
             rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
         return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)
@@ -139,7 +139,7 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
                     failures.write_nonfinite_diagnostic(cfg, guard, store.latest) if chief else "the chief's run dir"))
         checkpoint = store.save()
     completed = int(gan.iteration.numpy())
-    resume = commands.train_command("--run-dir", cfg.output.run_dir, "--resume")
+    resume = commands.printed_train_command("--run-dir", cfg.output.run_dir, "--resume")
     if stop.received:
         log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
             % (stop.received, completed, checkpoint, resume))
@@ -159,7 +159,7 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
         log("steps skipped by dynamic loss scaling: %s"
             % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
     if cfg.data.dataset == "builtin":
-        log(metrics.builtin_quality_line(run_evaluator, source, cfg.train.seed))
+        log(scheduled_evaluation.builtin_quality_line(run_evaluator, source, cfg.train.seed))
     log("done: %d iterations in %s | checkpoint %s | samples %s%s"
         % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
            " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))
