@@ -14,6 +14,7 @@ from splitgan_keras.data import builtin_data, image_data, pipeline
 from splitgan_keras.models import optimizers
 from splitgan_keras.split import allocation, rule, step, surgery
 from splitgan_keras.train import build, callbacks
+from splitgan_keras.train.run_log import RunLog
 from splitgan_keras.train.split_records import SplitRecords
 
 SIZE = 16
@@ -21,7 +22,7 @@ SIZE = 16
 
 def _splitter(cfg, data, gan, tmp_path, split_rule=None):
     records = SplitRecords(data.images, sampling.GeneratorSource(gan.sampling_generator), str(tmp_path / "splits"),
-                           None, pictures.ClassNames(), cfg.train.seed)
+                           RunLog(None), pictures.ClassNames(), cfg.train.seed)
     return step.ClassSplitter(gan, data, split_rule or rule.from_config(cfg.split, cfg.train.seed),
                               cfg.train.batch_size, cfg.split.feature_norm, records, cfg.train.seed)
 

@@ -34,6 +34,10 @@ def test_tiny_run_fills_the_run_dir(tmp_path, capsys):
     image = tf.io.decode_png((run_dir / "samples" / grids[-1]).read_bytes()).numpy()
     assert image.shape[0] > 10 * 17 and image.shape[1] > 2 * 17  # 10 classes x 2 samples of 16x16, labelled
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(run_dir / "logs"))
+    (events,) = os.listdir(run_dir / "logs")  # one writer for the whole run (run_log.RunLog)
+    tags = {value.tag for event in tf.compat.v1.train.summary_iterator(str(run_dir / "logs" / events))
+            for value in event.summary.value}
+    assert {"d/cost", "perf/iterations_per_second", "samples"} <= tags, tags
     assert (run_dir / "export" / "saved_model.pb").exists()
     values = _checkpoint_values(str(run_dir / "checkpoints" / "ckpt-4"))
     assert any("iteration" in k for k in values) and not any("rng" in k for k in values)  # random inputs: stateless

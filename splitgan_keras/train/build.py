@@ -13,6 +13,7 @@ from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.models import gan as gan_lib, networks, optimizers
 from splitgan_keras.split import allocation, rule as rule_lib, step
+from splitgan_keras.train.run_log import RunLog
 from splitgan_keras.train.split_records import SplitRecords
 
 
@@ -69,12 +70,11 @@ def prepare(cfg: config_lib.Config, data: Optional[ImageData]):
 
 
 def splitter(cfg: config_lib.Config, data: ImageData, gan: gan_lib.SplitGAN, source,
-             class_names: pictures.ClassNames, write_records: bool = True) -> step.ClassSplitter:
-    """The split step a config describes, recording into the run dir (samples from `source`)
-    unless `write_records` is off (a process that is not the chief)."""
+             class_names: pictures.ClassNames, run_log: RunLog, write_records: bool = True) -> step.ClassSplitter:
+    """The split step a config describes, recording into the run dir and its log (samples from
+    `source`) unless `write_records` is off (a process that is not the chief)."""
     records = None if not write_records else SplitRecords(
-        data.images, source, rundir.path(cfg, rundir.SPLITS), rundir.path(cfg, rundir.LOGS), class_names,
-        cfg.train.seed)
+        data.images, source, rundir.path(cfg, rundir.SPLITS), run_log, class_names, cfg.train.seed)
     return step.ClassSplitter(gan, data, rule_lib.from_config(cfg.split, cfg.train.seed), cfg.train.batch_size,
                               cfg.split.feature_norm, records, cfg.train.seed)
 

@@ -123,18 +123,17 @@ class NonFiniteGuard(IterationCallback):
 
 
 class ProgressReport(IterationCallback):
-    """Every `every` iterations: all logs and iterations/s as TensorBoard scalars, and one
-    progress line (iterations/s, ETA, main losses) on `stream`."""
+    """Every `every` iterations: all logs and iterations/s as scalars of the run's log
+    (run_log.RunLog), and one progress line (iterations/s, ETA, main losses) on `stream`."""
 
     SHOWN = ("d/cost", "d/wgan", "d/gp", "d/acgan", "g/cost", "d/acc_real")
 
-    def __init__(self, log_dir: str, every: int, end: int, stream=None):
+    def __init__(self, run_log, every: int, end: int, stream=None):
         super().__init__()
-        self.log_dir, self.every, self.end = log_dir, every, end
+        self.run_log, self.every, self.end = run_log, every, end
         self.stream = stream or sys.stdout
 
     def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir)
         self._mark = (self.completed(), time.perf_counter())
 
     def on_train_batch_end(self, batch, logs=None):
@@ -145,18 +144,11 @@ class ProgressReport(IterationCallback):
         now = time.perf_counter()
         rate = (completed - last_completed) / max(now - last_time, 1e-9)
         self._mark = (completed, now)
-        with self.writer.as_default():
-            for key, value in (logs or {}).items():
-                tf.summary.scalar(key, value, step=completed)
-            tf.summary.scalar("perf/iterations_per_second", rate, step=completed)
-        self.writer.flush()
+        self.run_log.scalars(dict(logs or {}, **{"perf/iterations_per_second": rate}), completed)
         shown = "  ".join("%s %.4f" % (k, logs[k]) for k in self.SHOWN if logs and k in logs)
         eta = format_duration((self.end - completed) / rate) if rate > 0 else "?"
         print("iteration %d/%d  %.2f it/s  ETA %s  %s" % (completed, self.end, rate, eta, shown),
               file=self.stream, flush=True)
-
-    def on_train_end(self, logs=None):
-        self.writer.close()
 
 
 class ClassSplitCallback(IterationCallback):
@@ -199,16 +191,15 @@ class SampleGrids(IterationCallback):
 
     Args:
       class_labels: returns a row label per active class (pictures.class_labels).
-      log_dir: TensorBoard folder, or None.
+      run_log: the run's log (run_log.RunLog).
     """
 
     def __init__(self, source: sampling.GeneratorSource, samples_dir: str, every: int, per_class: int, seed: int,
-                 class_labels: Callable[[], List[str]], log_dir: Optional[str] = None):
+                 class_labels: Callable[[], List[str]], run_log):
         super().__init__()
         self.source, self.samples_dir = source, samples_dir
         self.every, self.per_class, self.seed = every, per_class, seed
-        self.class_labels, self.log_dir = class_labels, log_dir
-        self._writer = None
+        self.class_labels, self.run_log = class_labels, run_log
 
     def on_train_batch_end(self, batch, logs=None):
         completed = self.completed()
@@ -220,46 +211,31 @@ class SampleGrids(IterationCallback):
         image = pictures.class_grid(self.source, self.per_class, self.seed, self.class_labels(),
                                     "iteration %d" % completed)
         pictures.write_png(path, image)
-        if self.log_dir:
-            self._writer = self._writer or tf.summary.create_file_writer(self.log_dir)
-            with self._writer.as_default():
-                tf.summary.image("samples", image[None], step=completed)
-            self._writer.flush()
+        self.run_log.image("samples", image, completed)
         return path
 
 
 class PeriodicEvaluation(IterationCallback):
-    """Every `every` iterations: the named metrics (metrics.registry), as TensorBoard scalars
-    eval/<name> (unless log_dir is None) and one line on `stream`; optionally offers `best_metric`
-    to a BestCheckpoint after `best_after` iterations."""
+    """Every `every` iterations: the named metrics (metrics.registry), as scalars eval/<name> of
+    the run's log and one line on `stream`; optionally offers `best_metric` to a BestCheckpoint
+    after `best_after` iterations."""
 
-    def __init__(self, evaluator, names: List[str], source, every: int, log_dir: str, seed: int,
+    def __init__(self, evaluator, names: List[str], source, every: int, run_log, seed: int,
                  best=None, best_metric: str = "", best_after: int = 0, stream=None):
         super().__init__()
         self.evaluator, self.names, self.source = evaluator, names, source
-        self.every, self.log_dir, self.seed = every, log_dir, seed
+        self.every, self.run_log, self.seed = every, run_log, seed
         self.best, self.best_metric, self.best_after = best, best_metric, best_after
         self.stream = stream or sys.stdout
-
-    def on_train_begin(self, logs=None):
-        self.writer = tf.summary.create_file_writer(self.log_dir) if self.log_dir else None
 
     def on_train_batch_end(self, batch, logs=None):
         completed = self.completed()
         if not every(completed, self.every):
             return
         results = self.evaluator.evaluate(self.names, self.source, self.seed)
-        if self.writer:
-            with self.writer.as_default():
-                for key, value in results.items():
-                    tf.summary.scalar("eval/" + key, value, step=completed)
-            self.writer.flush()
+        self.run_log.scalars({"eval/" + key: value for key, value in results.items()}, completed)
         line = "evaluation after iteration %d: %s" % (completed, self.evaluator.format(results))
         if (self.best is not None and self.best_metric in results and completed > self.best_after
                 and self.best.offer(results[self.best_metric], completed)):
             line += " (best so far: checkpoint kept)"
         print(line, file=self.stream, flush=True)
-
-    def on_train_end(self, logs=None):
-        if self.writer:
-            self.writer.close()

@@ -20,6 +20,7 @@ from splitgan_keras.artefacts import checkpoints, export, pictures, rundir, samp
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import NonFiniteError, UserError
 from splitgan_keras.train import build, callbacks, commands, failures, scheduled_evaluation
+from splitgan_keras.train.run_log import RunLog
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,21 +72,23 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         raise UserError("--init-from-tf1 starts a new run and cannot be combined with --resume")
     checkpoint_dir = rundir.path(cfg, rundir.CHECKPOINTS)
     runtime = store = None
+    run_log = RunLog(None)
     try:
         runtime, data, gan = build.prepare(cfg, data)
         chief = runtime.replicas.is_chief  # the one process of several that writes the run dir
         if chief and claim_run_dir is not None:
             claim_run_dir()
+        run_log = RunLog(rundir.path(cfg, rundir.LOGS) if chief else None)
         store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief)
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.sampling_generator)  # pictures: the chief's alone
         run_evaluator = scheduled_evaluation.evaluator(cfg, data, gan)
         # Every process evaluates together: the replicas share the generator's batches.
         shared_source = sampling.GeneratorSource(gan.sampling_generator, runtime.replicas)
-        evaluation = scheduled_evaluation.periodic_evaluation(cfg, shared_source, store, run_evaluator, writes=chief)
+        evaluation = scheduled_evaluation.periodic_evaluation(cfg, shared_source, store, run_evaluator, run_log)
         if chief:
             rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
-        return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end)
+        return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, run_log, end)
     except replicas_lib.LOST_REPLICA_ERRORS as e:
         if runtime is None or runtime.replicas.count == 1:
             raise
@@ -99,11 +102,12 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
             raise
         raise failures.write_error(cfg, checkpoint_dir, e)
     finally:
+        run_log.close()
         if store is not None:
             store.close()
 
 
-def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, end: int) -> Result:
+def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, run_log: RunLog, end: int) -> Result:
     started = time.perf_counter()
     start = int(gan.iteration.numpy())
     k = cfg.runtime.iterations_per_call
@@ -117,14 +121,14 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, en
     grids = callbacks.SampleGrids(
         source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every, cfg.output.samples_per_class,
         cfg.train.seed, lambda: class_names(gan.example_labels.numpy(), gan.generator.class_state.parents()),
-        rundir.path(cfg, rundir.LOGS))
+        run_log)
     chief = runtime.replicas.is_chief
     guard = callbacks.NonFiniteGuard(runtime.loss_scale_optimizer is not None)
-    splits = callbacks.ClassSplitCallback(build.splitter(cfg, data, gan, source, class_names, write_records=chief),
-                                          cfg.split.split_at, store)
+    splits = callbacks.ClassSplitCallback(
+        build.splitter(cfg, data, gan, source, class_names, run_log, write_records=chief), cfg.split.split_at, store)
     # Every process splits, checkpoints and evaluates (the others into scratch space: a strategy
     # synchronises saves); only the chief reports and draws.
-    writers = [callbacks.ProgressReport(rundir.path(cfg, rundir.LOGS), cfg.output.log_every, end), grids]
+    writers = [callbacks.ProgressReport(run_log, cfg.output.log_every, end), grids]
     with callbacks.StopOnSignal(runtime.replicas.count) as stop:
         if start < end:
             log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))

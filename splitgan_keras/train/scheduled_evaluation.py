@@ -33,10 +33,10 @@ def builtin_quality_line(run_evaluator: registry.Evaluator, source, seed: int) -
 
 
 def periodic_evaluation(cfg: config_lib.Config, source, store: checkpoints.TrainingCheckpoints,
-                        run_evaluator: registry.Evaluator,
-                        writes: bool = True) -> Optional[callbacks.PeriodicEvaluation]:
+                        run_evaluator: registry.Evaluator, run_log) -> Optional[callbacks.PeriodicEvaluation]:
     """The callback, or None when eval.every is 0. A missing Inception module fails now, before
-    anything is written. Without `writes` (a process that is not the chief) no TensorBoard logs."""
+    anything is written. `run_log`: the run's log (run_log.RunLog; one without a folder on a
+    process that is not the chief)."""
     if not cfg.eval.every:
         return None
     names = metric_names(cfg.eval)
@@ -45,5 +45,5 @@ def periodic_evaluation(cfg: config_lib.Config, source, store: checkpoints.Train
     best = checkpoints.BestCheckpoint(store, rundir.path(cfg, rundir.CHECKPOINTS, "best"), best_metric) \
         if best_metric else None
     return callbacks.PeriodicEvaluation(run_evaluator, names, source, cfg.eval.every,
-                                        rundir.path(cfg, rundir.LOGS) if writes else None, cfg.train.seed, best,
+                                        run_log, cfg.train.seed, best,
                                         best_metric, cfg.eval.best_after)

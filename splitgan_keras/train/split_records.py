@@ -7,10 +7,9 @@ the hidden sub-class recovery), real_per_class.png and hierarchy.png (real | gen
 from __future__ import annotations
 
 import os
-from typing import List, Optional
+from typing import List
 
 import numpy as np
-import tensorflow as tf
 
 from splitgan_keras import files
 from splitgan_keras.artefacts import pictures, sampling
@@ -18,6 +17,7 @@ from splitgan_keras.models import hierarchy
 from splitgan_keras.split import recovery as recovery_lib
 from splitgan_keras.split.rule import SplitPlan
 from splitgan_keras.split.step import SplitResult, SplitState
+from splitgan_keras.train.run_log import RunLog
 
 REAL_PER_CLASS = 10
 HIERARCHY_PER_CLASS = 5  # real and generated images per class in the hierarchy picture
@@ -29,14 +29,14 @@ class SplitRecords:
     Args:
       images: uint8 [N, H, W, 3], the training set (real rows of the pictures).
       sample_source: the generator samples come from (sampling.GeneratorSource).
-      records_dir: <run>/splits; log_dir: TensorBoard folder, or None.
+      records_dir: <run>/splits; run_log: the run's log (run_log.RunLog).
       class_names: row labels (pictures.ClassNames); seed: of the generated rows.
     """
 
-    def __init__(self, images: np.ndarray, sample_source, records_dir: str, log_dir: Optional[str],
+    def __init__(self, images: np.ndarray, sample_source, records_dir: str, run_log: RunLog,
                  class_names: pictures.ClassNames, seed: int):
         self.images, self.sample_source = images, sample_source
-        self.records_dir, self.log_dir = records_dir, log_dir
+        self.records_dir, self.run_log = records_dir, run_log
         self.class_names, self.seed = class_names, seed
 
     def record_dir(self, iteration: int) -> str:
@@ -51,18 +51,17 @@ class SplitRecords:
             self._write_files(d, result, plan, before, after)
             pictures.write_png(os.path.join(d, "real_per_class.png"), real)
             pictures.write_png(os.path.join(d, "hierarchy.png"), picture)
-        if self.log_dir:
-            self._write_summaries(result, real, picture)
+        self._write_summaries(result, real, picture)
 
     def _write_summaries(self, result: SplitResult, real: np.ndarray, picture: np.ndarray) -> None:
-        with tf.summary.create_file_writer(self.log_dir).as_default():
-            step = result.iteration + 1
-            tf.summary.image("split/real_per_class", real[None], step=step)
-            tf.summary.image("split/hierarchy", picture[None], step=step)
-            tf.summary.scalar("split/num_classes", result.classes_after, step=step)
-            if result.recovery:
-                tf.summary.scalar("split/subclass_ari", recovery_lib.mean(result.recovery, "ari"), step=step)
-                tf.summary.scalar("split/subclass_purity", recovery_lib.mean(result.recovery, "purity"), step=step)
+        step = result.iteration + 1
+        self.run_log.image("split/real_per_class", real, step)
+        self.run_log.image("split/hierarchy", picture, step)
+        scalars = {"split/num_classes": result.classes_after}
+        if result.recovery:
+            scalars.update({"split/subclass_ari": recovery_lib.mean(result.recovery, "ari"),
+                            "split/subclass_purity": recovery_lib.mean(result.recovery, "purity")})
+        self.run_log.scalars(scalars, step)
 
     @staticmethod
     def _write_files(d: str, result: SplitResult, plan: SplitPlan, before: SplitState, after: SplitState) -> None:
