@@ -8,7 +8,7 @@ import os
 import re
 import sys
 import typing
-from typing import Any, Dict, List, Optional
+from typing import Any, Collection, Dict, List, Optional
 
 from splitgan_keras import config as config_lib, config_checks
 from splitgan_keras.errors import INTERRUPTED, UserError, error_line, one_line
@@ -65,15 +65,20 @@ def value_name(tp, name: str) -> str:
     return {int: "N", float: "X"}.get(tp, name.upper())
 
 
-def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "") -> None:
-    """A flag for every field of a config dataclass that has one; the value lands in `prefix + name`
-    and only when given (defaults stay the dataclass's)."""
+def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "",
+               keys: Optional[Collection[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> None:
+    """A flag for every field of a config dataclass that has one (of those named in `keys`, if
+    given); the value lands in `prefix + name` and only when given (defaults stay the dataclass's;
+    `defaults` names a tool's own, which --help shows and the tool applies below the overrides)."""
+    defaults = defaults or {}
     for f, tp in config_lib.fields(section_type):
         flags = f.metadata["flags"]
-        if not flags:
+        if not flags or (keys is not None and prefix + f.name not in keys):
             continue
         help_text = f.metadata["help"]
-        if "(default:" not in help_text:  # some say what "none" means
+        if prefix + f.name in defaults:
+            help_text += " (default here: %s)" % default_text(defaults[prefix + f.name])
+        elif "(default:" not in help_text:  # some say what "none" means
             help_text += " (default: %s)" % default_text(f.default)
         if tp is bool:
             parser.add_argument(*flags, dest=prefix + f.name, action="store_true", default=argparse.SUPPRESS,
@@ -84,9 +89,16 @@ def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "") 
                                 metavar=metavar, default=argparse.SUPPRESS, help=help_text)
 
 
-def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, keys: Optional[Collection[str]] = None,
+                     defaults: Optional[Dict[str, Any]] = None) -> None:
+    """The flags of the run's settings (of those named in `keys`, e.g. "model.width", if given;
+    `defaults`: a tool's own defaults of some, for --help: the tool puts them below `overrides`),
+    and --config and --set, which reach every setting; `overrides` reads what they ask for."""
+    for flags, keywords in TRAIN_COMMAND_OPTIONS:
+        if flags[0] in ("--config", "--set"):
+            parser.add_argument(*flags, **keywords)
     for section, section_type in config_lib.sections():
-        _add_flags(parser, section_type, section + ".")
+        _add_flags(parser, section_type, section + ".", keys, defaults)
 
 
 # train.py's options that are not settings of the run (config.json does not keep them): (flags,
@@ -125,8 +137,9 @@ def train_parser() -> argparse.ArgumentParser:
         prog="train.py", description="Train Class-Splitting GAN (see README.md). Precedence: defaults, then "
                                      "--config FILE, then --set, then the flags below.")
     for flags, keywords in TRAIN_COMMAND_OPTIONS:
-        parser.add_argument(*flags, **keywords)
-    _add_config_flags(parser)
+        if flags[0] not in ("--config", "--set"):  # those come with the settings' flags
+            parser.add_argument(*flags, **keywords)
+    add_config_flags(parser)
     return parser
 
 

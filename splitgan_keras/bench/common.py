@@ -9,21 +9,19 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib, config_checks
+from splitgan_keras import cli, config as config_lib, config_checks
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.train import build
 
 TINY = {"model.width": 8, "model.image_size": 16, "train.batch_size": 4}  # --tiny: compute too small to matter
+BENCH_DEFAULTS = {"runtime.device": "cpu"}  # where the benchmark measures unless told otherwise
 
 
 def bench_config(args) -> config_lib.Config:
-    """The configuration the benchmark flags describe (the reference one by default)."""
-    overrides = {"model.width": args.width, "train.batch_size": args.batch_size, "train.n_critic": args.n_critic,
-                 "runtime.precision": args.precision, "runtime.xla": args.xla, "runtime.device": args.device,
-                 "runtime.iterations_per_call": args.iterations_per_call}
-    if args.tiny:
-        overrides.update(TINY)
-    cfg = config_lib.with_overrides(config_lib.Config(), overrides, "bench flags")
+    """The configuration the benchmark's command line describes: the reference one (the defaults,
+    on the CPU), then --tiny, then --config, --set and the settings' flags as train.py reads them."""
+    layers = [("the benchmark's defaults", BENCH_DEFAULTS)] + ([("--tiny", TINY)] if args.tiny else [])
+    cfg = config_lib.resolve(layers + cli.overrides(args))
     config_checks.validate(cfg)
     return cfg
 

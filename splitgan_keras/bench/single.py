@@ -22,9 +22,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from splitgan_keras import files, runtime as runtime_lib  # noqa: E402
-from splitgan_keras.bench.common import (bench_config, fit_iterations, summary, synthetic,  # noqa: E402
-                                         time_calls)
+from splitgan_keras import cli, files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras.bench.common import (BENCH_DEFAULTS, bench_config, fit_iterations, summary,  # noqa: E402
+                                         synthetic, time_calls)
 from splitgan_keras.data import pipeline  # noqa: E402
 from splitgan_keras.artefacts import sampling  # noqa: E402
 from splitgan_keras.evaluate.metrics import inception  # noqa: E402
@@ -81,9 +81,9 @@ def run(args) -> dict:
     inputs = next(iter(pipeline.iteration_inputs(data.images, cfg.train)))
     gan.iteration.assign(1)  # past iteration 0, where the generator step changes nothing
 
-    critic_step = tf.function(lambda: gan.critic_step_on(inputs, 0), jit_compile=args.xla or None)
-    generator_step = tf.function(lambda: gan.generator_step_on(inputs), jit_compile=args.xla or None)
-    iteration = tf.function(lambda: gan.iteration_step(inputs), jit_compile=args.xla or None)
+    critic_step = tf.function(lambda: gan.critic_step_on(inputs, 0), jit_compile=cfg.runtime.xla or None)
+    generator_step = tf.function(lambda: gan.generator_step_on(inputs), jit_compile=cfg.runtime.xla or None)
+    iteration = tf.function(lambda: gan.iteration_step(inputs), jit_compile=cfg.runtime.xla or None)
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
     flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]
@@ -172,21 +172,20 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+BENCH_SETTINGS = ("model.width", "train.batch_size", "train.n_critic", "runtime.device", "runtime.precision",
+                  "runtime.xla", "runtime.iterations_per_call", "runtime.threads")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m splitgan_keras.bench", description=__doc__.split("\n\n")[0])
-    p.add_argument("--device", default="cpu", choices=("auto", "cpu", "gpu", "npu"))
-    p.add_argument("--precision", default="fp32", choices=("fp32", "mixed"))
-    p.add_argument("--xla", action="store_true", help="compile the timed functions with XLA")
-    p.add_argument("--width", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--n-critic", type=int, default=5)
+    # The settings it measures, as train.py takes them (the config table); --set reaches the others.
+    cli.add_config_flags(p, BENCH_SETTINGS, BENCH_DEFAULTS)
     p.add_argument("--repeats", type=int, default=5, help="timed calls per quantity (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     p.add_argument("--split-images", type=int, default=50000, help="images of the split step (0: skip it)")
     p.add_argument("--eval-images", type=int, default=2000, help="images for the sampling/Inception throughput")
     p.add_argument("--skip-eval", action="store_true", help="skip the sampling and Inception throughput")
     p.add_argument("--inception", metavar="DIR", help="tfgan's Inception module (default: a same-size stand-in)")
-    p.add_argument("--iterations-per-call", type=int, default=1, help="training iterations per tf.function call")
     p.add_argument("--fit-iterations", type=int, default=10,
                    help="iterations per timed window of the one Model.fit (default 10)")
     p.add_argument("--tiny", action="store_true", help="host overhead: width 8, 16x16, batch 4; training only")
