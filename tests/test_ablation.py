@@ -1,5 +1,5 @@
 """The ablation command end to end on a tiny budget: every condition and seed trained, the figures
-read back from the runs' logs, the JSON, table and plot written; an interrupted ablation continues."""
+read back from the runs' evaluation histories, the JSON, table and plot written; an interrupted ablation continues."""
 import json
 import os
 

@@ -157,6 +157,9 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, 
     best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
     assert best["metric"] == "is20" and best["iteration"] in (2, 4)
     assert os.path.exists(run / "checkpoints" / "best" / (best["checkpoint"] + ".index"))
+    history = json.loads((run / "evaluations.json").read_text())  # what an experiment reads back
+    assert [entry["iteration"] for entry in history] == [2, 4]
+    assert max(entry["is20"] for entry in history) == pytest.approx(best["value"])
     status, out, err = _eval([run / "checkpoints" / "best" / best["checkpoint"], "--grid", tmp_path / "b.png"], capsys)
     assert status == 0, err
 

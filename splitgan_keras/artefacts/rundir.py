@@ -1,9 +1,11 @@
-"""The run directory: its layout, whether it can take a new run, and the run's config.json.
+"""The run directory: its layout, whether it can take a new run, the run's config.json and its
+evaluation history.
 
     <run_dir>/config.json     the resolved configuration (written before training starts)
     <run_dir>/checkpoints/    tf.train.CheckpointManager checkpoints (ckpt-<iteration>)
     <run_dir>/samples/        per-class sample grids (PNG)
     <run_dir>/logs/           TensorBoard event files
+    <run_dir>/evaluations.json  every evaluation during training: [{"iteration": N, <metric>: value}]
     <run_dir>/splits/         one record per class split (labels, tree, hierarchy, real images per class)
     <run_dir>/export/         the exported generator (SavedModel)
     <run_dir>/.lock           held by the run that writes it (rundir_lock.py)
@@ -12,12 +14,14 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Dict, List
 
 from splitgan_keras import config as config_lib, files
 from splitgan_keras.artefacts.rundir_lock import LOCK_FILE
 from splitgan_keras.errors import UserError
 
 CONFIG_FILE = "config.json"
+EVALUATIONS_FILE = "evaluations.json"
 CHECKPOINTS, SAMPLES, LOGS, SPLITS, EXPORT = "checkpoints", "samples", "logs", "splits", "export"
 
 
@@ -76,3 +80,24 @@ def saved_config(run_dir: str) -> config_lib.Config:
 
 def write_config(cfg: config_lib.Config) -> None:
     files.write_json(path(cfg, CONFIG_FILE), config_lib.to_dict(cfg))
+
+
+def read_evaluations(run_dir: str) -> List[Dict[str, float]]:
+    """The run's evaluation history, oldest first ([] before its first evaluation)."""
+    filename = os.path.join(run_dir, EVALUATIONS_FILE)
+    if not os.path.exists(filename):
+        return []
+    try:
+        with open(filename) as f:
+            history = json.load(f)
+    except (OSError, ValueError, RecursionError) as e:
+        raise UserError("cannot read the run's evaluations %s: %s" % (filename, e))
+    if not isinstance(history, list) or not all(isinstance(entry, dict) and isinstance(entry.get("iteration"), int)
+                                                for entry in history):
+        raise UserError("the run's evaluations %s must be a list of objects with an iteration; it is written only "
+                        "by training" % filename)
+    return history
+
+
+def write_evaluations(cfg: config_lib.Config, history: List[Dict[str, float]]) -> None:
+    files.write_json(path(cfg, EVALUATIONS_FILE), history)

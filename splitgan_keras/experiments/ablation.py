@@ -11,14 +11,13 @@ Under one budget (a config with a split schedule, e.g. configs/quickstart.json),
 Each run is an ordinary training run (train.py's own entry point, in this process) in
 OUT/<condition>/seed<k>, evaluated every `eval_every` iterations with the built-in probe
 (builtin_quality100: colour and sub-class accuracy) and the built-in FID (builtin_fid<N>_train);
-the figures are read back from the runs' TensorBoard logs. A run dir that already holds a
+the figures are read back from the runs' evaluation histories (evaluations.json). A run dir that already holds a
 complete run is read, not trained again, and one that holds an interrupted run is resumed, so an
 interrupted ablation continues where it stopped.
 """
 from __future__ import annotations
 
 import dataclasses
-import glob
 import os
 import time
 from typing import Dict, List, Sequence, Tuple
@@ -40,10 +39,10 @@ FIGURES = (COLOUR, SUBCLASS, FID, FID_SECOND_HALF)
 QUALITY = registry.DEFAULT_BUILTIN_QUALITY
 
 
-def _tags(samples: int) -> Dict[str, str]:
-    """figure -> the TensorBoard tag PeriodicEvaluation writes it under."""
-    return {COLOUR: "eval/%s/class_accuracy" % QUALITY, SUBCLASS: "eval/%s/subclass_accuracy" % QUALITY,
-            FID: "eval/" + registry.builtin_fid_name(samples)}
+def _metric_keys(samples: int) -> Dict[str, str]:
+    """figure -> the key of its value in an evaluation (registry.Evaluator.evaluate)."""
+    return {COLOUR: "%s/class_accuracy" % QUALITY, SUBCLASS: "%s/subclass_accuracy" % QUALITY,
+            FID: registry.builtin_fid_name(samples)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,16 +88,11 @@ class Budget:
                        "--eval-metrics", "builtin_quality,builtin_fid", "--eval-samples", str(self.fid_samples)]
 
 
-def read_curves(log_dir: str, tags: Dict[str, str]) -> Dict[str, List[Tuple[int, float]]]:
-    """figure -> [(iteration, value)] ascending, from the TensorBoard event files in log_dir. An
-    iteration evaluated twice (after a resume) keeps its last value."""
-    by_tag = {tag: {} for tag in tags.values()}
-    for path in sorted(glob.glob(os.path.join(log_dir, "events.out.tfevents.*"))):
-        for event in tf.compat.v1.train.summary_iterator(path):
-            for value in event.summary.value:
-                if value.tag in by_tag:
-                    by_tag[value.tag][event.step] = float(tf.make_ndarray(value.tensor))
-    return {figure: sorted(by_tag[tag].items()) for figure, tag in tags.items()}
+def read_curves(run_dir: str, keys: Dict[str, str]) -> Dict[str, List[Tuple[int, float]]]:
+    """figure -> [(iteration, value)] ascending, from the run's evaluation history."""
+    history = rundir.read_evaluations(run_dir)
+    return {figure: sorted((entry["iteration"], float(entry[key])) for entry in history if key in entry)
+            for figure, key in keys.items()}
 
 
 def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations: int, log=print) -> Dict:
@@ -121,11 +115,11 @@ def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations:
             raise UserError("the ablation's run %s (%s, seed %d) ended with status %d (its message is above); run "
                             "the ablation again to resume it" % (run_dir, condition, seed, status))
         tf.keras.backend.clear_session()
-    curves = read_curves(os.path.join(run_dir, rundir.LOGS), _tags(budget.fid_samples))
+    curves = read_curves(run_dir, _metric_keys(budget.fid_samples))
     final = {figure: points[-1][1] for figure, points in curves.items() if points and points[-1][0] == iterations}
     if COLOUR not in final or FID not in final:
-        raise UserError("%s: no evaluation after iteration %d in its TensorBoard logs (%s); remove the run dir to "
-                        "train it again" % (run_dir, iterations, os.path.join(run_dir, rundir.LOGS)))
+        raise UserError("%s: no evaluation after iteration %d in its %s; remove the run dir to train it again"
+                        % (run_dir, iterations, rundir.EVALUATIONS_FILE))
     final[FID_SECOND_HALF] = float(np.mean([value for step, value in curves[FID] if step > iterations / 2]))
     return {"run_dir": run_dir, "curves": curves, "final": final, "seconds": seconds}
 

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional
 
 import tensorflow as tf
 
@@ -217,16 +217,29 @@ class SampleGrids(IterationCallback):
 
 class PeriodicEvaluation(IterationCallback):
     """Every `every` iterations: the named metrics (metrics.registry), as scalars eval/<name> of
-    the run's log and one line on `stream`; optionally offers `best_metric` to a BestCheckpoint
-    after `best_after` iterations."""
+    the run's log, an entry {"iteration": N, <name>: value} of `history` (handed to `record`
+    after each evaluation) and one line on `stream`; optionally offers `best_metric` to a
+    BestCheckpoint after `best_after` iterations.
+
+    Args:
+      history: the evaluations of the iterations before this session (a resumed run's).
+      record: called with the whole history after each evaluation (the chief writes it), or None.
+    """
 
     def __init__(self, evaluator, names: List[str], source, every: int, run_log, seed: int,
-                 best=None, best_metric: str = "", best_after: int = 0, stream=None):
+                 best=None, best_metric: str = "", best_after: int = 0, stream=None,
+                 history: Optional[List[Dict[str, float]]] = None,
+                 record: Optional[Callable[[List[Dict[str, float]]], None]] = None):
         super().__init__()
         self.evaluator, self.names, self.source = evaluator, names, source
         self.every, self.run_log, self.seed = every, run_log, seed
         self.best, self.best_metric, self.best_after = best, best_metric, best_after
         self.stream = stream or sys.stdout
+        self.history, self.record = list(history or []), record
+
+    def on_train_begin(self, logs=None):
+        # Evaluations after the checkpoint this session starts from are repeated, not kept twice.
+        self.history = [entry for entry in self.history if entry["iteration"] <= self.completed()]
 
     def on_train_batch_end(self, batch, logs=None):
         completed = self.completed()
@@ -234,6 +247,9 @@ class PeriodicEvaluation(IterationCallback):
             return
         results = self.evaluator.evaluate(self.names, self.source, self.seed)
         self.run_log.scalars({"eval/" + key: value for key, value in results.items()}, completed)
+        self.history.append(dict({"iteration": completed}, **{key: float(v) for key, v in results.items()}))
+        if self.record:
+            self.record(self.history)
         line = "evaluation after iteration %d: %s" % (completed, self.evaluator.format(results))
         if (self.best is not None and self.best_metric in results and completed > self.best_after
                 and self.best.offer(results[self.best_metric], completed)):

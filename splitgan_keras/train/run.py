@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional, Tuple
 
 import tensorflow as tf
 
@@ -30,6 +30,8 @@ class Result:
     sample_grid: Optional[str]      # path of the last sample grid
     export_dir: Optional[str]       # the exported generator, once the run is complete
     interrupted: bool = False       # stopped by SIGTERM/SIGINT (resumable)
+    # every evaluation of the run so far, oldest first: {"iteration": N, <metric>: value}
+    evaluations: Tuple[Dict[str, float], ...] = ()
 
 
 def log(message: str) -> None:
@@ -85,7 +87,8 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         run_evaluator = scheduled_evaluation.evaluator(cfg, data, gan)
         # Every process evaluates together: the replicas share the generator's batches.
         shared_source = sampling.GeneratorSource(gan.sampling_generator, runtime.replicas)
-        evaluation = scheduled_evaluation.periodic_evaluation(cfg, shared_source, store, run_evaluator, run_log)
+        evaluation = scheduled_evaluation.periodic_evaluation(cfg, shared_source, store, run_evaluator, run_log,
+                                                              writes=chief)
         if chief:
             rundir.write_config(cfg)  # after the checks above: a failed start writes nothing
         return _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, run_log, end)
@@ -143,15 +146,16 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
                     failures.write_nonfinite_diagnostic(cfg, guard, store.latest) if chief else "the chief's run dir"))
         checkpoint = store.save()
     completed = int(gan.iteration.numpy())
+    history = tuple(evaluation.history) if evaluation else ()
     resume = commands.printed_train_command("--run-dir", cfg.output.run_dir, "--resume")
     if stop.received:
         log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
             % (stop.received, completed, checkpoint, resume))
-        return Result(completed, checkpoint, None, None, interrupted=True)
+        return Result(completed, checkpoint, None, None, interrupted=True, evaluations=history)
     if not chief:
         log("done: %d iterations in %s (%s; the chief writes the run dir)" % (
             completed, callbacks.format_duration(time.perf_counter() - started), runtime.replicas.description))
-        return Result(completed, checkpoint, None, None)
+        return Result(completed, checkpoint, None, None, evaluations=history)
     grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
     if not os.path.exists(grid):
         grids.write(completed)
@@ -167,4 +171,4 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
     log("done: %d iterations in %s | checkpoint %s | samples %s%s"
         % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
            " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))
-    return Result(completed, checkpoint, grid, export_dir)
+    return Result(completed, checkpoint, grid, export_dir, evaluations=history)

@@ -33,10 +33,11 @@ def builtin_quality_line(run_evaluator: registry.Evaluator, source, seed: int) -
 
 
 def periodic_evaluation(cfg: config_lib.Config, source, store: checkpoints.TrainingCheckpoints,
-                        run_evaluator: registry.Evaluator, run_log) -> Optional[callbacks.PeriodicEvaluation]:
+                        run_evaluator: registry.Evaluator, run_log,
+                        writes: bool = True) -> Optional[callbacks.PeriodicEvaluation]:
     """The callback, or None when eval.every is 0. A missing Inception module fails now, before
-    anything is written. `run_log`: the run's log (run_log.RunLog; one without a folder on a
-    process that is not the chief)."""
+    anything is written. `run_log`: the run's log (run_log.RunLog); `writes`: whether this
+    process keeps the evaluation history in the run dir (the chief)."""
     if not cfg.eval.every:
         return None
     names = metric_names(cfg.eval)
@@ -44,6 +45,7 @@ def periodic_evaluation(cfg: config_lib.Config, source, store: checkpoints.Train
     best_metric = next((n for n in names if n.startswith("is")), "")
     best = checkpoints.BestCheckpoint(store, rundir.path(cfg, rundir.CHECKPOINTS, "best"), best_metric) \
         if best_metric else None
-    return callbacks.PeriodicEvaluation(run_evaluator, names, source, cfg.eval.every,
-                                        run_log, cfg.train.seed, best,
-                                        best_metric, cfg.eval.best_after)
+    return callbacks.PeriodicEvaluation(
+        run_evaluator, names, source, cfg.eval.every, run_log, cfg.train.seed, best, best_metric, cfg.eval.best_after,
+        history=rundir.read_evaluations(cfg.output.run_dir),
+        record=(lambda history: rundir.write_evaluations(cfg, history)) if writes else None)
