@@ -143,7 +143,8 @@ def train_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _set_overrides(items: List[str]) -> Dict[str, Any]:
+def set_overrides(items: List[str]) -> Dict[str, Any]:
+    """{key: value} of --set KEY=VALUE items (the value read as JSON, else as text)."""
     values = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -162,7 +163,7 @@ def overrides(args: argparse.Namespace):
     if args.config:
         result.append(("config file %s" % args.config, config_lib.read_json(args.config)))
     if args.set:
-        result.append(("--set", _set_overrides(args.set)))
+        result.append(("--set", set_overrides(args.set)))
     flags = {k: v for k, v in vars(args).items() if "." in k}
     flags = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items()}
     if flags:
@@ -186,62 +187,37 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     args = train_parser().parse_args(argv)
     try:
         from splitgan_keras import launch
-        from splitgan_keras.artefacts import rundir, rundir_lock
+        from splitgan_keras.artefacts import rundir_lock
+        from splitgan_keras.train import session
         if args.parity_record and (args.resume or args.init_from_tf1):
             raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
         requested = overrides(args)
         # The chief of a job writes the run dir and holds its lock from before it decides between a
         # fresh start and a resume. A process that the launcher's environment calls a secondary
         # decides nothing yet: only the runtime can confirm it (the variables may be stale), and
-        # if it turns out to be the chief it takes the lock then (claim_run_dir).
+        # if it turns out to be the chief it takes the lock then (session.start).
         writes = not args.parity_record and not args.dry_run
         secondary = launch.launched_as_secondary()
-        run_dir = config_lib.run_dir_of(requested)
-        lock = rundir_lock.RunDirLock(run_dir)
+        lock = rundir_lock.RunDirLock(config_lib.run_dir_of(requested))
         try:
-            if writes and not secondary:
-                lock.acquire()
-            saved = None
-            if args.resume:
-                saved = rundir.saved_config(run_dir)
-            elif writes and not secondary:
-                rundir.check_fresh(run_dir)
-            else:
-                rundir.check_not_a_file(run_dir)
-            cfg = config_lib.resolve(requested, saved, rundir.config_path(run_dir))
-            config_checks.validate(cfg)
+            cfg = session.resolve(requested, args.resume, lock if writes and not secondary else None)
             if args.dry_run:
                 _check_inputs(cfg, args)
                 print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
                 return 0
-            return _train(cfg, args, lock)
+            if args.parity_record:
+                from splitgan_keras.data import datasets
+                from splitgan_keras.parity import recording as parity_recording
+                data = datasets.load(cfg)  # before TensorFlow: the common input errors fail fast
+                parity_recording.record_parity(cfg, args.parity_record, args.parity_iterations, data)
+                return 0
+            result = session.start(cfg, lock, args.resume, args.stop_at, args.init_from_tf1)
+            return INTERRUPTED if result.interrupted else 0
         finally:
             lock.release()
     except UserError as e:
         print(error_line(e), file=sys.stderr)
         return e.exit_status
-
-
-def _train(cfg: config_lib.Config, args: argparse.Namespace, lock) -> int:
-    from splitgan_keras.data import datasets
-    from splitgan_keras.artefacts import rundir
-    # Data before TensorFlow: the common input errors fail fast, and without TF's start-up lines.
-    data = datasets.load(cfg)
-    from splitgan_keras.parity import recording as parity_recording
-    from splitgan_keras.train import run as run_lib
-    if args.parity_record:
-        parity_recording.record_parity(cfg, args.parity_record, args.parity_iterations, data)
-        return 0
-
-    def claim_run_dir() -> None:
-        """The runtime says this process writes the run dir, though the environment said otherwise."""
-        lock.acquire()
-        if not args.resume:
-            rundir.check_fresh(cfg.output.run_dir)
-
-    result = run_lib.run(cfg, data, resume=args.resume, stop_at=args.stop_at, init_from_tf1=args.init_from_tf1,
-                         claim_run_dir=None if lock.held else claim_run_dir)
-    return INTERRUPTED if result.interrupted else 0
 
 
 def train_command() -> None:

@@ -121,6 +121,8 @@ def test_each_condition_is_the_budget_with_its_own_changes(tmp_path):
     for condition in ablation.CONDITIONS:
         argv = budget.train_argv(condition, 3, str(tmp_path / condition))
         resolved[condition] = config.resolve(cli.overrides(cli.train_parser().parse_args(argv)))
+        # What the ablation runs is what its printed command line runs.
+        assert config.resolve(budget.layers(condition, 3, str(tmp_path / condition))) == resolved[condition]
     assert {c: cfg.train.ema_decay for c, cfg in resolved.items()} == {
         "no_split": 0, "split": 0, "oracle": 0, "split_ema": 0.9}
     assert {c: cfg.split.split_at for c, cfg in resolved.items()} == {

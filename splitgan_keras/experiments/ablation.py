@@ -8,7 +8,7 @@ Under one budget (a config with a split schedule, e.g. configs/quickstart.json),
   split_ema the split condition with a moving average of the generator's weights (train.ema_decay)
             sampling, evaluating and exporting: what that addition beyond the original changes.
 
-Each run is an ordinary training run (train.py's own entry point, in this process) in
+Each run is an ordinary training run (train/session.py, as train.py starts it, in this process) in
 OUT/<condition>/seed<k>, evaluated every `eval_every` iterations with the built-in probe
 (builtin_quality100: colour and sub-class accuracy) and the built-in FID (builtin_fid<N>_train);
 the figures are read back from the runs' evaluation histories (evaluations.json). A run dir that already holds a
@@ -18,7 +18,9 @@ interrupted ablation continues where it stopped.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shlex
 import time
 from typing import Dict, List, Sequence, Tuple
 
@@ -29,6 +31,7 @@ from splitgan_keras import cli, config as config_lib, config_checks
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import registry
+from splitgan_keras.train import session
 
 CONDITIONS = ("no_split", "split", "oracle", "split_ema")
 COLOUR, SUBCLASS, FID = "colour", "subclass", "builtin_fid"  # the figures, as the report names them
@@ -55,17 +58,30 @@ class Budget:
     fid_samples: int = 2000
     ema_decay: float = 0.99
 
-    def condition_overrides(self, condition: str) -> Tuple[str, ...]:
-        """The --set overrides that make `condition` from the budget (the moving average is set in every
-        condition: off in the three of the original, whatever the budget's config says)."""
-        return {"no_split": ("split.split_at=[]", "train.ema_decay=0"), "split": ("train.ema_decay=0",),
-                "oracle": ("split.split_at=[]", 'data.builtin_labels="colour_and_kind"', "train.ema_decay=0"),
-                "split_ema": ("train.ema_decay=%r" % self.ema_decay,)}[condition]
+    def condition_settings(self, condition: str) -> Dict[str, object]:
+        """What makes `condition` from the budget (the moving average is set in every condition: off
+        in the three of the original, whatever the budget's config says)."""
+        return {"no_split": {"split.split_at": (), "train.ema_decay": 0.0}, "split": {"train.ema_decay": 0.0},
+                "oracle": {"split.split_at": (), "data.builtin_labels": "colour_and_kind", "train.ema_decay": 0.0},
+                "split_ema": {"train.ema_decay": self.ema_decay}}[condition]
+
+    def run_settings(self, seed: int, run_dir: str) -> Dict[str, object]:
+        """What differs between the runs of one condition, and the evaluation every run does."""
+        return {"train.seed": seed, "output.run_dir": run_dir, "eval.every": self.eval_every,
+                "eval.metrics": ("builtin_quality", "builtin_fid"), "eval.samples": self.fid_samples}
+
+    def layers(self, condition: str, seed: int, run_dir: str) -> config_lib.Overrides:
+        """The overrides of one run, lowest precedence first: the budget's config file, its --set
+        overrides, the condition's settings, the run's."""
+        layers = [("config file %s" % self.config_file, config_lib.read_json(self.config_file))]
+        if self.overrides:
+            layers.append(("--set", cli.set_overrides(list(self.overrides))))
+        return layers + [("the ablation's %s condition" % condition, self.condition_settings(condition)),
+                         ("the ablation's run settings", self.run_settings(seed, run_dir))]
 
     def resolved(self) -> config_lib.Config:
         """The split condition's configuration, checked: a supervised built-in run with a split."""
-        argv = self.train_argv("split", 0, "unused")
-        cfg = config_lib.resolve(cli.overrides(cli.train_parser().parse_args(argv)))
+        cfg = config_lib.resolve(self.layers("split", 0, "unused"))
         config_checks.validate(cfg)
         if cfg.data.dataset != "builtin" or cfg.split.unsupervised or cfg.data.builtin_labels != "colour":
             raise UserError("the ablation needs a supervised run on the built-in dataset labelled by colour; %s "
@@ -80,12 +96,14 @@ class Budget:
         return cfg
 
     def train_argv(self, condition: str, seed: int, run_dir: str) -> List[str]:
-        """train.py's command line for one run (the flags after the config's and --set's)."""
+        """The train.py command line that makes the same run as `layers` (printed, so that one run
+        can be repeated by hand)."""
         argv = ["--config", self.config_file]
-        for override in self.overrides + self.condition_overrides(condition):
+        for override in self.overrides:
             argv += ["--set", override]
-        return argv + ["--seed", str(seed), "--run-dir", run_dir, "--eval-every", str(self.eval_every),
-                       "--eval-metrics", "builtin_quality,builtin_fid", "--eval-samples", str(self.fid_samples)]
+        for key, value in dict(self.condition_settings(condition), **self.run_settings(seed, run_dir)).items():
+            argv += ["--set", "%s=%s" % (key, json.dumps(value))]
+        return argv
 
 
 def read_curves(run_dir: str, keys: Dict[str, str]) -> Dict[str, List[Tuple[int, float]]]:
@@ -100,20 +118,24 @@ def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations:
     value)]}, final: {figure: its value at the end of the run; FID_SECOND_HALF: the mean},
     seconds: of training in this call (0 when the run was complete already)}."""
     seconds = 0.0
-    argv = budget.train_argv(condition, seed, run_dir)
-    if rundir.holds_run(run_dir):
-        # The run there must be this one: train.py's resume check names any setting that differs.
-        config_lib.resolve(cli.overrides(cli.train_parser().parse_args(argv)), rundir.saved_config(run_dir),
-                           rundir.config_path(run_dir))
-        argv.append("--resume")
+    layers = budget.layers(condition, seed, run_dir)
+    resume = rundir.holds_run(run_dir)
+    if resume:
+        # The run there must be this one: the resume check names any setting that differs.
+        config_lib.resolve(layers, rundir.saved_config(run_dir), rundir.config_path(run_dir))
     if not os.path.isdir(os.path.join(run_dir, rundir.EXPORT)):  # a run exports when it completes
-        log("ablation: %s, seed %d: train.py %s" % (condition, seed, " ".join(argv)))
+        argv = budget.train_argv(condition, seed, run_dir) + (["--resume"] if resume else [])
+        log("ablation: %s, seed %d: train.py %s" % (condition, seed, " ".join(shlex.quote(word) for word in argv)))
         started = time.perf_counter()
-        status = cli.main_train(argv)
+        try:
+            result = session.train(layers, resume=resume)
+        except UserError as e:
+            raise type(e)("the ablation's run %s (%s, seed %d): %s; run the ablation again to resume it"
+                          % (run_dir, condition, seed, e)) from e
         seconds = time.perf_counter() - started
-        if status:
-            raise UserError("the ablation's run %s (%s, seed %d) ended with status %d (its message is above); run "
-                            "the ablation again to resume it" % (run_dir, condition, seed, status))
+        if result.interrupted:
+            raise UserError("the ablation's run %s (%s, seed %d) was stopped after iteration %d; run the ablation "
+                            "again to resume it" % (run_dir, condition, seed, result.iteration))
         tf.keras.backend.clear_session()
     curves = read_curves(run_dir, _metric_keys(budget.fid_samples))
     final = {figure: points[-1][1] for figure, points in curves.items() if points and points[-1][0] == iterations}
