@@ -153,10 +153,11 @@ def _strategy_replicas(device: str, requested: int, timeout: int) -> Replicas:
     if tf_config is not None:
         task = tf_config["task"]
         others = [t for t in launch.task_addresses(tf_config) if t[:2] != (task["type"], task.get("index", 0))]
-        print("waiting up to %d s for the job's other tasks (%s)" % (timeout, ", ".join("%s %d" % t[:2] for t in others)),
-              flush=True)
         compat.without_coordination_service()
         with startup.bounded(others, timeout):
+            # Said once the watcher holds SIGTERM and SIGINT: from this line on they end the wait.
+            print("waiting up to %d s for the job's other tasks (%s)"
+                  % (timeout, ", ".join("%s %d" % t[:2] for t in others)), flush=True)
             options = tf.distribute.experimental.CommunicationOptions(timeout_seconds=timeout)
             strategy = tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
             # The first collective: it returns once every task has joined.
