@@ -56,13 +56,18 @@ def config_path(run_dir: str) -> str:
     return os.path.join(run_dir, CONFIG_FILE)
 
 
-def read_config(run_dir: str) -> config_lib.Config:
-    filename = config_path(run_dir)
+def _read_json(filename: str, what: str):
+    """The JSON value in one of the run's files; UserError "cannot read <what> <file>: why" if not."""
     try:
         with open(filename) as f:
-            nested = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
-        raise UserError("cannot read the run's configuration %s: %s" % (filename, e))
+            return json.load(f)
+    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nesting deeper than ours
+        raise UserError("cannot read %s %s: %s" % (what, filename, e))
+
+
+def read_config(run_dir: str) -> config_lib.Config:
+    filename = config_path(run_dir)
+    nested = _read_json(filename, "the run's configuration")
     if not isinstance(nested, dict):
         raise UserError("the run's configuration %s must hold a JSON object of sections, not a %s"
                         % (filename, type(nested).__name__))
@@ -87,11 +92,7 @@ def read_evaluations(run_dir: str) -> List[Dict[str, float]]:
     filename = os.path.join(run_dir, EVALUATIONS_FILE)
     if not os.path.exists(filename):
         return []
-    try:
-        with open(filename) as f:
-            history = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:
-        raise UserError("cannot read the run's evaluations %s: %s" % (filename, e))
+    history = _read_json(filename, "the run's evaluations")
     if not isinstance(history, list) or not all(isinstance(entry, dict) and isinstance(entry.get("iteration"), int)
                                                 for entry in history):
         raise UserError("the run's evaluations %s must be a list of objects with an iteration; it is written only "
