@@ -10,7 +10,7 @@ import sys
 import typing
 from typing import Any, Collection, Dict, List, Optional
 
-from splitgan_keras import config as config_lib, config_checks
+from splitgan_keras import config as config_lib, config_checks, metric_names
 from splitgan_keras.errors import INTERRUPTED, UserError, error_line, one_line
 
 
@@ -72,7 +72,7 @@ def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "",
     `defaults` names a tool's own, which --help shows and the tool applies below the overrides)."""
     defaults = defaults or {}
     for f, tp in config_lib.fields(section_type):
-        flags = f.metadata["flags"]
+        flags = f.metadata.get("flags")  # None: a section (EvaluateConfig.eval)
         if not flags or (keys is not None and prefix + f.name not in keys):
             continue
         help_text = f.metadata["help"]
@@ -120,6 +120,9 @@ TRAIN_COMMAND_OPTIONS = [
                                     help="iterations of a --parity-record run (default: 10)")),
     (("--dry-run",), dict(action="store_true", help="print the resolved configuration and exit")),
 ]
+
+# eval.py's defaults of the run's settings it takes (config.EVALUATE_SECTION_KEYS), as --help shows them.
+EVAL_DEFAULTS = {"data.dataset": "the run's"}
 
 # eval.py's options beside those of its EvaluateConfig.
 EVAL_COMMAND_OPTIONS = [
@@ -178,7 +181,8 @@ def _check_inputs(cfg, args) -> None:
     if args.init_from_tf1 and not os.path.isfile(args.init_from_tf1 + ".index"):
         raise UserError("--init-from-tf1 %s: no checkpoint there (expected %s.index and its data file)"
                         % (args.init_from_tf1, args.init_from_tf1))
-    if cfg.eval.every and cfg.eval.inception and set(cfg.eval.metrics) & {"is", "fid"}:
+    needs = metric_names.needed(metric_names.parse_all(cfg.eval.metrics))
+    if cfg.eval.every and cfg.eval.inception and metric_names.INCEPTION in needs:
         from splitgan_keras.evaluate.metrics import inception
         inception.check_local_module(cfg.eval.inception)
 
@@ -229,10 +233,13 @@ def train_command() -> None:
 def eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
-                                    "compare two parity records (see README.md).")
+                                    "compare two parity records (see README.md). --dataset and --data-dir name the "
+                                    "training set where the source has no run config (an export, a TF1 checkpoint).")
     source = next(f for f, _ in config_lib.fields(config_lib.EvaluateConfig) if f.name == "source")
     parser.add_argument("source", nargs="?", default=argparse.SUPPRESS, help=source.metadata["help"])
     _add_flags(parser, config_lib.EvaluateConfig)
+    for section, section_type in config_lib.sections():
+        _add_flags(parser, section_type, section + ".", config_lib.EVALUATE_SECTION_KEYS, EVAL_DEFAULTS)
     for flags, keywords in EVAL_COMMAND_OPTIONS:
         parser.add_argument(*flags, **keywords)
     return parser
@@ -242,18 +249,23 @@ def evaluate_config(args: argparse.Namespace) -> config_lib.EvaluateConfig:
     """The EvaluateConfig an eval.py command line asks for."""
     names = {f.name for f, _ in config_lib.fields(config_lib.EvaluateConfig)}
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names}
-    return config_lib.EvaluateConfig(**given)
+    sections = {k: v for k, v in vars(args).items() if k in config_lib.EVALUATE_SECTION_KEYS}
+    if "data.data_dir" in sections and "data.dataset" not in sections:
+        raise UserError("--data-dir %s needs --dataset (cifar10 or stl10)" % sections["data.data_dir"])
+    run_settings = config_lib.with_overrides(config_lib.Config(), sections, "eval.py flags")
+    return config_lib.EvaluateConfig(**given, data=run_settings.data if "data.dataset" in sections else None,
+                                     eval=run_settings.eval)
 
 
 def main_eval(argv: Optional[List[str]] = None) -> int:
     parser = eval_parser()
     args = parser.parse_args(argv)
-    job = evaluate_config(args)
-    if not args.compare and not job.source:
-        parser.error("give a source to evaluate, or --compare A B")
-    if job.source and not job.has_work():
-        parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
     try:
+        job = evaluate_config(args)
+        if not args.compare and not job.source:
+            parser.error("give a source to evaluate, or --compare A B")
+        if job.source and not job.has_work():
+            parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
         if args.compare:
             from splitgan_keras.parity import records as parity_records
             a, b = (parity_records.read(path) for path in args.compare)

@@ -13,6 +13,7 @@ import os
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
+from splitgan_keras import metric_names
 from splitgan_keras.errors import UserError
 
 MAX_SEED = 2 ** 31 - 1  # seeds go to numpy, Python and TensorFlow, which all take this range
@@ -48,7 +49,7 @@ class DataConfig:
                         ("builtin", "cifar10", "stl10"))
     data_dir: Optional[str] = _opt(
         None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file; "
-              "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir")
+              "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir", metavar="PATH")
     builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size",
                              limits=(1, 10 ** 7))
     builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)", limits=(0, MAX_SEED))
@@ -100,16 +101,16 @@ class SplitConfig:
 class EvalConfig:
     every: int = _opt(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every",
                       limits=(0, 10 ** 9))
-    samples: int = _opt(50000, "samples per evaluation (the original: 50000)", "--eval-samples", limits=(10, 10 ** 7))
-    metrics: Tuple[str, ...] = _opt(("is",), "metrics in training: is (Inception Score), fid (against the "
-                                             "training set), builtin_quality, builtin_fid (built-in dataset)",
-                                    "--eval-metrics")
+    metrics: Tuple[str, ...] = _opt(
+        ("is50k",), "metrics in training, by protocol name (metric_names.py): is<N> (Inception Score of N samples), "
+                    "fid<N>_train (against the training set), builtin_quality<N> and builtin_fid<N>_train (built-in "
+                    "dataset); the original: is50k", "--eval-metrics")
     inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
-                                          "needs network)", "--inception")
+                                          "needs network)", "--inception", metavar="DIR")
     best_after: int = _opt(10000, "keep the checkpoint with the best Inception Score seen after this many "
                                   "iterations (the original: 10000)", limits=(0, 10 ** 9))
-    cache_dir: Optional[str] = _opt(None, "cache of FID real statistics (default: "
-                                          "$SPLITGAN_CACHE or ~/.cache/splitgan-keras)")
+    cache_dir: Optional[str] = _opt(None, "cache of FID real statistics (default: $SPLITGAN_CACHE or "
+                                          "~/.cache/splitgan-keras)", "--cache-dir", metavar="DIR")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,16 +184,15 @@ class Config:
 
 @dataclasses.dataclass(frozen=True)
 class EvaluateConfig:
-    """What eval.py does with one source (evaluate/evaluation.py); not part of a run's Config."""
+    """What eval.py does with one source (evaluate/evaluation.py); not part of a run's Config. Its
+    training set and Inception module are named by the run's own sections (EVALUATE_SECTION_KEYS)."""
     source: Optional[str] = _opt(None, "a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
                                        "(runs/x/export) or a checkpoint of the original TF1 code")
     checkpoint: Optional[str] = _opt(None, "with a run dir: this checkpoint instead of the latest", "--checkpoint",
                                      metavar="CKPT")
     metrics: Tuple[str, ...] = _opt(
         (), "comma-separated protocol names: is<N> (Inception Score of N samples, e.g. is50k), fid<N>_train (FID "
-            "against the training set, e.g. fid50k_train), builtin_quality", "--metrics")
-    inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
-                                          "needs network)", "--inception", metavar="DIR")
+            "against the training set, e.g. fid50k_train), builtin_quality<N>, builtin_fid<N>_train", "--metrics")
     grid: Optional[str] = _opt(None, "write a grid with one row of samples per class", "--grid", metavar="FILE.png")
     per_class: int = _opt(10, "samples per class in --grid", "--per-class", limits=(1, 1000))
     samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels", "--samples", limits=(1, 10 ** 7))
@@ -200,13 +200,11 @@ class EvaluateConfig:
     export_to: Optional[str] = _opt(None, "export the generator as a SavedModel", "--export-to", metavar="DIR")
     json_path: Optional[str] = _opt(None, "also write the metric values to FILE as JSON", "--json", metavar="FILE")
     seed: int = _opt(0, "seed of the noise and labels", "--seed", limits=(0, MAX_SEED))
-    dataset: Optional[str] = _opt(None, "training set for FID when the source has no run config (an export, a TF1 "
-                                        "checkpoint)", "--dataset", ("builtin", "cifar10", "stl10"))
-    data_dir: Optional[str] = _opt(None, "with --dataset", "--data-dir", metavar="DIR")
     tf1_initial_classes: int = _opt(10, "classes a TF1 run started from (10 supervised, 1 unsupervised)",
                                     "--tf1-initial-classes", limits=(1, 512))
-    cache_dir: Optional[str] = _opt(None, "cache of FID statistics (default: $SPLITGAN_CACHE or "
-                                          "~/.cache/splitgan-keras)", "--cache-dir", metavar="DIR")
+    data: Optional[DataConfig] = _opt(None, "the training set where the source has no run config (an export, a TF1 "
+                                            "checkpoint); None: the run's")
+    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)  # its inception and cache_dir
 
     def has_work(self) -> bool:
         return bool(self.metrics or self.grid or self.out or self.samples is not None or self.export_to)
@@ -217,7 +215,8 @@ Overrides = List[Tuple[str, Mapping[str, Any]]]
 
 # Sections a resumed run may change: they do not alter what is trained.
 RESUMABLE_SECTIONS = ("eval", "runtime", "npu", "output")
-EVAL_METRICS = ("is", "fid", "builtin_quality", "builtin_fid")
+# The run's settings that eval.py takes too, with their flags (evaluate/evaluation.py).
+EVALUATE_SECTION_KEYS = ("data.dataset", "data.data_dir", "eval.inception", "eval.cache_dir")
 
 
 def sections(cfg_type=Config):
@@ -322,6 +321,18 @@ def flatten(nested: Mapping[str, Any], source: str) -> Dict[str, Any]:
     return flat
 
 
+def _from_legacy(flat: Dict[str, Any]) -> Dict[str, Any]:
+    """Keys of a config written before the metrics had protocol names: eval.samples and kind
+    names (is, fid, ...) in eval.metrics become protocol names (is50000, ...)."""
+    samples, metrics = flat.get("eval.samples"), flat.get("eval.metrics", ("is",))
+    if not isinstance(samples, int) or not isinstance(metrics, (list, tuple)) or \
+            not all(isinstance(m, str) for m in metrics):
+        return flat  # nothing to translate, or not what a config of ours held: the checks name the key
+    flat = {k: v for k, v in flat.items() if k != "eval.samples"}
+    flat["eval.metrics"] = metric_names.from_legacy(metrics, samples)
+    return flat
+
+
 def read_json(path: str) -> Dict[str, Any]:
     """Reads a JSON config file (nested sections); errors name the file."""
     if not os.path.isfile(path):
@@ -333,12 +344,12 @@ def read_json(path: str) -> Dict[str, Any]:
         raise UserError("config file %s is not valid JSON: %s" % (path, e))
     if not isinstance(data, dict):
         raise UserError("config file %s must hold a JSON object of sections" % path)
-    return flatten(data, "config file %s" % path)
+    return _from_legacy(flatten(data, "config file %s" % path))
 
 
 def from_dict(nested: Mapping[str, Any], source: str) -> Config:
     """A full config from its nested JSON form (missing keys keep their defaults)."""
-    return with_overrides(Config(), flatten(nested, source), source)
+    return with_overrides(Config(), _from_legacy(flatten(nested, source)), source)
 
 
 def run_dir_of(overrides: Overrides) -> str:

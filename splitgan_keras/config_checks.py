@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from splitgan_keras.config import Config, EVAL_METRICS, EvaluateConfig, describe, sections
+from splitgan_keras import metric_names
+from splitgan_keras.config import Config, EvaluateConfig, describe, sections
+from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
@@ -14,7 +16,7 @@ MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memor
 def _check_limits(section, name_of) -> None:
     """Raises UserError for a field of `section` outside its limits; name_of(field) names it."""
     for f in dataclasses.fields(section):
-        value, limits = getattr(section, f.name), f.metadata["limits"]
+        value, limits = getattr(section, f.name), f.metadata.get("limits")  # None: a nested section
         if limits and value is not None and not limits[0] <= value <= limits[1]:
             raise UserError("%s must lie in %s..%s, got %s" % (
                 name_of(f), format_number(limits[0]), format_number(limits[1]), format_number(value)))
@@ -40,8 +42,7 @@ def validate_evaluation(job: EvaluateConfig) -> None:
         raise UserError("--samples must be at least 1, got %d" % job.samples)
     if job.per_class < 1:
         raise UserError("--per-class must be at least 1, got %d" % job.per_class)
-    if job.data_dir is not None and job.dataset is None:
-        raise UserError("--data-dir %s needs --dataset (cifar10 or stl10)" % job.data_dir)
+    metric_names.parse_all(job.metrics)
 
 
 def _replaceable_export(path: str) -> bool:
@@ -90,11 +91,15 @@ def validate(cfg: Config) -> None:
     need(s.min_split_size >= 1, "split.min_split_size", "must be at least 1 (k-means needs two images)")
     e = cfg.eval
     need(e.every >= 0, "eval.every", "must be 0 or more")
-    need(e.samples >= 10, "eval.samples", "must be at least 10 (the Inception Score uses 10 splits)")
-    need(bool(e.metrics) and set(e.metrics) <= set(EVAL_METRICS), "eval.metrics",
-         "must list some of %s, got %s" % (", ".join(EVAL_METRICS), list(e.metrics)))
-    need(not {"builtin_quality", "builtin_fid"} & set(e.metrics) or d.dataset == "builtin", "eval.metrics",
-         "builtin_quality and builtin_fid need --dataset builtin")
+    need(bool(e.metrics), "eval.metrics", "must name at least one metric, e.g. is50k")
+    try:
+        metrics = metric_names.parse_all(e.metrics)
+    except UserError as error:
+        raise UserError("%s: %s" % (describe("eval.metrics"), error))
+    for metric in metrics:
+        need(metric_names.APPEARANCE not in metric.kind.needs or d.dataset in datasets.KNOW_THEIR_APPEARANCE,
+             "eval.metrics", "%s needs %s: --dataset %s" % (
+                 metric.name, metric_names.APPEARANCE, " or ".join(datasets.KNOW_THEIR_APPEARANCE)))
     if d.builtin_labels != "colour":
         need(d.dataset == "builtin", "data.builtin_labels", "is for --dataset builtin, and --dataset is %s" % d.dataset)
         need(not s.unsupervised, "data.builtin_labels",

@@ -6,6 +6,7 @@ tests/test_docs.py fails when the page differs from what this writes, so it neve
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import List
 
@@ -39,14 +40,24 @@ def _allowed(field, tp) -> str:
     return {"N": "whole number", "X": "number", "A,B,...": "list"}.get(name, "on/off" if tp is bool else "text")
 
 
-def _settings_table(section_type, prefix: str) -> List[str]:
+def _settings_table(section_type, prefix: str, keys=None, defaults=None) -> List[str]:
+    """A row per setting of a section (of those named in `keys`, if given; `defaults`: a command's
+    own defaults of some), skipping the sections an EvaluateConfig holds."""
     rows = ["| key | flag | default | allowed | meaning |", "|---|---|---|---|---|"]
     for field, tp in config_lib.fields(section_type):
+        if _is_section(tp) or (keys is not None and prefix + field.name not in keys):
+            continue
         flags = ", ".join("`%s`" % f for f in field.metadata["flags"])
+        default = (defaults or {}).get(prefix + field.name, field.default)
         rows.append("| `%s%s` | %s | `%s` | %s | %s |" % (
-            prefix, field.name, flags, cli.default_text(field.default), _allowed(field, tp),
+            prefix, field.name, flags, cli.default_text(default), _allowed(field, tp),
             _cell(field.metadata["help"])))
     return rows
+
+
+def _is_section(tp) -> bool:
+    """A section type, or Optional[one] (EvaluateConfig.data)."""
+    return dataclasses.is_dataclass(tp) or any(dataclasses.is_dataclass(a) for a in getattr(tp, "__args__", ()))
 
 
 def _command_table(options) -> List[str]:
@@ -68,6 +79,11 @@ def render() -> str:
     lines += ["", "## eval.py", "", "`python eval.py SOURCE ...`: SOURCE is a run dir, a checkpoint, an export or a "
               "TF1 checkpoint.", ""]
     lines += _settings_table(config_lib.EvaluateConfig, "")
+    lines += ["", "The run's settings that eval.py takes too (for a source without a run config, `--dataset` and "
+              "`--data-dir` name the training set; else the run's is used):", ""]
+    for section, section_type in config_lib.sections():
+        lines += _settings_table(section_type, section + ".", config_lib.EVALUATE_SECTION_KEYS, cli.EVAL_DEFAULTS)[
+            0 if section == "data" else 2:]
     lines += ["", "Instead of a source:", ""] + _command_table(cli.EVAL_COMMAND_OPTIONS)
     return "\n".join(lines) + "\n"
 

@@ -35,8 +35,10 @@ def test_bad_overrides_are_named(overrides, message):
      r"data.builtin_labels colour_and_kind makes no sense with --unsupervised"),
     ({"data.builtin_labels": "colour_and_kind", "data.dataset": "cifar10", "data.data_dir": "x"},
      "data.builtin_labels is for --dataset builtin"),
-    ({"eval.metrics": ("builtin_fid",), "data.dataset": "cifar10", "data.data_dir": "x"},
-     "builtin_quality and builtin_fid need --dataset builtin"),
+    ({"eval.metrics": ("builtin_fid2000_train",), "data.dataset": "cifar10", "data.data_dir": "x"},
+     "builtin_fid2000_train needs a training set that knows what its images show .*: --dataset builtin"),
+    ({"eval.metrics": ("is",)}, r"--eval-metrics \(eval.metrics\): unknown metric 'is': use is<N>"),
+    ({"eval.metrics": ()}, "must name at least one metric"),
     ({"train.batch_size": 7}, r"--batch-size \(train.batch_size\) must be a positive multiple of train.bn_groups=2"),
     ({"train.n_critic": 0}, "--n-critic"),
     ({"train.iterations": 0}, "--iterations"),
@@ -126,3 +128,16 @@ def test_split_presets_are_the_original_schedules():
     assert schedule("cifar10.json") == [15620]
     assert schedule("cifar10_unsupervised.json") == [7810, 15620, 23430, 31240, 39050]
     assert schedule("stl10.json") == [15620, 31240, 46860, 62480, 78100]
+
+
+def test_configs_written_before_protocol_names_read_as_protocol_names(tmp_path):
+    saved = config.to_dict(config.Config())
+    saved["eval"].pop("metrics")
+    saved["eval"].update(samples=2000, metrics=["is", "fid", "builtin_quality", "builtin_fid"])
+    cfg = config.from_dict(saved, "an old config.json")
+    assert cfg.eval.metrics == ("is2000", "fid2000_train", "builtin_quality", "builtin_fid2000_train")
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"eval": {"samples": 500}}))
+    assert config.read_json(str(path)) == {"eval.metrics": ("is500",)}
+    with pytest.raises(UserError, match="unknown configuration key 'eval.samples'"):
+        config.from_dict({"eval": {"samples": "many"}}, "a hand-written file")

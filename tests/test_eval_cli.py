@@ -100,9 +100,11 @@ def test_tf1_checkpoint_grid_and_export(golden_dir, tmp_path, capsys):
     (["{tmp}", "--grid", "x.png"], "is not a run dir"),
     (["{run}", "--samples", "10"], "--samples N and --out FILE.npz go together"),
     (["{run}/export", "--export-to", "{tmp}/e"], "is an export already"),
-    (["{run}/export", "--metrics", "fid100_train", "--inception", "{inception}"], "FID needs the training images"),
-    (["{run}/export", "--metrics", "builtin_quality"], "builtin_quality needs a run on the built-in dataset"),
-    (["{run}/export", "--metrics", "builtin_fid50_train"], "FID needs the training images"),
+    (["{run}/export", "--metrics", "fid100_train", "--inception", "{inception}"], "fid100_train needs the training images"),
+    (["{run}/export", "--metrics", "builtin_quality"], "builtin_quality100 needs a training set that knows"),
+    (["{run}/export", "--dataset", "builtin", "--metrics", "builtin_quality"],
+     "builtin_quality100 needs the class of every training image: evaluate a run dir or a checkpoint"),
+    (["{run}/export", "--metrics", "builtin_fid50_train"], "builtin_fid50_train needs the training images"),
     (["{run}", "--metrics", "kid100"], "unknown metric 'kid100'"),
     (["{run}", "--metrics", "is100", "--inception", "{tmp}/none"], "--inception .*/none does not exist"),
 ])
@@ -149,8 +151,8 @@ def test_torn_exports_and_checkpoints(run_dir, tmp_path, capsys):
 def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, inception_dir, cache_dir):
     run = tmp_path / "run"
     # IS only: FID's two 2048x2048 matrix square roots take 13 s here and are tested elsewhere.
-    status, out, err = train_cli(TINY + ["--run-dir", run, "--iterations", 4, "--eval-every", 2, "--eval-samples", 20,
-                                         "--eval-metrics", "is", "--inception", inception_dir,
+    status, out, err = train_cli(TINY + ["--run-dir", run, "--iterations", 4, "--eval-every", 2,
+                                         "--eval-metrics", "is20", "--inception", inception_dir,
                                          "--set", "eval.best_after=0"], capsys)
     assert status == 0, err
     assert out.count("evaluation after iteration") == 2 and "is20 " in out

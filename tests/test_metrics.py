@@ -7,9 +7,9 @@ import scipy.linalg
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
-from splitgan_keras import config
+from splitgan_keras import metric_names
 from splitgan_keras.artefacts import sampling
-from splitgan_keras.data import builtin_data
+from splitgan_keras.data import builtin_data, image_data
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import builtin_quality, inception, registry, scores
 from splitgan_keras.models import networks
@@ -88,14 +88,14 @@ def test_inception_loader_errors(tmp_path):
                                                  ("builtin_quality20", "builtin_quality", 20),
                                                  ("builtin_fid2k_train", "builtin_fid", 2000)])
 def test_metric_names(name, kind, samples):
-    assert (registry.parse(name).kind, registry.parse(name).samples) == (kind, samples)
+    assert (metric_names.parse(name).kind.prefix, metric_names.parse(name).samples) == (kind, samples)
 
 
 @pytest.mark.parametrize("name", ["is", "fid50k", "is50k_train", "kid50k", "is5", "builtin_quality0",
                                   "builtin_quality10_train", "builtin_fid2000", "builtin_fid1_train"])
 def test_bad_metric_names(name):
     with pytest.raises(UserError):
-        registry.parse(name)
+        metric_names.parse(name)
 
 
 class _ImagesSource(sampling.SampleSource):
@@ -116,7 +116,7 @@ class _ImagesSource(sampling.SampleSource):
 @pytest.mark.slow
 def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_path):
     data = builtin_data.make(400, 16, seed=0)
-    evaluator = registry.Evaluator(inception_dir, data.images, data.source, str(tmp_path))
+    evaluator = registry.Evaluator(inception_dir, data, str(tmp_path))
     real = evaluator.evaluate(["is200", "fid200_train"], _ImagesSource(data.images[:200]))
     assert set(real) == {"is200", "is200_std", "fid200_train"}
     assert real["fid200_train"] == pytest.approx(0.0, abs=1e-2)  # the same images as the reference
@@ -124,18 +124,21 @@ def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_pat
     cached = os.listdir(tmp_path)
     assert len(cached) == 1 and cached[0].startswith("fid_train_built-in-dataset")
     noise = np.random.default_rng(0).integers(0, 256, (200, 16, 16, 3), dtype=np.uint8)
-    fake = registry.Evaluator(inception_dir, data.images, data.source, str(tmp_path)).evaluate(
+    fake = registry.Evaluator(inception_dir, data, str(tmp_path)).evaluate(
         ["fid200_train"], _ImagesSource(noise))
     assert fake["fid200_train"] > 10 * max(real["fid200_train"], 1e-3) and os.listdir(tmp_path) == cached
 
 
 def test_evaluator_checks_its_inputs(inception_dir):
-    with pytest.raises(UserError, match="FID needs the training images"):
+    with pytest.raises(UserError, match="fid100_train needs the training images"):
         registry.Evaluator(inception_dir).check(["fid100_train"])
-    with pytest.raises(UserError, match="builtin_quality needs a run on the built-in dataset"):
+    with pytest.raises(UserError, match=r"builtin_quality100 needs a training set that knows what its images show"):
         registry.Evaluator().check(["builtin_quality"])
-    with pytest.raises(UserError, match="builtin_fid needs a run on the built-in dataset"):
-        registry.Evaluator(real_images=np.zeros((4, 8, 8, 3), np.uint8)).check(["builtin_fid4_train"])
+    unknowing = image_data.ImageData(np.zeros((4, 8, 8, 3), np.uint8), np.zeros(4, np.int32), 1, "zeros")
+    with pytest.raises(UserError, match=r"builtin_fid4_train needs a training set that knows .*--dataset builtin"):
+        registry.Evaluator(data=unknowing).check(["builtin_fid4_train"])
+    with pytest.raises(UserError, match="builtin_quality100 needs the class of every training image"):
+        registry.Evaluator(data=builtin_data.make(20, 8)).check(["builtin_quality"])
 
 
 class _Members(_ImagesSource):
@@ -227,7 +230,10 @@ def test_builtin_quality_on_real_images_and_on_wrongly_labelled_ones():
 
 def test_the_oracles_classes_all_carry_a_sub_class():
     data = builtin_data.labelled_by_colour_and_kind(builtin_data.make(2000, 16, seed=0))
-    assert data.num_classes == 20 and np.array_equal(data.labels % 10, builtin_data.groups(2000, 0)[0])
+    known = builtin_data.appearance(2000, 0, builtin_data.COLOUR_AND_KIND)  # without drawing the images
+    assert data.num_classes == 20 and np.array_equal(data.labels % 10, known.colour)
+    assert known.labels_carry_kind and data.appearance.labels_carry_kind
+    assert np.array_equal(data.appearance.colour, known.colour) and np.array_equal(data.appearance.kind, known.kind)
     parents = np.full(20, -1)
     probe = builtin_quality.QualityProbe(data.labels % 10, data.subclasses, lambda: (data.labels, parents), 40,
                                          labels_carry_kind=True)
@@ -256,11 +262,10 @@ def test_the_builtin_fid_is_small_between_real_images_and_large_for_what_is_miss
 def test_builtin_quality_is_a_function_of_generator_and_seed(tmp_path):
     data = builtin_data.make(200, 16, seed=0)
     example_labels, parents = _split_along_kinds(data)
-    cfg = config.with_overrides(config.Config(), {"data.builtin_size": 200, "model.image_size": 16}, "t")
     generator = networks.Generator(width=8, image_size=16, initial_classes=20).build_variables()
     source = sampling.GeneratorSource(generator)
-    values = [registry.Evaluator(cache_dir=str(tmp_path / str(i)), run_cfg=cfg,
-                                 class_state=lambda: (example_labels, parents), real_images=data.images).evaluate(
+    values = [registry.Evaluator(cache_dir=str(tmp_path / str(i)), data=data,
+                                 class_state=lambda: (example_labels, parents)).evaluate(
         ["builtin_quality20", "builtin_fid50_train"], source, 5) for i in range(2)]
     assert values[0] == values[1] and set(values[0]) == {"builtin_quality20/" + k for k in (
         "class_accuracy", "class_accuracy_se", "subclass_accuracy", "subclass_accuracy_se")} | {"builtin_fid50_train"}

@@ -2,6 +2,7 @@
 import numpy as np
 
 from splitgan_keras.artefacts import pictures
+from splitgan_keras.data import builtin_data, image_data
 
 
 def _rows():
@@ -36,5 +37,6 @@ def test_class_labels_name_parents_and_kinds():
     assert pictures.class_labels(parents) == ["0", "1", "2 <- 0", "3 <- 1"]
     example_labels = np.array([0, 0, 2, 2, 2, 1, 3])
     kinds = np.array([0, 0, 1, 1, 0, 1, 0])
-    assert pictures.ClassNames(kinds)(example_labels, parents) == ["0 blob", "1 stripes", "2 <- 0 stripes",
+    appearance = image_data.Appearance(np.zeros_like(kinds), kinds, builtin_data.KINDS)
+    assert pictures.ClassNames(appearance)(example_labels, parents) == ["0 blob", "1 stripes", "2 <- 0 stripes",
                                                                   "3 <- 1 blob"]

@@ -44,7 +44,7 @@ def _assert_same_run(a, b):
 
 def _evaluated_at_the_end(inception_dir):
     """An Inception Score of 20 samples after the last iteration (the stand-in module), kept as best.json."""
-    return ["--eval-every", 6, "--eval-samples", 20, "--eval-metrics", "is", "--inception", inception_dir,
+    return ["--eval-every", 6, "--eval-metrics", "is20", "--inception", inception_dir,
             "--set", "eval.best_after=0"]
 
 

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from splitgan_keras import files
 from splitgan_keras.artefacts import sampling
-from splitgan_keras.data import builtin_data
+from splitgan_keras.data.image_data import Appearance
 from splitgan_keras.models import hierarchy
 
 _PAD = 4                     # pixels around text
@@ -83,45 +83,38 @@ def write_png(path: str, image: np.ndarray) -> None:
 
 
 class ClassNames:
-    """Row labels for the classes of a run (class_labels), with the built-in sub-class of the
-    classes made by splits when the data have one.
+    """Row labels for the classes of a run (class_labels), with the sub-class (the kind) of the
+    classes made by splits where the data set knows what its images show.
 
     Args:
-      example_kinds: int [N], every training image's built-in sub-class (0 blob, 1 stripes), or None.
+      appearance: the training set's data.image_data.Appearance, or None.
     """
 
-    def __init__(self, example_kinds: Optional[np.ndarray] = None):
-        self.example_kinds = example_kinds
-
-    @classmethod
-    def for_run(cls, cfg) -> "ClassNames":
-        """The names for a run's config.Config: with sub-classes on the built-in dataset."""
-        if cfg is None or cfg.data.dataset != "builtin":
-            return cls()
-        return cls(builtin_data.groups(cfg.data.builtin_size, cfg.data.builtin_seed)[1])
+    def __init__(self, appearance: Optional[Appearance] = None):
+        self.appearance = appearance
 
     def __call__(self, example_labels: np.ndarray, parents: np.ndarray) -> List[str]:
         """Labels of classes 0..len(parents)-1, given every training image's class int [N]."""
-        kinds = None
-        if self.example_kinds is not None:
-            kinds = np.where(hierarchy.made_by_splits(parents),
-                             hierarchy.majority_per_class(self.example_kinds, example_labels, len(parents)), -1)
-        return class_labels(parents, kinds)
+        if self.appearance is None:
+            return class_labels(parents)
+        kinds = np.where(hierarchy.made_by_splits(parents),
+                         hierarchy.majority_per_class(self.appearance.kind, example_labels, len(parents)), -1)
+        return class_labels(parents, [self.appearance.kind_names[k] if k >= 0 else "" for k in kinds])
 
 
-def class_labels(parents: np.ndarray, kinds: Optional[Sequence[int]] = None) -> List[str]:
+def class_labels(parents: np.ndarray, kind_names: Optional[Sequence[str]] = None) -> List[str]:
     """A row label per class: "12 <- 2 stripes" is class 12, split off class 2, whose real images are
     mostly stripes.
 
     Args:
       parents: int [C], the parent of every class, -1 for an initial class.
-      kinds: int [C] or None: the built-in sub-class (builtin_data.KINDS) of every class made by a split, -1 for
-        the others.
+      kind_names: str [C] or None: what the real images of every class made by a split mostly show
+        (data.image_data.Appearance), "" for the others.
     """
     labels = []
     for c, parent in enumerate(parents):
         text = "%d" % c + (" <- %d" % parent if parent >= 0 else "")
-        if kinds is not None and kinds[c] >= 0:
-            text += " " + builtin_data.KINDS[kinds[c]]
+        if kind_names is not None and kind_names[c]:
+            text += " " + kind_names[c]
         labels.append(text)
     return labels

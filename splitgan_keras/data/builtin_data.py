@@ -10,10 +10,11 @@ recovers the blob/stripe sub-classes can be scored against ground truth. Generat
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 
 import numpy as np
 
-from splitgan_keras.data.image_data import ImageData
+from splitgan_keras.data.image_data import Appearance, ImageData
 
 NUM_CLASSES = 10
 KINDS = ("blob", "stripes")  # the sub-classes, by number
@@ -59,10 +60,11 @@ def _groups(rng: np.random.Generator, size: int):
     return (order % NUM_CLASSES).astype(np.int32), ((order // NUM_CLASSES) % 2).astype(np.int32)
 
 
-def groups(size: int, seed: int = 0):
-    """(labels int32 [size] in 0..9, subclasses int32 [size] in {0, 1}) of `make(size, ..., seed)`,
-    without drawing the images."""
-    return _groups(np.random.default_rng(seed), size)
+def appearance(size: int, seed: int = 0, labels: str = "colour") -> Appearance:
+    """What every image of `make(size, ..., seed)` shows (its colour and kind), without drawing
+    the images; `labels`: data.builtin_labels."""
+    colour, kind = _groups(np.random.default_rng(seed), size)
+    return Appearance(colour, kind, KINDS, labels_carry_kind=labels == COLOUR_AND_KIND)
 
 
 def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
@@ -87,7 +89,7 @@ def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
     images += rng.normal(0.0, 0.03, images.shape).astype(np.float32)
     pixels = np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
     return ImageData(pixels, labels, NUM_CLASSES, "built-in dataset (seed %d, %d images)" % (seed, size),
-                     subclasses)
+                     subclasses, Appearance(labels, subclasses, KINDS))
 
 
 def num_classes(labels: str) -> int:
@@ -98,4 +100,5 @@ def num_classes(labels: str) -> int:
 def labelled_by_colour_and_kind(data: ImageData) -> ImageData:
     """The same images, each in class colour + 10 * kind (0..19): the 20 true groups as labels."""
     return ImageData(data.images, (data.labels + NUM_CLASSES * data.subclasses).astype(np.int32),
-                     num_classes(COLOUR_AND_KIND), data.source + ", labelled by colour and kind", data.subclasses)
+                     num_classes(COLOUR_AND_KIND), data.source + ", labelled by colour and kind", data.subclasses,
+                     dataclasses.replace(data.appearance, labels_carry_kind=True))

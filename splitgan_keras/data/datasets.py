@@ -1,6 +1,8 @@
 """The loader for each dataset name: where it is read from, and the checked training set."""
 from __future__ import annotations
 
+from typing import Optional
+
 from splitgan_keras.data import builtin_data, cifar10, image_data, stl10
 from splitgan_keras.errors import UserError
 
@@ -15,6 +17,15 @@ def locate(cfg) -> str:
 
 
 _LOADERS = {"builtin": builtin_data, "cifar10": cifar10, "stl10": stl10}
+KNOW_THEIR_APPEARANCE = ("builtin",)  # data sets that drew their images, so know what each shows
+
+
+def appearance(cfg) -> Optional[image_data.Appearance]:
+    """What every image of the config's training set shows (ImageData.appearance), without loading
+    the images, or None where the data set does not know it."""
+    if cfg.data.dataset not in KNOW_THEIR_APPEARANCE:
+        return None
+    return builtin_data.appearance(cfg.data.builtin_size, cfg.data.builtin_seed, cfg.data.builtin_labels)
 
 
 def initial_classes(cfg) -> int:

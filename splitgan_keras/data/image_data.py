@@ -2,11 +2,31 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
 from splitgan_keras.errors import UserError
+
+
+@dataclasses.dataclass(frozen=True)
+class Appearance:
+    """What every image of a data set shows, where the data set knows it because it drew them (the
+    built-in one): a probe reads the same two things back from generated images
+    (evaluate/metrics/builtin_quality.py).
+
+    Attributes:
+      colour: int32 [N], the hue (class colour 0..9) of every image.
+      kind: int32 [N], what every image draws, an index into kind_names.
+      kind_names: the kinds' names, e.g. ("blob", "stripes").
+      labels_carry_kind: the training labels say the kind as well as the colour, so every class
+        carries a sub-class (the built-in oracle's labels); else only classes made by splits do.
+    """
+
+    colour: np.ndarray
+    kind: np.ndarray
+    kind_names: Tuple[str, ...]
+    labels_carry_kind: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,6 +40,7 @@ class ImageData:
       source: where the data came from, for logs and errors.
       subclasses: int32 [N] hidden ground truth finer than the labels, or None. The built-in data
         set's blob/stripe sub-classes (0 or 1); in unsupervised mode the dropped labels.
+      appearance: what every image shows, where the data set knows it (Appearance), or None.
     """
 
     images: np.ndarray
@@ -27,6 +48,7 @@ class ImageData:
     num_classes: int
     source: str
     subclasses: Optional[np.ndarray] = None
+    appearance: Optional[Appearance] = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -39,7 +61,7 @@ def unsupervised(data: ImageData) -> ImageData:
     if data.subclasses is not None:
         truth = data.labels * (int(data.subclasses.max()) + 1) + data.subclasses
     return ImageData(data.images, np.zeros(len(data.images), np.int32), 1, data.source + ", unsupervised",
-                     None if truth is None else truth.astype(np.int32))
+                     None if truth is None else truth.astype(np.int32), data.appearance)
 
 
 def check(data: ImageData, image_size: int, min_examples: int) -> None:

@@ -1,39 +1,38 @@
 """eval.py's work on one source: metrics, sample grid, samples file, export."""
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Optional
 
 import numpy as np
 
-from splitgan_keras import config as config_lib, config_checks, files
+from splitgan_keras import config as config_lib, config_checks, files, metric_names
 from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.data import datasets
+from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
 from splitgan_keras.evaluate.metrics import registry
 
 
-def _real_images(loaded: sources.Loaded, dataset: Optional[str], data_dir: Optional[str]):
-    """(training images for FID, their name): the run's data set, or the one named by flags."""
+def _training_set(loaded: sources.Loaded, job: config_lib.EvaluateConfig) -> Optional[ImageData]:
+    """The training set of the source's run, or the one the job names (job.data), or None."""
     cfg = loaded.cfg
-    if cfg is None and dataset:
-        cfg = config_lib.with_overrides(config_lib.Config(), {
-            "data.dataset": dataset, "data.data_dir": data_dir, "model.image_size": loaded.source.image_size},
-            "eval.py flags")
+    if cfg is None and job.data is not None:
+        cfg = dataclasses.replace(config_lib.Config(), data=job.data, model=dataclasses.replace(
+            config_lib.ModelConfig(), image_size=loaded.source.image_size))
         config_checks.validate(cfg)
-    if cfg is None:
-        return None, ""
-    data = datasets.load(cfg)
-    return data.images, data.source
+    return None if cfg is None else datasets.load(cfg)
 
 
 def _class_names(loaded: sources.Loaded):
-    """Row labels of the source's classes: number, parent, and the built-in sub-class where known."""
+    """Row labels of the source's classes: number, parent, and the sub-class where the data set knows it."""
     parents = loaded.source.class_parents()
     if loaded.example_labels is None:
         return pictures.class_labels(parents)
-    return pictures.ClassNames.for_run(loaded.cfg)(loaded.example_labels, parents)
+    appearance = datasets.appearance(loaded.cfg) if loaded.cfg is not None else None
+    return pictures.ClassNames(appearance)(loaded.example_labels, parents)
 
 
 def _class_state(loaded: sources.Loaded):
@@ -52,9 +51,9 @@ def evaluate(job: config_lib.EvaluateConfig) -> dict:
     print("evaluating %s (%d classes)" % (loaded.description, loaded.source.num_active()), flush=True)
     results = {}
     if job.metrics:
-        needs_real = any(registry.parse(m).kind in registry.AGAINST_TRAINING_IMAGES for m in job.metrics)
-        real, name = _real_images(loaded, job.dataset, job.data_dir) if needs_real else (None, "")
-        evaluator = registry.Evaluator(job.inception, real, name, job.cache_dir, progress=True, run_cfg=loaded.cfg,
+        needs = metric_names.needed(metric_names.parse_all(job.metrics))
+        data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
+        evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
                                        class_state=_class_state(loaded))
         results = evaluator.evaluate(list(job.metrics), loaded.source, job.seed)
         print(evaluator.format(results), flush=True)

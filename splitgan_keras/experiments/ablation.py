@@ -27,10 +27,9 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import cli, config as config_lib, config_checks
+from splitgan_keras import cli, config as config_lib, config_checks, metric_names
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate.metrics import registry
 from splitgan_keras.train import session
 
 CONDITIONS = ("no_split", "split", "oracle", "split_ema")
@@ -39,13 +38,13 @@ COLOUR, SUBCLASS, FID = "colour", "subclass", "builtin_fid"  # the figures, as t
 # the last evaluation alone, which moves by about 0.03 from one evaluation to the next.
 FID_SECOND_HALF = "builtin_fid_second_half"
 FIGURES = (COLOUR, SUBCLASS, FID, FID_SECOND_HALF)
-QUALITY = registry.DEFAULT_BUILTIN_QUALITY
+QUALITY = metric_names.BUILTIN_QUALITY.name(metric_names.BUILTIN_QUALITY.default_samples)
 
 
 def _metric_keys(samples: int) -> Dict[str, str]:
-    """figure -> the key of its value in an evaluation (registry.Evaluator.evaluate)."""
+    """figure -> the key of its value in an evaluation (evaluate/metrics/registry.Evaluator.evaluate)."""
     return {COLOUR: "%s/class_accuracy" % QUALITY, SUBCLASS: "%s/subclass_accuracy" % QUALITY,
-            FID: registry.builtin_fid_name(samples)}
+            FID: metric_names.BUILTIN_FID.name(samples)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,7 +67,7 @@ class Budget:
     def run_settings(self, seed: int, run_dir: str) -> Dict[str, object]:
         """What differs between the runs of one condition, and the evaluation every run does."""
         return {"train.seed": seed, "output.run_dir": run_dir, "eval.every": self.eval_every,
-                "eval.metrics": ("builtin_quality", "builtin_fid"), "eval.samples": self.fid_samples}
+                "eval.metrics": (QUALITY, metric_names.BUILTIN_FID.name(self.fid_samples))}
 
     def layers(self, condition: str, seed: int, run_dir: str) -> config_lib.Overrides:
         """The overrides of one run, lowest precedence first: the budget's config file, its --set
@@ -171,7 +170,7 @@ def run_ablation(budget: Budget, seeds: Sequence[int], out_dir: str, conditions:
     results = {"budget": {"config": budget.config_file, "overrides": list(budget.overrides),
                           "iterations": cfg.train.iterations, "split_at": list(cfg.split.split_at),
                           "eval_every": budget.eval_every, "quality": QUALITY,
-                          "fid": registry.builtin_fid_name(budget.fid_samples), "ema_decay": budget.ema_decay},
+                          "fid": metric_names.BUILTIN_FID.name(budget.fid_samples), "ema_decay": budget.ema_decay},
                "seeds": list(seeds), "conditions": {}}
     for condition in conditions:
         runs = [run_one(budget, condition, seed, os.path.join(out_dir, condition, "seed%d" % seed),

@@ -120,7 +120,7 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
         % (runtime.describe(), data.source, build.parameter_count(gan.generator), build.parameter_count(gan.critic),
            cfg.output.run_dir))
-    class_names = pictures.ClassNames.for_run(cfg)
+    class_names = pictures.ClassNames(data.appearance)
     grids = callbacks.SampleGrids(
         source, rundir.path(cfg, rundir.SAMPLES), cfg.output.sample_every, cfg.output.samples_per_class,
         cfg.train.seed, lambda: class_names(gan.example_labels.numpy(), gan.generator.class_state.parents()),
@@ -166,8 +166,8 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
     if guard.skipped:
         log("steps skipped by dynamic loss scaling: %s"
             % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
-    if cfg.data.dataset == "builtin":
-        log(scheduled_evaluation.builtin_quality_line(run_evaluator, source, cfg.train.seed))
+    if data.appearance is not None:
+        log(scheduled_evaluation.quality_line(run_evaluator, source, cfg.train.seed))
     log("done: %d iterations in %s | checkpoint %s | samples %s%s"
         % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
            " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))

@@ -25,7 +25,7 @@ For every active class of a generator, `samples_per_class` samples are measured:
 Each comes with its standard error over the samples (binomial). The figures are a function of
 the generator, the seed and the sample count alone.
 
-The built-in FID (registry name builtin_fid<N>_train) is the Frechet distance between generated
+The built-in FID (metric name builtin_fid<N>_train) is the Frechet distance between generated
 and training images in the space of what the probe reads (features()): a distance for the whole
 distribution, so it also sees a generator that draws one kind only, which per-class accuracies
 cannot. It is comparable between runs on the built-in dataset only, never with an Inception FID.
@@ -42,8 +42,6 @@ from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data
 from splitgan_keras.models import hierarchy
 
-NAME = "builtin_quality"
-SAMPLES_PER_CLASS = 100
 BRIGHTEST = 0.1           # the share of pixels whose hue is the image's colour
 STRIPE_PERIOD = 4         # pixels: 2 of the colour, 2 of the dim background
 STRIPE_ENERGY = 0.2       # the share of the energy at the stripe period from which an image is striped
@@ -129,7 +127,7 @@ class QualityProbe:
     """
 
     def __init__(self, colour_of_example: np.ndarray, kind_of_example: np.ndarray,
-                 class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int = SAMPLES_PER_CLASS,
+                 class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int,
                  labels_carry_kind: bool = False):
         self.colour_of_example, self.kind_of_example = colour_of_example, kind_of_example
         self.class_state, self.samples_per_class = class_state, samples_per_class
@@ -162,7 +160,7 @@ class QualityProbe:
 
 
 def describe(results: Dict[str, float], name: str) -> str:
-    """One line for people about the `name/...` entries of `results` (metrics.registry names)."""
+    """One line for people about the `name/...` entries of `results` (metric_names.py names them)."""
     def percent(key):
         return 100 * results[name + "/" + key], 100 * results[name + "/" + key + "_se"]
 

@@ -1,22 +1,10 @@
-"""Metrics by name. The name states the protocol, because sample counts change the numbers:
+"""Computes metrics by their protocol names (metric_names.py, which says what each needs).
 
-  is<N>           Inception Score of N samples with uniform labels, 10 splits, mean and std (the
-                  original: is50k)
-  fid<N>_train    FID of N samples against the first N training images (all of them if fewer),
-                  tfgan's Frechet distance on pool_3 (the usual protocol: fid50k_train)
-  builtin_quality<N>  built-in dataset only: how often N samples of every class show their class's
-                  colour and, for classes that carry a sub-class, its sub-class, measured on the pixels
-                  (metrics/builtin_quality.py); `builtin_quality` is builtin_quality100
-  builtin_fid<N>_train  built-in dataset only: the Frechet distance of N samples with uniform
-                  labels against the first N training images in the probe's feature space (the
-                  built-in FID; builtin_quality.features)
-
-N is a number with an optional k (1000). IS and FID use tfgan's Inception module: the values
-are comparable with published ones only with its real weights (tfgan.eval.INCEPTION_TFHUB).
+IS and FID use tfgan's Inception module: the values are comparable with published ones only with
+its real weights (tfgan.eval.INCEPTION_TFHUB).
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
@@ -25,51 +13,22 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from splitgan_keras import config as config_lib, files
+from splitgan_keras import config as config_lib, files, metric_names
 from splitgan_keras.artefacts import sampling
-from splitgan_keras.data import builtin_data
+from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
+from splitgan_keras.metric_names import Metric
 from splitgan_keras.replicas import Replicas
 
-BUILTIN_QUALITY = builtin_quality.NAME
-BUILTIN_FID = "builtin_fid"
 _SPREADS = ("_std", "_se")
-_NAME = re.compile(r"^(is|fid|%s|%s)(\d*)(k?)(_train)?$" % (BUILTIN_QUALITY, BUILTIN_FID))
-AGAINST_TRAINING_IMAGES = ("fid", BUILTIN_FID)  # kinds whose names end in _train
 
-
-@dataclasses.dataclass(frozen=True)
-class MetricSpec:
-    name: str
-    kind: str      # "is" | "fid" | "builtin_quality" | "builtin_fid"
-    samples: int   # in all; for builtin_quality, of every class
-
-
-def builtin_quality_name(samples_per_class: int) -> str:
-    return "%s%d" % (BUILTIN_QUALITY, samples_per_class)
-
-
-def builtin_fid_name(samples: int) -> str:
-    return "%s%d_train" % (BUILTIN_FID, samples)
-
-
-DEFAULT_BUILTIN_QUALITY = builtin_quality_name(builtin_quality.SAMPLES_PER_CLASS)  # what `builtin_quality` means
-
-
-def parse(name: str) -> MetricSpec:
-    if name == BUILTIN_QUALITY:
-        name = DEFAULT_BUILTIN_QUALITY
-    match = _NAME.match(name)
-    if not match or not match.group(2) or (match.group(1) in AGAINST_TRAINING_IMAGES) != bool(match.group(4)):
-        raise UserError("unknown metric %r: use is<N> (e.g. is50k), fid<N>_train (e.g. fid50k_train), %s<N> "
-                        "(N samples per class, e.g. %s) or %s<N>_train (e.g. %s2000_train)"
-                        % (name, BUILTIN_QUALITY, builtin_quality_name(100), BUILTIN_FID, BUILTIN_FID))
-    samples = int(match.group(2)) * (1000 if match.group(3) else 1)
-    least = {BUILTIN_QUALITY: 1, BUILTIN_FID: 2}.get(match.group(1), scores.IS_SPLITS)
-    if samples < least:
-        raise UserError("metric %r: at least %d samples are needed" % (name, least))
-    return MetricSpec(name, match.group(1), samples)
+# How to get what a metric needs when it is missing, for "<metric> needs <what>: <hint>".
+_HINTS = {
+    metric_names.TRAINING_IMAGES: "evaluate a run dir, or give --dataset/--data-dir",
+    metric_names.APPEARANCE: "evaluate a run on it, or give --dataset builtin",
+    metric_names.CLASS_STATE: "evaluate a run dir or a checkpoint (an export has none)",
+}
 
 
 class Evaluator:
@@ -77,54 +36,49 @@ class Evaluator:
 
     Args:
       inception_handle: tfgan's TF-Hub handle or a local module folder (None: tfgan's default).
-      real_images: uint8 [N, H, W, 3] training images for FID, or None.
-      data_name: what the real images are, for the statistics cache key.
+      data: the training set (data.image_data.ImageData: its images for FID, what they show for
+        the built-in probe), or None.
       cache_dir: folder of cached real statistics.
       progress: show progress bars.
-      run_cfg: the config.Config of the run the generator comes from, or None; builtin_quality
-        and builtin_fid need a run on the built-in dataset.
       class_state: returns (current class of every training image int [N], parent of every class
-        int [C]) of the generator, or None; builtin_quality needs it.
+        int [C]) of the generator, or None.
       replicas: the run's replicas, which share the Inception passes (and, with a source made
         with the same replicas, the generation); then every process must evaluate together.
     """
 
-    def __init__(self, inception_handle: Optional[str] = None, real_images: Optional[np.ndarray] = None,
-                 data_name: str = "", cache_dir: Optional[str] = None, progress: bool = False, run_cfg=None,
+    def __init__(self, inception_handle: Optional[str] = None, data: Optional[ImageData] = None,
+                 cache_dir: Optional[str] = None, progress: bool = False,
                  class_state: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None,
                  replicas: Replicas = Replicas()):
         self.inception_handle = inception_handle
         self.replicas = replicas
-        self.real_images, self.data_name = real_images, data_name
+        self.data = data
         self.cache_dir = cache_dir or config_lib.user_cache_dir()
         self.progress = progress
-        self.run_cfg, self.class_state = run_cfg, class_state
+        self.class_state = class_state
         self._network = None
         self._real_statistics = {}  # n -> (mean, cov): training evaluates against the same images each time
+        self._compute = {metric_names.INCEPTION_SCORE: self._inception_score, metric_names.FID: self._fid,
+                         metric_names.BUILTIN_QUALITY: self._builtin_quality,
+                         metric_names.BUILTIN_FID: self._builtin_fid}
 
-    def check(self, names: List[str]) -> List[MetricSpec]:
-        """Parses the names and loads what they need now, so that a missing module fails early."""
-        specs = [parse(n) for n in names]
-        if any(s.kind in ("is", "fid") for s in specs):
-            self.network()
-        if any(s.kind in AGAINST_TRAINING_IMAGES for s in specs) and self.real_images is None:
-            raise UserError("FID needs the training images: evaluate a run dir, or give --dataset/--data-dir")
-        if any(s.kind == BUILTIN_QUALITY for s in specs) and (
-                self.run_cfg is None or self.run_cfg.data.dataset != "builtin" or self.class_state is None):
-            raise UserError("%s needs a run on the built-in dataset, with its labels (a run dir or checkpoint)"
-                            % BUILTIN_QUALITY)
-        if any(s.kind == BUILTIN_FID for s in specs) and (
-                self.run_cfg is None or self.run_cfg.data.dataset != "builtin"):
-            raise UserError("%s needs a run on the built-in dataset (a run dir or checkpoint)" % BUILTIN_FID)
-        return specs
+    def _has(self, need: str) -> bool:
+        if need == metric_names.INCEPTION:
+            return self.network() is not None  # loads it, so that a missing module fails now
+        if need == metric_names.TRAINING_IMAGES:
+            return self.data is not None
+        if need == metric_names.APPEARANCE:
+            return self.data is not None and self.data.appearance is not None
+        return self.class_state is not None
 
-    def quality_probe(self, samples_per_class: int) -> builtin_quality.QualityProbe:
-        """The built-in dataset's probe; the colours and kinds of its images come from the run's
-        config (an unsupervised run's training view has dropped the colours)."""
-        data = self.run_cfg.data
-        colours, kinds = builtin_data.groups(data.builtin_size, data.builtin_seed)
-        return builtin_quality.QualityProbe(colours, kinds, self.class_state, samples_per_class,
-                                            labels_carry_kind=data.builtin_labels == builtin_data.COLOUR_AND_KIND)
+    def check(self, names: List[str]) -> List[Metric]:
+        """Parses the names and gets what they need now, so that a missing module fails early."""
+        metrics = metric_names.parse_all(names)
+        for metric in metrics:
+            for need in metric.kind.needs:
+                if not self._has(need):
+                    raise UserError("%s needs %s: %s" % (metric.name, need, _HINTS[need]))
+        return list(metrics)
 
     def network(self):
         if self._network is None:
@@ -132,33 +86,34 @@ class Evaluator:
         return self._network
 
     def evaluate(self, names: List[str], source, seed: int = 0) -> Dict[str, float]:
-        """{metric: value}, plus "<is metric>_std" for Inception Scores."""
+        """{metric: value}, plus "<is metric>_std" for Inception Scores and "<metric>/<figure>" for
+        metrics of several figures (builtin_quality)."""
+        metrics = self.check(names)
+        drawn = _Samples(source, seed, self.network, self.progress)
         results = {}
-        samples, outputs = {}, {}  # sample count -> images, Inception outputs: shared by the metrics of that count
-
-        def images_of(count: int) -> np.ndarray:
-            if count not in samples:
-                samples[count], _ = sampling.uniform_samples(source, count, seed)
-            return samples[count]
-
-        for spec in self.check(names):
-            if spec.kind == BUILTIN_QUALITY:
-                measured = self.quality_probe(spec.samples).measure(source, seed)
-                results.update({spec.name + "/" + key: value for key, value in measured.items()})
-                continue
-            if spec.kind == BUILTIN_FID:
-                results[spec.name] = builtin_quality.frechet_distance(self.real_images[:spec.samples],
-                                                                      images_of(spec.samples))
-                continue
-            if spec.samples not in outputs:
-                outputs[spec.samples] = self.network().outputs(images_of(spec.samples), self.progress)
-            logits, pool = outputs[spec.samples]
-            if spec.kind == "is":
-                results[spec.name], results[spec.name + "_std"] = scores.inception_score(logits)
-            else:
-                results[spec.name] = scores.frechet_distance(self.real_statistics(spec.samples),
-                                                             scores.activation_statistics(pool))
+        for metric in metrics:
+            results.update(self._compute[metric.kind](metric, drawn))
         return results
+
+    @staticmethod
+    def _inception_score(metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+        mean, std = scores.inception_score(drawn.outputs(metric.samples)[0])
+        return {metric.name: mean, metric.name + "_std": std}
+
+    def _fid(self, metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+        pool = drawn.outputs(metric.samples)[1]
+        return {metric.name: scores.frechet_distance(self.real_statistics(metric.samples),
+                                                     scores.activation_statistics(pool))}
+
+    def _builtin_quality(self, metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+        appearance = self.data.appearance
+        probe = builtin_quality.QualityProbe(appearance.colour, appearance.kind, self.class_state, metric.samples,
+                                             labels_carry_kind=appearance.labels_carry_kind)
+        return {metric.name + "/" + key: value for key, value in probe.measure(drawn.source, drawn.seed).items()}
+
+    def _builtin_fid(self, metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+        return {metric.name: builtin_quality.frechet_distance(self.data.images[:metric.samples],
+                                                              drawn.images(metric.samples))}
 
     @staticmethod
     def format(results: Dict[str, float]) -> str:
@@ -179,12 +134,12 @@ class Evaluator:
         return self._real_statistics[n]
 
     def _cached_real_statistics(self, n: int):
-        images = self.real_images[:n]
+        images = self.data.images[:n]
         key = hashlib.sha1()
         key.update(images.tobytes())
         key.update(inception.fingerprint(self.network().handle))
         path = os.path.join(self.cache_dir, "fid_train_%s_%d_%s.npz" % (
-            re.sub(r"[^A-Za-z0-9]+", "-", self.data_name).strip("-")[:40], len(images), key.hexdigest()[:16]))
+            re.sub(r"[^A-Za-z0-9]+", "-", self.data.source).strip("-")[:40], len(images), key.hexdigest()[:16]))
         if os.path.isfile(path):
             with np.load(path) as cached:
                 return cached["mean"], cached["cov"]
@@ -194,3 +149,25 @@ class Evaluator:
         np.savez(buffer, mean=mean, cov=cov)
         files.write_bytes(path, buffer.getvalue())
         return mean, cov
+
+
+class _Samples:
+    """The samples of one evaluation, drawn once per count and shared by the metrics of that count
+    (is50k and fid50k_train score the same 50000 images), with their Inception outputs."""
+
+    def __init__(self, source, seed: int, network: Callable[[], inception.InceptionNetwork], progress: bool):
+        self.source, self.seed = source, seed
+        self._network, self._progress = network, progress
+        self._images, self._outputs = {}, {}  # count -> uint8 [count, H, W, 3]; count -> (logits, pool)
+
+    def images(self, count: int) -> np.ndarray:
+        """uint8 [count, H, W, 3] with uniform labels."""
+        if count not in self._images:
+            self._images[count], _ = sampling.uniform_samples(self.source, count, self.seed)
+        return self._images[count]
+
+    def outputs(self, count: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(logits [count, K], pool_3 [count, D]) of images(count)."""
+        if count not in self._outputs:
+            self._outputs[count] = self._network().outputs(self.images(count), self._progress)
+        return self._outputs[count]
