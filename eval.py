@@ -4,7 +4,7 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines drown the report
 
-from splitgan_keras.cli import main_eval  # noqa: E402
+from splitgan_keras.cli.main import main_eval  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main_eval())

@@ -7,7 +7,6 @@ import os
 
 from splitgan_keras import metric_names
 from splitgan_keras.config import Config, EvaluateConfig, describe, sections
-from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
@@ -93,13 +92,9 @@ def validate(cfg: Config) -> None:
     need(e.every >= 0, "eval.every", "must be 0 or more")
     need(bool(e.metrics), "eval.metrics", "must name at least one metric, e.g. is50k")
     try:
-        metrics = metric_names.parse_all(e.metrics)
+        metric_names.parse_all(e.metrics)
     except UserError as error:
         raise UserError("%s: %s" % (describe("eval.metrics"), error))
-    for metric in metrics:
-        need(metric_names.APPEARANCE not in metric.kind.needs or d.dataset in datasets.KNOW_THEIR_APPEARANCE,
-             "eval.metrics", "%s needs %s: --dataset %s" % (
-                 metric.name, metric_names.APPEARANCE, " or ".join(datasets.KNOW_THEIR_APPEARANCE)))
     if d.builtin_labels != "colour":
         need(d.dataset == "builtin", "data.builtin_labels", "is for --dataset builtin, and --dataset is %s" % d.dataset)
         need(not s.unsupervised, "data.builtin_labels",

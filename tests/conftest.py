@@ -19,7 +19,8 @@ REPLICA_DEVICES = 2
 tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
                                            [tf.config.LogicalDeviceConfiguration()] * REPLICA_DEVICES)
 
-from splitgan_keras import cli, compat  # noqa: E402
+from splitgan_keras import compat  # noqa: E402
+from splitgan_keras.cli import main as cli_main  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,7 +38,7 @@ TINY = ["--width", "8", "--image-size", "16", "--batch-size", "4", "--n-critic",
 
 def train_cli(args, capsys=None):
     """Runs train.py's main in this process; returns (exit status, stdout, stderr)."""
-    status = cli.main_train([str(a) for a in args])
+    status = cli_main.main_train([str(a) for a in args])
     out, err = capsys.readouterr() if capsys else ("", "")
     return status, out, err
 

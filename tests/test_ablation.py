@@ -6,7 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from splitgan_keras import cli, config
+from splitgan_keras import config
+from splitgan_keras.cli import flags as cli_flags, main as cli_main
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
 from splitgan_keras.experiments import __main__ as experiments, ablation
@@ -76,7 +77,7 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
 def test_an_interrupted_run_is_resumed(tmp_path, capsys):
     budget = ablation.Budget(_budget_file(tmp_path), eval_every=2, fid_samples=20)
     run_dir = str(tmp_path / "split0")
-    assert cli.main_train(budget.train_argv("split", 0, run_dir) + ["--stop-at", "2"]) == 0
+    assert cli_main.main_train(budget.train_argv("split", 0, run_dir) + ["--stop-at", "2"]) == 0
     run = ablation.run_one(budget, "split", 0, run_dir, 4)
     assert "resumed from" in capsys.readouterr().out
     assert [step for step, _ in run["curves"]["colour"]] == [2, 4] and "subclass" in run["final"]
@@ -85,7 +86,7 @@ def test_an_interrupted_run_is_resumed(tmp_path, capsys):
 def test_a_run_dir_of_another_configuration_is_refused_not_read(tmp_path):
     budget = ablation.Budget(_budget_file(tmp_path), eval_every=2, fid_samples=20)
     run_dir = str(tmp_path / "split0")
-    assert cli.main_train(budget.train_argv("no_split", 0, run_dir)) == 0  # complete, but another condition
+    assert cli_main.main_train(budget.train_argv("no_split", 0, run_dir)) == 0  # complete, but another condition
     with pytest.raises(UserError, match="split.split_at"):
         ablation.run_one(budget, "split", 0, run_dir, 4)
 
@@ -120,7 +121,7 @@ def test_each_condition_is_the_budget_with_its_own_changes(tmp_path):
     resolved = {}
     for condition in ablation.CONDITIONS:
         argv = budget.train_argv(condition, 3, str(tmp_path / condition))
-        resolved[condition] = config.resolve(cli.overrides(cli.train_parser().parse_args(argv)))
+        resolved[condition] = config.resolve(cli_flags.overrides(cli_flags.train_parser().parse_args(argv)))
         # What the ablation runs is what its printed command line runs.
         assert config.resolve(budget.layers(condition, 3, str(tmp_path / condition))) == resolved[condition]
     assert {c: cfg.train.ema_decay for c, cfg in resolved.items()} == {

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import TINY, train_cli
-from splitgan_keras import cli, config, files, runtime
+from splitgan_keras import config, files, runtime
 from splitgan_keras.artefacts import checkpoints, rundir_lock
+from splitgan_keras.cli import flags as cli_flags, main as cli_main
 from splitgan_keras.data import builtin_data
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate.metrics import inception
@@ -114,7 +115,7 @@ def test_eval_refuses_outputs_that_would_clobber_a_folder(tmp_path, capsys, args
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "keep.txt").write_text("the user's")
-    status = cli.main_eval([str(tmp_path / "run")] + [a.format(folder=folder) for a in args])
+    status = cli_main.main_eval([str(tmp_path / "run")] + [a.format(folder=folder) for a in args])
     _one_line_error((status, "", capsys.readouterr().err), message.format(folder=folder))
     assert os.listdir(folder) == ["keep.txt"]
 
@@ -191,7 +192,7 @@ def _ends_cleanly(run, argv, capsys):
 
 def _train_flags():
     """Every option of train.py that takes a value, by its long name."""
-    options = [(flags, keywords) for flags, keywords in cli.TRAIN_COMMAND_OPTIONS
+    options = [(flags, keywords) for flags, keywords in cli_flags.TRAIN_COMMAND_OPTIONS
                if keywords.get("action") != "store_true"]
     options += [(f.metadata["flags"], {}) for _, section_type in config.sections()
                 for f, tp in config.fields(section_type) if tp is not bool]
@@ -203,14 +204,14 @@ def _train_flags():
 def test_fuzzed_config_files(tmp_path, capsys, section, key, value, whole, as_object):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({section or "train": {key or "iterations": value}} if as_object else whole))
-    _ends_cleanly(cli.main_train, ["--config", path, "--dry-run"], capsys)
+    _ends_cleanly(cli_main.main_train, ["--config", path, "--dry-run"], capsys)
 
 
 @FUZZ
 @given(choices=st.lists(st.tuples(st.sampled_from(_train_flags()), _number), min_size=1, max_size=4))
 def test_fuzzed_train_flags(tmp_path, capsys, choices):
     argv = ["--dry-run", "--run-dir", tmp_path / "r"] + [x for pair in choices for x in pair]
-    _ends_cleanly(cli.main_train, argv, capsys)
+    _ends_cleanly(cli_main.main_train, argv, capsys)
 
 
 @FUZZ
@@ -221,7 +222,7 @@ def test_fuzzed_launcher_environments(tmp_path, capsys, tf_config, rank_size, ra
     structured = json.dumps({"cluster": {"worker": cluster}, "task": {"type": "worker", "index": index}})
     for env in ({"TF_CONFIG": tf_config}, {"TF_CONFIG": structured}, {"RANK_SIZE": rank_size, "RANK_ID": rank_id}):
         with mock.patch.dict(os.environ, {k: v.replace("\0", "") for k, v in env.items()}):
-            _ends_cleanly(cli.main_train, ["--dry-run", "--run-dir", tmp_path / "r"], capsys)
+            _ends_cleanly(cli_main.main_train, ["--dry-run", "--run-dir", tmp_path / "r"], capsys)
 
 
 @FUZZ
@@ -230,4 +231,4 @@ def test_fuzzed_launcher_environments(tmp_path, capsys, tf_config, rank_size, ra
                                 _number), max_size=4))
 def test_fuzzed_eval_flags(tmp_path, capsys, flags):
     argv = [tmp_path / "no-run"] + [x for pair in flags for x in pair]
-    _ends_cleanly(cli.main_eval, argv, capsys)
+    _ends_cleanly(cli_main.main_eval, argv, capsys)

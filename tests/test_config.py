@@ -4,9 +4,11 @@ import os
 
 import pytest
 
-from splitgan_keras import cli, config, config_checks
+from splitgan_keras import config, config_checks
 from splitgan_keras.artefacts import rundir
+from splitgan_keras.cli import flags as cli_flags
 from splitgan_keras.errors import UserError
+from splitgan_keras.train import session
 
 
 def test_overrides_change_only_named_keys_and_keep_types():
@@ -35,8 +37,6 @@ def test_bad_overrides_are_named(overrides, message):
      r"data.builtin_labels colour_and_kind makes no sense with --unsupervised"),
     ({"data.builtin_labels": "colour_and_kind", "data.dataset": "cifar10", "data.data_dir": "x"},
      "data.builtin_labels is for --dataset builtin"),
-    ({"eval.metrics": ("builtin_fid2000_train",), "data.dataset": "cifar10", "data.data_dir": "x"},
-     "builtin_fid2000_train needs a training set that knows what its images show .*: --dataset builtin"),
     ({"eval.metrics": ("is",)}, r"--eval-metrics \(eval.metrics\): unknown metric 'is': use is<N>"),
     ({"eval.metrics": ()}, "must name at least one metric"),
     ({"train.batch_size": 7}, r"--batch-size \(train.batch_size\) must be a positive multiple of train.bn_groups=2"),
@@ -60,8 +60,8 @@ def test_config_round_trips_through_json():
 def test_command_line_precedence(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"train": {"batch_size": 16, "n_critic": 3}, "model": {"width": 32}}))
-    args = cli.train_parser().parse_args(["--config", str(path), "--set", "train.n_critic=4", "--width", "64"])
-    cfg = config.resolve(cli.overrides(args))
+    args = cli_flags.train_parser().parse_args(["--config", str(path), "--set", "train.n_critic=4", "--width", "64"])
+    cfg = config.resolve(cli_flags.overrides(args))
     assert (cfg.train.batch_size, cfg.train.n_critic, cfg.model.width) == (16, 4, 64)
 
 
@@ -141,3 +141,12 @@ def test_configs_written_before_protocol_names_read_as_protocol_names(tmp_path):
     assert config.read_json(str(path)) == {"eval.metrics": ("is500",)}
     with pytest.raises(UserError, match="unknown configuration key 'eval.samples'"):
         config.from_dict({"eval": {"samples": "many"}}, "a hand-written file")
+
+
+def test_metrics_that_need_more_than_the_data_set_knows_are_refused_before_the_run(tmp_path):
+    requested = [("test", {"eval.metrics": ("builtin_fid2000_train",), "data.dataset": "cifar10",
+                           "data.data_dir": "x", "output.run_dir": str(tmp_path / "run")})]
+    with pytest.raises(UserError, match=r"--eval-metrics builtin_fid2000_train needs a training set that knows what "
+                                        r"its images show .*: --dataset builtin"):
+        session.resolve(requested, resume=False, lock=None)
+    assert not (tmp_path / "run").exists()

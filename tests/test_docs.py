@@ -2,13 +2,14 @@
 import os
 
 from conftest import ROOT
-from splitgan_keras import config, options_page
+from splitgan_keras import config
+from splitgan_keras.cli import options_page
 
 
 def test_the_options_page_is_the_one_the_config_table_writes():
     with open(os.path.join(ROOT, "docs", "options.md")) as f:
         written = f.read()
-    assert written == options_page.render(), ("docs/options.md is stale: python -m splitgan_keras.options_page > "
+    assert written == options_page.render(), ("docs/options.md is stale: python -m splitgan_keras.cli.options_page > "
                                               "docs/options.md")
 
 

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY, train_cli
+from splitgan_keras.cli import main as cli_main
 from golden_sets import golden_dirs
-from splitgan_keras import cli
 
 
 _TRAINING_OUTPUT = {}
@@ -23,7 +23,7 @@ def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("evalrun") / "run"
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        status = cli.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4, "--checkpoint-every", 2,
+        status = cli_main.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4, "--checkpoint-every", 2,
                                                          "--split-at", 1, "--min-split-size", 3]])
     assert status == 0
     _TRAINING_OUTPUT[path] = output.getvalue()
@@ -46,7 +46,7 @@ def test_the_builtin_figure_is_a_function_of_the_checkpoint(run_dir, tmp_path, c
 
 
 def _eval(args, capsys):
-    status = cli.main_eval([str(a) for a in args])
+    status = cli_main.main_eval([str(a) for a in args])
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -112,7 +112,7 @@ def test_eval_errors(run_dir, tmp_path, capsys, inception_dir, args, message):
     args = [a.format(tmp=tmp_path, run=run_dir, inception=inception_dir) for a in args]
     if message == "nothing to do":
         with pytest.raises(SystemExit):
-            cli.main_eval(args)
+            cli_main.main_eval(args)
         assert message in capsys.readouterr().err
         return
     status, out, err = _eval(args, capsys)

@@ -7,8 +7,9 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY, needs_cpu_bfloat16, train_cli
-from splitgan_keras import cli, config, runtime
+from splitgan_keras import config, runtime
 from splitgan_keras.artefacts import checkpoints
+from splitgan_keras.cli import main as cli_main
 from splitgan_keras.data import builtin_data
 from splitgan_keras.models import losses, networks, optimizers
 from splitgan_keras.parity import records as parity
@@ -71,13 +72,13 @@ def test_parity_compare_passes_itself_and_catches_a_perturbation(tmp_path, capsy
     assert len(record["iterations"]) == 3 and record["device"] == "cpu" and "tensorflow" in record["versions"]
     assert {"d/cost", "d/grad_norm", "g/grad_norm", "gen/std"} <= set(record["iterations"][-1])
     assert record["replicas"] == 1
-    assert cli.main_eval(["--compare", str(path), str(path)]) == 0
+    assert cli_main.main_eval(["--compare", str(path), str(path)]) == 0
     assert "parity: within tolerance" in capsys.readouterr().out
 
     perturbed = copy.deepcopy(record)
     perturbed["iterations"][2]["d/gp"] *= 1.05
     (tmp_path / "b.json").write_text(json.dumps(perturbed))
-    assert cli.main_eval(["--compare", str(path), str(tmp_path / "b.json"), "--rtol", "0.01"]) == 1
+    assert cli_main.main_eval(["--compare", str(path), str(tmp_path / "b.json"), "--rtol", "0.01"]) == 1
     out = capsys.readouterr().out
     assert "d/gp" in out and "EXCEEDED" in out and "parity: EXCEEDED for d/gp" in out
     rows, _, ok = parity.compare(record, perturbed, rtol=0.01)
@@ -92,10 +93,10 @@ def test_parity_compare_passes_itself_and_catches_a_perturbation(tmp_path, capsy
     other = copy.deepcopy(record)
     other["config"]["model"]["width"] = 16
     (tmp_path / "c.json").write_text(json.dumps(other))
-    assert cli.main_eval(["--compare", str(path), str(tmp_path / "c.json")]) == 2
+    assert cli_main.main_eval(["--compare", str(path), str(tmp_path / "c.json")]) == 2
     assert "different configurations (sections model differ)" in capsys.readouterr().err
     (tmp_path / "d.json").write_text("{}")
-    assert cli.main_eval(["--compare", str(path), str(tmp_path / "d.json")]) == 2
+    assert cli_main.main_eval(["--compare", str(path), str(tmp_path / "d.json")]) == 2
     assert "is not a parity record" in capsys.readouterr().err
 
 

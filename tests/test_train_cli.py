@@ -8,8 +8,8 @@ import pytest
 import tensorflow as tf
 
 from conftest import TINY, run_script, train_cli, write_cifar_batches
+from splitgan_keras.cli import main as cli_main
 from golden_sets import golden_dirs
-from splitgan_keras import cli
 
 
 def _checkpoint_values(path):
@@ -254,6 +254,6 @@ def test_checkpoints_of_version_0_1_are_refused_naming_the_version(tmp_path, cap
     tf.train.Checkpoint(generator=legacy).write(str(run_dir / "checkpoints" / "ckpt-1"))
     status, out, err = train_cli(["--run-dir", run_dir, "--resume"], capsys)
     assert status == 2 and "ckpt-1 was written by splitgan-keras 0.1" in err and "this is 0.2" in err
-    status = cli.main_eval([str(run_dir), "--grid", str(tmp_path / "grid.png")])
+    status = cli_main.main_eval([str(run_dir), "--grid", str(tmp_path / "grid.png")])
     assert status == 2 and "splitgan-keras 0.1" in capsys.readouterr().err
     assert not (tmp_path / "grid.png").exists()

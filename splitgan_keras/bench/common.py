@@ -9,7 +9,8 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import cli, config as config_lib, config_checks
+from splitgan_keras import config as config_lib, config_checks
+from splitgan_keras.cli import flags
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.train import build
 
@@ -21,7 +22,7 @@ def bench_config(args) -> config_lib.Config:
     """The configuration the benchmark's command line describes: the reference one (the defaults,
     on the CPU), then --tiny, then --config, --set and the settings' flags as train.py reads them."""
     layers = [("the benchmark's defaults", BENCH_DEFAULTS)] + ([("--tiny", TINY)] if args.tiny else [])
-    cfg = config_lib.resolve(layers + cli.overrides(args))
+    cfg = config_lib.resolve(layers + flags.overrides(args))
     config_checks.validate(cfg)
     return cfg
 

@@ -22,7 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from splitgan_keras import cli, files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras import files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras.cli import flags  # noqa: E402
 from splitgan_keras.bench.common import (BENCH_DEFAULTS, bench_config, fit_iterations, summary,  # noqa: E402
                                          synthetic, time_calls)
 from splitgan_keras.data import pipeline  # noqa: E402
@@ -179,7 +180,7 @@ BENCH_SETTINGS = ("model.width", "train.batch_size", "train.n_critic", "runtime.
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m splitgan_keras.bench", description=__doc__.split("\n\n")[0])
     # The settings it measures, as train.py takes them (the config table); --set reaches the others.
-    cli.add_config_flags(p, BENCH_SETTINGS, BENCH_DEFAULTS)
+    flags.add_config_flags(p, BENCH_SETTINGS, BENCH_DEFAULTS)
     p.add_argument("--repeats", type=int, default=5, help="timed calls per quantity (default 5)")
     p.add_argument("--warmup", type=int, default=2, help="untimed calls first (default 2)")
     p.add_argument("--split-images", type=int, default=50000, help="images of the split step (0: skip it)")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Optional
 
+from splitgan_keras import metric_names
 from splitgan_keras.data import builtin_data, cifar10, image_data, stl10
 from splitgan_keras.errors import UserError
 
@@ -18,6 +19,14 @@ def locate(cfg) -> str:
 
 _LOADERS = {"builtin": builtin_data, "cifar10": cifar10, "stl10": stl10}
 KNOW_THEIR_APPEARANCE = ("builtin",)  # data sets that drew their images, so know what each shows
+
+
+def check_metrics(cfg) -> None:
+    """Raises UserError for a metric of cfg.eval.metrics that needs more than the data set knows."""
+    for metric in metric_names.parse_all(cfg.eval.metrics):
+        if metric_names.APPEARANCE in metric.kind.needs and cfg.data.dataset not in KNOW_THEIR_APPEARANCE:
+            raise UserError("--eval-metrics %s needs %s: --dataset %s" % (
+                metric.name, metric_names.APPEARANCE, " or ".join(KNOW_THEIR_APPEARANCE)))
 
 
 def appearance(cfg) -> Optional[image_data.Appearance]:

@@ -5,7 +5,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from splitgan_keras import cli
+from splitgan_keras.cli import flags
 from splitgan_keras.errors import UserError, error_line
 from splitgan_keras.experiments import ablation, report
 
@@ -24,13 +24,13 @@ def parser() -> argparse.ArgumentParser:
                          help="the budget: a config with a split schedule (default: configs/quickstart.json)")
     command.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="a config override for every run, as train.py's --set (repeatable)")
-    command.add_argument("--seeds", type=cli.list_parser(int), default=[0, 1, 2], metavar="A,B,...",
+    command.add_argument("--seeds", type=flags.list_parser(int), default=[0, 1, 2], metavar="A,B,...",
                          help="training seeds (default: 0,1,2)")
     command.add_argument("--eval-every", type=int, default=100, metavar="N",
                          help="iterations between evaluations; must divide the budget's iterations (default: 100)")
     command.add_argument("--fid-samples", type=int, default=2000, metavar="N",
                          help="samples (and training images) of the built-in FID (default: 2000)")
-    command.add_argument("--conditions", type=cli.list_parser(str), default=list(ablation.CONDITIONS),
+    command.add_argument("--conditions", type=flags.list_parser(str), default=list(ablation.CONDITIONS),
                          metavar="A,B,...", help="which conditions (default: %s)" % ",".join(ablation.CONDITIONS))
     command.add_argument("--ema-decay", type=float, default=0.99, metavar="X",
                          help="the moving average's decay per generator step in split_ema (default: 0.99)")

@@ -27,7 +27,8 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import cli, config as config_lib, config_checks, metric_names
+from splitgan_keras import config as config_lib, config_checks, metric_names
+from splitgan_keras.cli import flags
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.errors import UserError
 from splitgan_keras.train import session
@@ -74,7 +75,7 @@ class Budget:
         overrides, the condition's settings, the run's."""
         layers = [("config file %s" % self.config_file, config_lib.read_json(self.config_file))]
         if self.overrides:
-            layers.append(("--set", cli.set_overrides(list(self.overrides))))
+            layers.append(("--set", flags.set_overrides(list(self.overrides))))
         return layers + [("the ablation's %s condition" % condition, self.condition_settings(condition)),
                          ("the ablation's run settings", self.run_settings(seed, run_dir))]
 

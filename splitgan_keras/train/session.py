@@ -36,6 +36,7 @@ def resolve(requested: config_lib.Overrides, resume: bool, lock: Optional[RunDir
         rundir.check_not_a_file(run_dir)
     cfg = config_lib.resolve(requested, saved, rundir.config_path(run_dir))
     config_checks.validate(cfg)
+    datasets.check_metrics(cfg)
     return cfg
 
 

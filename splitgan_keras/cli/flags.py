@@ -1,17 +1,16 @@
-"""Command-line parsing for train.py, generated from the config table (config.py)."""
+"""The parsers of train.py and eval.py, generated from the config table (config.py), and the
+configuration a parsed command line asks for."""
 from __future__ import annotations
 
 import argparse
 import difflib
 import json
-import os
 import re
-import sys
 import typing
 from typing import Any, Collection, Dict, List, Optional
 
-from splitgan_keras import config as config_lib, config_checks, metric_names
-from splitgan_keras.errors import INTERRUPTED, UserError, error_line, one_line
+from splitgan_keras import config as config_lib
+from splitgan_keras.errors import UserError, one_line
 
 
 def list_parser(element_type):
@@ -174,62 +173,6 @@ def overrides(args: argparse.Namespace):
     return result
 
 
-def _check_inputs(cfg, args) -> None:
-    """What a dry run can check without loading anything: that the files the run would read exist."""
-    from splitgan_keras.data import datasets
-    datasets.locate(cfg)
-    if args.init_from_tf1 and not os.path.isfile(args.init_from_tf1 + ".index"):
-        raise UserError("--init-from-tf1 %s: no checkpoint there (expected %s.index and its data file)"
-                        % (args.init_from_tf1, args.init_from_tf1))
-    needs = metric_names.needed(metric_names.parse_all(cfg.eval.metrics))
-    if cfg.eval.every and cfg.eval.inception and metric_names.INCEPTION in needs:
-        from splitgan_keras.evaluate.metrics import inception
-        inception.check_local_module(cfg.eval.inception)
-
-
-def main_train(argv: Optional[List[str]] = None) -> int:
-    args = train_parser().parse_args(argv)
-    try:
-        from splitgan_keras import launch
-        from splitgan_keras.artefacts import rundir_lock
-        from splitgan_keras.train import session
-        if args.parity_record and (args.resume or args.init_from_tf1):
-            raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
-        requested = overrides(args)
-        # The chief of a job writes the run dir and holds its lock from before it decides between a
-        # fresh start and a resume. A process that the launcher's environment calls a secondary
-        # decides nothing yet: only the runtime can confirm it (the variables may be stale), and
-        # if it turns out to be the chief it takes the lock then (session.start).
-        writes = not args.parity_record and not args.dry_run
-        secondary = launch.launched_as_secondary()
-        lock = rundir_lock.RunDirLock(config_lib.run_dir_of(requested))
-        try:
-            cfg = session.resolve(requested, args.resume, lock if writes and not secondary else None)
-            if args.dry_run:
-                _check_inputs(cfg, args)
-                print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))
-                return 0
-            if args.parity_record:
-                from splitgan_keras.data import datasets
-                from splitgan_keras.parity import recording as parity_recording
-                data = datasets.load(cfg)  # before TensorFlow: the common input errors fail fast
-                parity_recording.record_parity(cfg, args.parity_record, args.parity_iterations, data)
-                return 0
-            result = session.start(cfg, lock, args.resume, args.stop_at, args.init_from_tf1)
-            return INTERRUPTED if result.interrupted else 0
-        finally:
-            lock.release()
-    except UserError as e:
-        print(error_line(e), file=sys.stderr)
-        return e.exit_status
-
-
-def train_command() -> None:
-    """train.py and `splitgan-train`: main_train's status as the process's exit status."""
-    from splitgan_keras import launch
-    sys.exit(launch.end_process(main_train()))
-
-
 def eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
@@ -255,27 +198,3 @@ def evaluate_config(args: argparse.Namespace) -> config_lib.EvaluateConfig:
     run_settings = config_lib.with_overrides(config_lib.Config(), sections, "eval.py flags")
     return config_lib.EvaluateConfig(**given, data=run_settings.data if "data.dataset" in sections else None,
                                      eval=run_settings.eval)
-
-
-def main_eval(argv: Optional[List[str]] = None) -> int:
-    parser = eval_parser()
-    args = parser.parse_args(argv)
-    try:
-        job = evaluate_config(args)
-        if not args.compare and not job.source:
-            parser.error("give a source to evaluate, or --compare A B")
-        if job.source and not job.has_work():
-            parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
-        if args.compare:
-            from splitgan_keras.parity import records as parity_records
-            a, b = (parity_records.read(path) for path in args.compare)
-            rows, notes, ok = parity_records.compare(a, b, args.rtol, args.atol)
-            print(parity_records.format_report(args.compare[0], a, args.compare[1], b, rows, notes, ok))
-            return 0 if ok else 1
-        config_checks.validate_evaluation(job)
-        from splitgan_keras.evaluate import evaluation
-        evaluation.evaluate(job)
-    except UserError as e:
-        print(error_line(e), file=sys.stderr)
-        return e.exit_status
-    return 0

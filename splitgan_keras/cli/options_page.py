@@ -1,6 +1,6 @@
 """docs/options.md, written from the config table and the two command lines' own options:
 
-    python -m splitgan_keras.options_page > docs/options.md
+    python -m splitgan_keras.cli.options_page > docs/options.md
 
 tests/test_docs.py fails when the page differs from what this writes, so it never goes stale.
 """
@@ -10,11 +10,12 @@ import dataclasses
 import sys
 from typing import List
 
-from splitgan_keras import cli, config as config_lib, config_checks
+from splitgan_keras import config as config_lib, config_checks
+from splitgan_keras.cli import flags
 
 _INTRO = """# Options
 
-Generated from the config table (`splitgan_keras/config.py`) by `python -m splitgan_keras.options_page`;
+Generated from the config table (`splitgan_keras/config.py`) by `python -m splitgan_keras.cli.options_page`;
 `python train.py --help` and `python eval.py --help` say the same.
 
 A run's settings come from the defaults (the original's values), then `--config FILE`, then `--set KEY=VALUE`
@@ -33,7 +34,7 @@ def _allowed(field, tp) -> str:
     if field.metadata["choices"]:
         return ", ".join("`%s`" % c for c in field.metadata["choices"])
     limits = field.metadata["limits"]
-    name = cli.value_name(tp, field.name)
+    name = flags.value_name(tp, field.name)
     if limits:
         least, most = (config_checks.format_number(limit) for limit in limits)
         return "%s in %s..%s" % (name, least, most)
@@ -47,10 +48,10 @@ def _settings_table(section_type, prefix: str, keys=None, defaults=None) -> List
     for field, tp in config_lib.fields(section_type):
         if _is_section(tp) or (keys is not None and prefix + field.name not in keys):
             continue
-        flags = ", ".join("`%s`" % f for f in field.metadata["flags"])
+        names = ", ".join("`%s`" % f for f in field.metadata["flags"])
         default = (defaults or {}).get(prefix + field.name, field.default)
         rows.append("| `%s%s` | %s | `%s` | %s | %s |" % (
-            prefix, field.name, flags, cli.default_text(default), _allowed(field, tp),
+            prefix, field.name, names, flags.default_text(default), _allowed(field, tp),
             _cell(field.metadata["help"])))
     return rows
 
@@ -62,10 +63,10 @@ def _is_section(tp) -> bool:
 
 def _command_table(options) -> List[str]:
     rows = ["| option | meaning |", "|---|---|"]
-    for flags, keywords in options:
+    for names, keywords in options:
         metavar = keywords.get("metavar")
         value = " ".join(metavar) if isinstance(metavar, tuple) else (metavar or "")
-        rows.append("| `%s` | %s |" % ((" ".join(flags) + " " + value).strip(), _cell(keywords["help"])))
+        rows.append("| `%s` | %s |" % ((" ".join(names) + " " + value).strip(), _cell(keywords["help"])))
     return rows
 
 
@@ -73,7 +74,7 @@ def render() -> str:
     """The whole page (Markdown)."""
     lines = [_INTRO % ", ".join("`%s`" % s for s in config_lib.RESUMABLE_SECTIONS), "## train.py", "",
              "What a command does (not kept in the run's `config.json`):", ""]
-    lines += _command_table(cli.TRAIN_COMMAND_OPTIONS)
+    lines += _command_table(flags.TRAIN_COMMAND_OPTIONS)
     for section, section_type in config_lib.sections():
         lines += ["", "### `%s`" % section, ""] + _settings_table(section_type, section + ".")
     lines += ["", "## eval.py", "", "`python eval.py SOURCE ...`: SOURCE is a run dir, a checkpoint, an export or a "
@@ -82,9 +83,9 @@ def render() -> str:
     lines += ["", "The run's settings that eval.py takes too (for a source without a run config, `--dataset` and "
               "`--data-dir` name the training set; else the run's is used):", ""]
     for section, section_type in config_lib.sections():
-        lines += _settings_table(section_type, section + ".", config_lib.EVALUATE_SECTION_KEYS, cli.EVAL_DEFAULTS)[
+        lines += _settings_table(section_type, section + ".", config_lib.EVALUATE_SECTION_KEYS, flags.EVAL_DEFAULTS)[
             0 if section == "data" else 2:]
-    lines += ["", "Instead of a source:", ""] + _command_table(cli.EVAL_COMMAND_OPTIONS)
+    lines += ["", "Instead of a source:", ""] + _command_table(flags.EVAL_COMMAND_OPTIONS)
     return "\n".join(lines) + "\n"
 
 
