@@ -195,8 +195,14 @@ class EvaluateConfig:
             "against the training set, e.g. fid50k_train), builtin_quality<N>, builtin_fid<N>_train", "--metrics")
     grid: Optional[str] = _opt(None, "write a grid with one row of samples per class", "--grid", metavar="FILE.png")
     per_class: int = _opt(10, "samples per class in --grid", "--per-class", limits=(1, 1000))
-    samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels", "--samples", limits=(1, 10 ** 7))
-    out: Optional[str] = _opt(None, "where --samples go (uint8 images, int32 labels)", "--out", metavar="FILE.npz")
+    samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels, or N of each of --classes",
+                                  "--samples", limits=(1, 10 ** 7))
+    classes: Tuple[int, ...] = _opt((), "with --samples: samples of these classes only, e.g. 3,13", "--classes")
+    out: Optional[str] = _opt(None, "where --samples go: FILE.npz (uint8 images, int32 labels), or a folder of PNG "
+                                    "files class<c>_<i>.png", "--out", metavar="FILE.npz|DIR")
+    class_chart: Optional[str] = _opt(None, "with a per-class metric (ifid<N>_train, builtin_ifid<N>_train): draw its "
+                                            "figures, a bar per class in tree order", "--class-chart",
+                                      metavar="FILE.png")
     export_to: Optional[str] = _opt(None, "export the generator as a SavedModel", "--export-to", metavar="DIR")
     json_path: Optional[str] = _opt(None, "also write the metric values to FILE as JSON", "--json", metavar="FILE")
     seed: int = _opt(0, "seed of the noise and labels", "--seed", limits=(0, MAX_SEED))

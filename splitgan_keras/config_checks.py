@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 
 from splitgan_keras import metric_names
 from splitgan_keras.config import Config, EvaluateConfig, describe, sections
 from splitgan_keras.errors import UserError
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
+SAMPLE_FILE = re.compile(r"class\d+_\d+\.png")  # eval.py --out DIR's files: a folder of only these may be replaced
 
 
 def _check_limits(section, name_of) -> None:
@@ -29,19 +31,32 @@ def format_number(value) -> str:
 def validate_evaluation(job: EvaluateConfig) -> None:
     """Cross-field checks of an eval.py job. Raises UserError naming the flag."""
     _check_limits(job, lambda f: f.metadata["flags"][0] if f.metadata["flags"] else f.name)
-    for flag, path in (("--out", job.out), ("--grid", job.grid), ("--json", job.json_path)):
+    for flag, path in (("--grid", job.grid), ("--json", job.json_path), ("--class-chart", job.class_chart)):
         if path is not None and os.path.isdir(path):
             raise UserError("%s %s is a folder; name the file to write" % (flag, path))
+    if job.out is not None and os.path.isdir(job.out):
+        others = sorted(name for name in os.listdir(job.out) if not SAMPLE_FILE.fullmatch(name))
+        if others:
+            raise UserError("--out %s is a folder that holds other files (%s), which writing the samples there would "
+                            "replace; name a new or empty folder, or FILE.npz" % (job.out, ", ".join(others[:5])))
     if job.export_to is not None and os.path.exists(job.export_to) and not _replaceable_export(job.export_to):
         raise UserError("--export-to %s exists and is not an exported generator, which would be replaced whole; "
                         "name a new folder" % job.export_to)
     if (job.samples is None) != (job.out is None):
-        raise UserError("--samples N and --out FILE.npz go together")
+        raise UserError("--samples N and --out FILE.npz|DIR go together")
+    if job.classes and job.samples is None:
+        raise UserError("--classes %s chooses the classes of --samples N --out FILE.npz|DIR; add them"
+                        % ",".join(map(str, job.classes)))
+    if len(set(job.classes)) != len(job.classes) or any(c < 0 for c in job.classes):
+        raise UserError("--classes must list distinct class numbers from 0, got %s" % ",".join(map(str, job.classes)))
     if job.samples is not None and job.samples < 1:
         raise UserError("--samples must be at least 1, got %d" % job.samples)
     if job.per_class < 1:
         raise UserError("--per-class must be at least 1, got %d" % job.per_class)
-    metric_names.parse_all(job.metrics)
+    metrics = metric_names.parse_all(job.metrics)
+    if job.class_chart is not None and not any(m.kind in metric_names.PER_CLASS_TABLES for m in metrics):
+        raise UserError("--class-chart draws the figures of a per-class metric; add one to --metrics, e.g. %s"
+                        % metric_names.IFID.example())
 
 
 def _replaceable_export(path: str) -> bool:

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 import tempfile
-from typing import Iterable
+from typing import BinaryIO, Callable, Iterable
 
 
 def _read_umask() -> int:
@@ -96,13 +96,19 @@ def sync_tree(path: str) -> None:
 def write_bytes(path: str, data: bytes) -> None:
     """Writes `data` to a temporary file beside `path`, flushes it to disk, renames it into place
     and flushes the folder."""
+    write_with(path, lambda f: f.write(data))
+
+
+def write_with(path: str, write: Callable[[BinaryIO], object]) -> None:
+    """As write_bytes, with what `write` writes to the open file (e.g. np.save streaming an array
+    that a bytes copy would double)."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     _remove_stale(directory, path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=_temp_prefix(path))
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         _as_if_created(tmp, directory=False)

@@ -4,12 +4,21 @@
                       original: is50k)
   fid<N>_train        FID of N samples against the first N training images (all of them if fewer),
                       tfgan's Frechet distance on pool_3 (the usual protocol: fid50k_train)
+  fid<N>_test         the same against the first N images of the test split (the clean-fid and
+                      StudioGAN leaderboards: fid10k_test)
+  kid<N>_train        Kernel Inception Distance (tfgan's unbiased block estimator) of N samples
+                      against the first N training images, with its standard error
+  pr<N>_train         improved precision and recall (Kynkaanniemi et al. 2019, k = 3 nearest
+                      neighbours on pool_3) of N samples against the first N training images
+  ifid<N>_train       intra-class FID: N samples of every class against the training images of that
+                      class (the k-means cluster a split gave it), per class, their mean and the worst
   builtin_quality<N>  how often N samples of every class show their class's colour and, for classes
                       that carry a sub-class, its sub-class, read off the pixels by a probe (data sets
                       whose images a probe can read: the built-in one); builtin_quality is
                       builtin_quality100
   builtin_fid<N>_train  the Frechet distance of N samples with uniform labels against the first N
                       training images in the probe's feature space (the built-in FID)
+  builtin_ifid<N>_train  ifid in the probe's feature space
 
 N is a number with an optional k (1000). Each kind declares what it needs, so that the checks of
 a config (before TensorFlow starts) and of an evaluation (evaluate/metrics/registry.py, which
@@ -26,6 +35,7 @@ from splitgan_keras.errors import UserError
 # What a metric may need, worded for "<metric> needs ...".
 INCEPTION = "the Inception module"
 TRAINING_IMAGES = "the training images"
+TEST_IMAGES = "the test split of the training set's data set"
 APPEARANCE = "a training set that knows what its images show (the built-in dataset)"
 CLASS_STATE = "the class of every training image"
 
@@ -40,6 +50,7 @@ class MetricKind:
       least: the fewest samples that make sense.
       per_class: N counts the samples of every class, not the samples in all.
       default_samples: the N of the bare prefix as a name (builtin_quality), or 0: no such alias.
+      usual: the N the field usually reports (for examples in messages).
     """
     prefix: str
     suffix: str
@@ -47,20 +58,29 @@ class MetricKind:
     least: int
     per_class: bool = False
     default_samples: int = 0
+    usual: int = 50000
 
     def name(self, samples: int) -> str:
         return "%s%d%s" % (self.prefix, samples, self.suffix)
 
     def example(self) -> str:
-        return self.name(100) if self.per_class else self.name(50000).replace("50000", "50k")
+        return re.sub(r"(\d+)000(?=\D|$)", r"\1k", self.name(self.usual))
 
 
 INCEPTION_SCORE = MetricKind("is", "", (INCEPTION,), least=10)  # 10: one sample per split
 FID = MetricKind("fid", "_train", (INCEPTION, TRAINING_IMAGES), least=2)
+FID_TEST = MetricKind("fid", "_test", (INCEPTION, TEST_IMAGES), least=2, usual=10000)
+KID = MetricKind("kid", "_train", (INCEPTION, TRAINING_IMAGES), least=2)
+# least 4: k = 3 neighbours besides the point itself
+PRECISION_RECALL = MetricKind("pr", "_train", (INCEPTION, TRAINING_IMAGES), least=4, usual=10000)
+IFID = MetricKind("ifid", "_train", (INCEPTION, TRAINING_IMAGES, CLASS_STATE), least=2, per_class=True, usual=5000)
 BUILTIN_QUALITY = MetricKind("builtin_quality", "", (APPEARANCE, CLASS_STATE), least=1, per_class=True,
-                             default_samples=100)
-BUILTIN_FID = MetricKind("builtin_fid", "_train", (TRAINING_IMAGES, APPEARANCE), least=2)
-KINDS = (INCEPTION_SCORE, FID, BUILTIN_QUALITY, BUILTIN_FID)
+                             default_samples=100, usual=100)
+BUILTIN_FID = MetricKind("builtin_fid", "_train", (TRAINING_IMAGES, APPEARANCE), least=2, usual=2000)
+BUILTIN_IFID = MetricKind("builtin_ifid", "_train", (TRAINING_IMAGES, APPEARANCE, CLASS_STATE), least=2,
+                          per_class=True, usual=200)
+KINDS = (INCEPTION_SCORE, FID, FID_TEST, KID, PRECISION_RECALL, IFID, BUILTIN_QUALITY, BUILTIN_FID, BUILTIN_IFID)
+PER_CLASS_TABLES = (IFID, BUILTIN_IFID)  # kinds whose figures come with a table of every class
 
 
 @dataclasses.dataclass(frozen=True)

@@ -106,7 +106,8 @@ def test_tf_hub_downloads_go_to_the_users_cache_not_a_shared_folder(monkeypatch,
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--samples", "4", "--out", "{folder}"], "--out {folder} is a folder; name the file to write"),
+    (["--samples", "4", "--out", "{folder}"], "--out {folder} is a folder that holds other files (keep.txt)"),
+    (["--class-chart", "{folder}", "--metrics", "ifid10_train"], "--class-chart {folder} is a folder"),
     (["--grid", "{folder}"], "--grid {folder} is a folder"),
     (["--export-to", "{folder}"], "--export-to {folder} exists and is not an exported generator"),
     (["--grid", "g.png", "--per-class", "0"], "--per-class must lie in 1..1000, got 0"),

@@ -1,9 +1,12 @@
 """eval.py on every input kind, its errors, and evaluation during training."""
 import contextlib
+import glob
 import io
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,8 +26,9 @@ def run_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("evalrun") / "run"
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        status = cli_main.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4, "--checkpoint-every", 2,
-                                                         "--split-at", 1, "--min-split-size", 3]])
+        status = cli_main.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4,
+                                                              "--checkpoint-every", 2, "--split-at", 1,
+                                                              "--min-split-size", 3]])
     assert status == 0
     _TRAINING_OUTPUT[path] = output.getvalue()
     return path
@@ -98,9 +102,10 @@ def test_tf1_checkpoint_grid_and_export(golden_dir, tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["{tmp}"], "nothing to do"),
     (["{tmp}", "--grid", "x.png"], "is not a run dir"),
-    (["{run}", "--samples", "10"], "--samples N and --out FILE.npz go together"),
+    (["{run}", "--samples", "10"], r"--samples N and --out FILE\.npz\|DIR go together"),
     (["{run}/export", "--export-to", "{tmp}/e"], "is an export already"),
-    (["{run}/export", "--metrics", "fid100_train", "--inception", "{inception}"], "fid100_train needs the training images"),
+    (["{run}/export", "--metrics", "fid100_train", "--inception", "{inception}"],
+     "fid100_train needs the training images"),
     (["{run}/export", "--metrics", "builtin_quality"], "builtin_quality100 needs a training set that knows"),
     (["{run}/export", "--dataset", "builtin", "--metrics", "builtin_quality"],
      "builtin_quality100 needs the class of every training image: evaluate a run dir or a checkpoint"),
@@ -151,9 +156,9 @@ def test_torn_exports_and_checkpoints(run_dir, tmp_path, capsys):
 def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, inception_dir, cache_dir):
     run = tmp_path / "run"
     # IS only: FID's two 2048x2048 matrix square roots take 13 s here and are tested elsewhere.
-    status, out, err = train_cli(TINY + ["--run-dir", run, "--iterations", 4, "--eval-every", 2,
-                                         "--eval-metrics", "is20", "--inception", inception_dir,
-                                         "--set", "eval.best_after=0"], capsys)
+    status, out, err = train_cli(TINY + ["--run-dir", run, "--iterations", 4, "--eval-every", 2, "--split-at", 1,
+                                         "--min-split-size", 3, "--eval-metrics", "is20,builtin_ifid5_train",
+                                         "--inception", inception_dir, "--set", "eval.best_after=0"], capsys)
     assert status == 0, err
     assert out.count("evaluation after iteration") == 2 and "is20 " in out
     best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
@@ -162,6 +167,12 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, 
     history = json.loads((run / "evaluations.json").read_text())  # what an experiment reads back
     assert [entry["iteration"] for entry in history] == [2, 4]
     assert max(entry["is20"] for entry in history) == pytest.approx(best["value"])
+    assert history[0]["protocols"]["is20"]["generator"] == {"run_dir": str(run), "iteration": 2}
+    assert history[1]["protocols"]["builtin_ifid5_train"]["samples_drawn"] == "5 of every class"
+    assert 0 <= history[1]["builtin_ifid5_train/closer_to_own"] <= 1
+    charts = [value.tag for path in glob.glob(str(run / "logs" / "events.*"))
+              for event in tf.compat.v1.train.summary_iterator(path) for value in event.summary.value]
+    assert charts.count("eval/builtin_ifid5_train/chart") == 2  # the per-class chart at each evaluation
     status, out, err = _eval([run / "checkpoints" / "best" / best["checkpoint"], "--grid", tmp_path / "b.png"], capsys)
     assert status == 0, err
 
@@ -171,3 +182,63 @@ def test_a_missing_inception_module_stops_training_before_anything_is_written(tm
                                          "--inception", tmp_path / "none"], capsys)
     assert status == 2 and "--inception" in err and "does not exist" in err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_every_figure_in_the_json_carries_its_protocol(run_dir, tmp_path, capsys, inception_dir, cache_dir):
+    args = [run_dir, "--metrics", "is20,fid20_test,kid30_train,pr30_train,builtin_ifid5_train", "--inception",
+            inception_dir, "--class-chart", tmp_path / "classes.png"]
+    for run, seed in enumerate((0, 0, 1)):
+        status, out, err = _eval(args + ["--seed", seed, "--json", tmp_path / ("%d.json" % run)], capsys)
+        assert status == 0, err
+    assert "builtin_ifid5_train per class" in out and tf.io.decode_png((tmp_path / "classes.png").read_bytes()).shape[0]
+    written, again, other_seed = (json.loads((tmp_path / ("%d.json" % run)).read_text()) for run in range(3))
+    assert written["generator"] == {"checkpoint": str(run_dir / "checkpoints" / "ckpt-4"), "iteration": 4}
+    assert {"is20", "is20_std", "fid20_test", "kid30_train", "kid30_train_se", "pr30_train/precision",
+            "pr30_train/recall", "builtin_ifid5_train", "builtin_ifid5_train/worst_class"} <= set(written["metrics"])
+    protocols = written["protocols"]
+    assert set(protocols) == {"is20", "fid20_test", "kid30_train", "pr30_train", "builtin_ifid5_train"}
+    from splitgan_keras.evaluate.metrics import inception
+    assert protocols["is20"]["features"]["sha256"] == inception.module_sha256(str(inception_dir))
+    assert protocols["is20"]["inception_score"]["splits"] == 10 and "resize_bilinear" in protocols["is20"]["features"][
+        "resizer"]
+    assert protocols["fid20_test"]["reference"]["split"] == "test" and protocols["fid20_test"]["reference"][
+        "images"] == 20
+    assert protocols["kid30_train"]["reference"] == {"split": "train", "images": 30,
+                                                     "data": "built-in dataset (seed 0, 64 images)"}
+    assert all(p["generator"] == written["generator"] and p["seed"] == 0 for p in protocols.values())
+    assert all(other_seed["protocols"][name]["id"] != p["id"] for name, p in protocols.items())
+    assert all(again["protocols"][name]["id"] == p["id"] for name, p in protocols.items())  # the same protocol
+    rows = written["classes"]["builtin_ifid5_train"]
+    assert len(rows) == 20 and {"label", "parent", "distance", "nearest_relative"} <= set(rows[0])
+
+
+def test_samples_of_chosen_classes_as_png_files_or_npz(run_dir, tmp_path, capsys):
+    status, out, err = _eval([run_dir / "export", "--samples", 3, "--classes", "3,13", "--out", tmp_path / "pngs"],
+                             capsys)
+    assert status == 0, err
+    names = sorted(os.listdir(tmp_path / "pngs"))
+    assert names == ["class13_%05d.png" % i for i in range(3)] + ["class3_%05d.png" % i for i in range(3)]
+    status, _, err = _eval([run_dir, "--samples", 3, "--classes", "3,13", "--out", tmp_path / "s.npz"], capsys)
+    assert status == 0, err
+    with np.load(tmp_path / "s.npz") as samples:
+        assert list(samples["labels"]) == [3, 3, 3, 13, 13, 13] and samples["images"].shape == (6, 16, 16, 3)
+        png = tf.io.decode_png((tmp_path / "pngs" / "class13_00001.png").read_bytes()).numpy()
+        assert np.abs(png.astype(int) - samples["images"][4]).max() <= 1  # export and checkpoint: the same sample
+    status, _, err = _eval([run_dir, "--samples", 3, "--classes", "3,20", "--out", tmp_path / "none",
+                            "--grid", tmp_path / "g.png"], capsys)
+    assert status == 2 and "--classes 20: checkpoint" in err and "has classes 0..19" in err
+    assert not os.path.exists(tmp_path / "none") and not os.path.exists(tmp_path / "g.png")
+
+
+def test_the_readmes_samples_snippet_runs_with_tensorflow_alone(run_dir, tmp_path):
+    readme = open(os.path.join(os.path.dirname(os.path.dirname(__file__)), "README.md")).read()
+    snippet = readme.split("<!-- samples-snippet:", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    snippet = snippet.replace("runs/quickstart/export", str(run_dir / "export"))
+    blocker = "import sys\nsys.modules['splitgan_keras'] = None  # importing the project now fails\n"
+    result = subprocess.run([sys.executable, "-c", blocker + snippet], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    written = sorted(name for name in os.listdir(tmp_path) if name.endswith(".png"))
+    assert len(written) == 10  # classes 3 and 13 among 100 samples with labels 0..19 in turn
+    assert tf.io.decode_png((tmp_path / written[0]).read_bytes()).shape == (16, 16, 3)

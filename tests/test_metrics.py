@@ -7,6 +7,7 @@ import scipy.linalg
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
+from stand_in_sources import ImagesSource, Members, split_along_kinds
 from splitgan_keras import metric_names
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data, image_data
@@ -98,34 +99,19 @@ def test_bad_metric_names(name):
         metric_names.parse(name)
 
 
-class _ImagesSource(sampling.SampleSource):
-    """A 'generator' that returns given images, cycling (for metrics with a known answer)."""
-
-    def __init__(self, images, classes=10):
-        self.images, self.image_size, self._classes, self._next = images, images.shape[1], classes, 0
-
-    def num_active(self):
-        return self._classes
-
-    def generate(self, noise, labels):
-        idx = (self._next + np.arange(len(labels))) % len(self.images)
-        self._next += len(labels)
-        return self.images[idx]
-
-
 @pytest.mark.slow
 def test_evaluator_is_and_fid_with_cached_real_statistics(inception_dir, tmp_path):
     data = builtin_data.make(400, 16, seed=0)
     evaluator = registry.Evaluator(inception_dir, data, str(tmp_path))
-    real = evaluator.evaluate(["is200", "fid200_train"], _ImagesSource(data.images[:200]))
+    real = evaluator.evaluate(["is200", "fid200_train"], ImagesSource(data.images[:200]))
     assert set(real) == {"is200", "is200_std", "fid200_train"}
     assert real["fid200_train"] == pytest.approx(0.0, abs=1e-2)  # the same images as the reference
     assert real["is200"] > 1.0
-    cached = os.listdir(tmp_path)
-    assert len(cached) == 1 and cached[0].startswith("fid_train_built-in-dataset")
+    cached = os.listdir(tmp_path)  # the features and their statistics
+    assert len(cached) == 2 and all(name.startswith("inception_built-in-dataset") for name in cached)
     noise = np.random.default_rng(0).integers(0, 256, (200, 16, 16, 3), dtype=np.uint8)
     fake = registry.Evaluator(inception_dir, data, str(tmp_path)).evaluate(
-        ["fid200_train"], _ImagesSource(noise))
+        ["fid200_train"], ImagesSource(noise))
     assert fake["fid200_train"] > 10 * max(real["fid200_train"], 1e-3) and os.listdir(tmp_path) == cached
 
 
@@ -139,18 +125,6 @@ def test_evaluator_checks_its_inputs(inception_dir):
         registry.Evaluator(data=unknowing).check(["builtin_fid4_train"])
     with pytest.raises(UserError, match="builtin_quality100 needs the class of every training image"):
         registry.Evaluator(data=builtin_data.make(20, 8)).check(["builtin_quality"])
-
-
-class _Members(_ImagesSource):
-    """A 'generator' whose samples of class c are real images of class c (or of `labels_of` c)."""
-
-    def __init__(self, images, example_labels, num_classes, offset=0):
-        super().__init__(images, num_classes)
-        self.example_labels, self.offset = example_labels, offset
-
-    def generate(self, noise, labels):
-        picks = [np.flatnonzero(self.example_labels == c)[(i + self.offset) % 40] for i, c in enumerate(labels)]
-        return self.images[picks]
 
 
 @pytest.mark.parametrize("image_size", [16, 32, 48])
@@ -197,31 +171,26 @@ def test_the_probe_reads_generated_images_of_the_first_dataset_as_a_person_does(
     assert np.mean(pair_distance == 0) >= 0.8 and np.mean(pair_distance <= 1) >= 0.95
 
 
-def _split_along_kinds(data):
-    """As if every class had split along its sub-classes: class c keeps colour c's blobs, 10 + c its stripes."""
-    return np.where(data.subclasses == 0, data.labels, data.labels + 10), np.array([-1] * 10 + list(range(10)))
-
-
 def test_builtin_quality_on_real_images_and_on_wrongly_labelled_ones():
     data = builtin_data.make(2000, 16, seed=0)
-    example_labels, parents = _split_along_kinds(data)
+    example_labels, parents = split_along_kinds(data)
     probe = builtin_quality.QualityProbe(data.labels, data.subclasses, lambda: (example_labels, parents), 40)
-    right = probe.measure(_Members(data.images, example_labels, 20))
+    right = probe.measure(Members(data.images, example_labels, 20))
     assert right["class_accuracy"] >= 0.99 and right["subclass_accuracy"] >= 0.99
     assert right["class_accuracy_se"] < 0.01
 
     # Real images again, but each class shows another class's images: the wrong colour, or the
     # right colour and the wrong kind.
     wrong_colour = np.where(example_labels % 10 == 9, example_labels - 9, example_labels + 1)
-    measured = probe.measure(_Members(data.images, wrong_colour, 20))
+    measured = probe.measure(Members(data.images, wrong_colour, 20))
     assert measured["class_accuracy"] <= 0.01 and measured["subclass_accuracy"] >= 0.99
     wrong_kind = (example_labels + 10) % 20
-    measured = probe.measure(_Members(data.images, wrong_kind, 20))
+    measured = probe.measure(Members(data.images, wrong_kind, 20))
     assert measured["class_accuracy"] >= 0.99 and measured["subclass_accuracy"] <= 0.01
 
     # Images drawn at random, whatever the class: chance (10% and 50%), within four standard errors.
     shuffled = np.random.default_rng(0).permutation(example_labels)
-    chance = probe.measure(_Members(data.images, shuffled, 20))
+    chance = probe.measure(Members(data.images, shuffled, 20))
     assert abs(chance["class_accuracy"] - 0.1) < 4 * np.sqrt(0.1 * 0.9 / 800)
     assert abs(chance["subclass_accuracy"] - 0.5) < 4 * np.sqrt(0.25 / 800)
     results = {"builtin_quality40/" + k: v for k, v in chance.items()}
@@ -237,13 +206,13 @@ def test_the_oracles_classes_all_carry_a_sub_class():
     parents = np.full(20, -1)
     probe = builtin_quality.QualityProbe(data.labels % 10, data.subclasses, lambda: (data.labels, parents), 40,
                                          labels_carry_kind=True)
-    right = probe.measure(_Members(data.images, data.labels, 20))
+    right = probe.measure(Members(data.images, data.labels, 20))
     assert right["class_accuracy"] >= 0.99 and right["subclass_accuracy"] >= 0.99
-    wrong_kind = probe.measure(_Members(data.images, (data.labels + 10) % 20, 20))
+    wrong_kind = probe.measure(Members(data.images, (data.labels + 10) % 20, 20))
     assert wrong_kind["class_accuracy"] >= 0.99 and wrong_kind["subclass_accuracy"] <= 0.01
     # The same classes without the flag: initial classes carry no sub-class, so no figure.
     unflagged = builtin_quality.QualityProbe(data.labels % 10, data.subclasses, lambda: (data.labels, parents), 40)
-    assert "subclass_accuracy" not in unflagged.measure(_Members(data.images, data.labels, 20))
+    assert "subclass_accuracy" not in unflagged.measure(Members(data.images, data.labels, 20))
 
 
 def test_the_builtin_fid_is_small_between_real_images_and_large_for_what_is_missing():
@@ -261,7 +230,7 @@ def test_the_builtin_fid_is_small_between_real_images_and_large_for_what_is_miss
 
 def test_builtin_quality_is_a_function_of_generator_and_seed(tmp_path):
     data = builtin_data.make(200, 16, seed=0)
-    example_labels, parents = _split_along_kinds(data)
+    example_labels, parents = split_along_kinds(data)
     generator = networks.Generator(width=8, image_size=16, initial_classes=20).build_variables()
     source = sampling.GeneratorSource(generator)
     values = [registry.Evaluator(cache_dir=str(tmp_path / str(i)), data=data,

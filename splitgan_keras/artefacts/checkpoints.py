@@ -26,6 +26,7 @@ from splitgan_keras.models import optimizers
 
 PREFIX = "ckpt"
 _LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
+_ITERATION_KEY = "iteration/.ATTRIBUTES/VARIABLE_VALUE"
 # Checkpoints written before the class state stored its parents (splitgan-keras 0.1) hold the tree here.
 _VERSION_0_1_TREE_KEY = "generator/class_tree/.ATTRIBUTES/VARIABLE_VALUE"
 T = TypeVar("T")
@@ -45,6 +46,11 @@ def check_format(path: str) -> None:
 def read_example_labels(path: str) -> np.ndarray:
     """int32 [N]: the class of every training example stored in a training checkpoint."""
     return tf.train.load_checkpoint(path).get_tensor(_LABELS_KEY)
+
+
+def read_iteration(path: str) -> int:
+    """The completed iterations stored in a training checkpoint."""
+    return int(tf.train.load_checkpoint(path).get_tensor(_ITERATION_KEY))
 
 
 def newest_usable(paths: List[str], use: Callable[[str], T], report: Callable[[str], None]) -> T:

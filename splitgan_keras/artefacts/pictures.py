@@ -5,6 +5,7 @@ Text is drawn with Pillow's built-in default font, so no font file is needed.
 from __future__ import annotations
 
 import io
+import os
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -80,6 +81,16 @@ def write_png(path: str, image: np.ndarray) -> None:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     files.write_bytes(path, buffer.getvalue())
+
+
+def write_sample_folder(path: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Writes uint8 images [N, H, W, 3] as PNG files class<label>_<i>.png (i counting within the
+    class) into the folder `path`, which is replaced whole once every file is written."""
+    with files.staged_directory(path) as staging:
+        counts = {}
+        for image, label in zip(images, labels):
+            index = counts[int(label)] = counts.get(int(label), -1) + 1
+            Image.fromarray(image).save(os.path.join(staging, "class%d_%05d.png" % (label, index)), format="PNG")
 
 
 class ClassNames:

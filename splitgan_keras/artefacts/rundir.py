@@ -5,7 +5,8 @@ evaluation history.
     <run_dir>/checkpoints/    tf.train.CheckpointManager checkpoints (ckpt-<iteration>)
     <run_dir>/samples/        per-class sample grids (PNG)
     <run_dir>/logs/           TensorBoard event files
-    <run_dir>/evaluations.json  every evaluation during training: [{"iteration": N, <metric>: value}]
+    <run_dir>/evaluations.json  every evaluation during training: [{"iteration": N, <metric>: value, ...,
+                                "protocols": {<metric>: what it was computed on}}]
     <run_dir>/splits/         one record per class split (labels, tree, hierarchy, real images per class)
     <run_dir>/export/         the exported generator (SavedModel)
     <run_dir>/.lock           held by the run that writes it (rundir_lock.py)
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Dict, List
+from typing import Any, Dict, List
 
 from splitgan_keras import config as config_lib, files
 from splitgan_keras.artefacts.rundir_lock import LOCK_FILE
@@ -87,7 +88,7 @@ def write_config(cfg: config_lib.Config) -> None:
     files.write_json(path(cfg, CONFIG_FILE), config_lib.to_dict(cfg))
 
 
-def read_evaluations(run_dir: str) -> List[Dict[str, float]]:
+def read_evaluations(run_dir: str) -> List[Dict[str, Any]]:
     """The run's evaluation history, oldest first ([] before its first evaluation)."""
     filename = os.path.join(run_dir, EVALUATIONS_FILE)
     if not os.path.exists(filename):
@@ -100,5 +101,5 @@ def read_evaluations(run_dir: str) -> List[Dict[str, float]]:
     return history
 
 
-def write_evaluations(cfg: config_lib.Config, history: List[Dict[str, float]]) -> None:
+def write_evaluations(cfg: config_lib.Config, history: List[Dict[str, Any]]) -> None:
     files.write_json(path(cfg, EVALUATIONS_FILE), history)

@@ -90,6 +90,20 @@ def per_class_samples(source, per_class: int, seed: int) -> np.ndarray:
     return images
 
 
+def class_samples(source, classes, per_class: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+    """per_class samples of each of `classes`: (uint8 [len(classes) * per_class, H, W, 3], int32 labels).
+
+    Drawn as per_class_samples draws every class, keeping the chosen ones: batch norm normalises
+    each batch by its own statistics, so a batch of one class alone would not show what the
+    generator shows in its evaluations (and a class's samples are the same whichever others are
+    asked for with it).
+    """
+    every = per_class_samples(source, per_class, seed).reshape((source.num_active(), per_class) +
+                                                               (source.image_size, source.image_size, 3))
+    chosen = np.asarray(classes, np.int32)
+    return every[chosen].reshape((-1, source.image_size, source.image_size, 3)), np.repeat(chosen, per_class)
+
+
 def uniform_samples(source, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """n samples with labels drawn uniformly from the active classes, as the original's IS samples.
 

@@ -67,19 +67,30 @@ def appearance(size: int, seed: int = 0, labels: str = "colour") -> Appearance:
     return Appearance(colour, kind, KINDS, labels_carry_kind=labels == COLOUR_AND_KIND)
 
 
-def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
+TEST_SHARE = 5  # the test split has a fifth of the training set's size, as CIFAR-10's (10000 and 50000)
+
+
+def test_size(size: int) -> int:
+    """Images in the test split of a built-in dataset of `size` training images."""
+    return max(NUM_CLASSES * len(KINDS), size // TEST_SHARE)
+
+
+def make(size: int, image_size: int = 32, seed: int = 0, test: bool = False) -> ImageData:
     """Generates the data set.
 
     Args:
       size: number of images; classes and sub-classes are balanced to within one image.
       image_size: side of the square images.
       seed: seed of everything random here.
+      test: the test split instead: test_size(size) images from a random stream of their own.
 
     Returns:
       ImageData with images uint8 [size, image_size, image_size, 3], labels int32 [size] in 0..9 and
       subclasses int32 [size] in {0, 1}.
     """
-    rng = np.random.default_rng(seed)
+    if test:
+        size = test_size(size)
+    rng = np.random.default_rng([seed, 1] if test else seed)  # [seed, 1]: a stream independent of seed's
     labels, subclasses = _groups(rng, size)
     colour = class_colours()[labels]
     images = np.empty((size, image_size, image_size, 3), np.float32)
@@ -88,7 +99,8 @@ def make(size: int, image_size: int = 32, seed: int = 0) -> ImageData:
     images[~blob] = _stripes(colour[~blob], image_size, rng)
     images += rng.normal(0.0, 0.03, images.shape).astype(np.float32)
     pixels = np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
-    return ImageData(pixels, labels, NUM_CLASSES, "built-in dataset (seed %d, %d images)" % (seed, size),
+    return ImageData(pixels, labels, NUM_CLASSES, "built-in dataset%s (seed %d, %d images)"
+                     % (" test split" if test else "", seed, size),
                      subclasses, Appearance(labels, subclasses, KINDS))
 
 

@@ -16,30 +16,39 @@ from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 
 BATCH_FILES = tuple("data_batch_%d" % i for i in range(1, 6))
+TEST_FILES = ("test_batch",)
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
 ARCHIVE_FOLDER = "cifar-10-batches-py"
 NUM_CLASSES = 10
 _WHERE = "download %s from https://www.cs.toronto.edu/~kriz/cifar.html" % ARCHIVE_NAME
 
 
-def load(path: str) -> ImageData:
-    """Loads the 5 training batches in file order (the original's data-set order).
+def load(path: str, test: bool = False) -> ImageData:
+    """Loads the 5 training batches in file order (the original's data-set order), or the test batch.
 
     Args:
       path: the .tar.gz archive, the folder it extracts to (cifar-10-batches-py), or a folder that
         holds either of them.
+      test: the test split instead.
 
     Returns:
-      ImageData with images uint8 [N, 32, 32, 3] and labels int32 [N] (N = 50000 for the real set).
+      ImageData with images uint8 [N, 32, 32, 3] and labels int32 [N] (N = 50000 for the real
+      training set, 10000 for its test split).
     """
     found = locate(path)
+    names = TEST_FILES if test else BATCH_FILES
     if os.path.isdir(found):
-        parts = [_read_file(os.path.join(found, name)) for name in BATCH_FILES]
+        for name in names:
+            if not os.path.isfile(os.path.join(found, name)):
+                raise UserError("CIFAR-10 batch %s is missing (the test split); %s"
+                                % (os.path.join(found, name), _WHERE))
+        parts = [_read_file(os.path.join(found, name)) for name in names]
     else:
-        parts = _read_archive(found)
+        parts = _read_archive(found, names)
     images = np.concatenate([p[0] for p in parts])
     labels = np.concatenate([p[1] for p in parts])
-    return ImageData(images, labels, NUM_CLASSES, "CIFAR-10 at %s (%d images)" % (found, len(images)))
+    return ImageData(images, labels, NUM_CLASSES, "CIFAR-10%s at %s (%d images)"
+                     % (" test split" if test else "", found, len(images)))
 
 
 def locate(path: str) -> str:
@@ -66,11 +75,11 @@ def _read_file(filename: str) -> Tuple[np.ndarray, np.ndarray]:
         return _parse_batch(f, filename)
 
 
-def _read_archive(filename: str):
+def _read_archive(filename: str, names: Tuple[str, ...]):
     try:
         with tarfile.open(filename, "r:*") as archive:
             parts = []
-            for name in BATCH_FILES:
+            for name in names:
                 member = "%s/%s" % (ARCHIVE_FOLDER, name)
                 try:
                     f = archive.extractfile(member)

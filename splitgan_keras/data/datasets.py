@@ -65,3 +65,18 @@ def load(cfg) -> image_data.ImageData:
         raise UserError("unknown dataset %r" % data_cfg.dataset)
     image_data.check(data, image_size, cfg.train.batch_size)
     return image_data.unsupervised(data) if cfg.split.unsupervised and data.num_classes > 1 else data
+
+
+def load_test(cfg) -> image_data.ImageData:
+    """The test split of the data set a config.Config names, for metrics against it (fid<N>_test),
+    its images at cfg.model.image_size."""
+    data_cfg, image_size = cfg.data, cfg.model.image_size
+    if data_cfg.dataset == "builtin":
+        data = builtin_data.make(data_cfg.builtin_size, image_size, data_cfg.builtin_seed, test=True)
+    elif data_cfg.dataset == "cifar10":
+        data = cifar10.load(data_cfg.data_dir, test=True)
+    else:
+        raise UserError("%s has no test split here (the STL-10 unlabelled set is all there is); use a metric against "
+                        "the training set, e.g. fid50k_train" % data_cfg.dataset)
+    image_data.check(data, image_size, 2)
+    return data

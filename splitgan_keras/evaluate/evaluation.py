@@ -1,8 +1,15 @@
-"""eval.py's work on one source: metrics, sample grid, samples file, export."""
+"""eval.py's work on one source: metrics, sample grid, samples file, export.
+
+The JSON file of --json (JSON_FORMAT; docs/evaluation.md): {"format", "source", "generator", "seed",
+"metrics": {name: value}, "protocols": {metric: protocol.describe(...)}, "classes": {per-class metric:
+[per_class.ClassFigure as an object]}}; NaN is written as null.
+"""
 from __future__ import annotations
 
 import dataclasses
 import io
+import math
+import os
 from typing import Optional
 
 import numpy as np
@@ -13,7 +20,10 @@ from splitgan_keras.data import datasets
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
-from splitgan_keras.evaluate.metrics import registry
+from splitgan_keras.evaluate.metrics import per_class, registry
+
+
+JSON_FORMAT = "splitgan-keras evaluation 2"
 
 
 def _training_set(loaded: sources.Loaded, job: config_lib.EvaluateConfig) -> Optional[ImageData]:
@@ -43,31 +53,81 @@ def _class_state(loaded: sources.Loaded):
     return lambda: (loaded.example_labels, parents)
 
 
+def _test_split(loaded: sources.Loaded, job: config_lib.EvaluateConfig) -> ImageData:
+    """The test split of the data set of the source's run, or of the one the job names."""
+    if loaded.cfg is None and job.data is None:
+        raise UserError("the test split needs the data set: give --dataset/--data-dir, or evaluate a run dir")
+    return datasets.load_test(loaded.cfg or dataclasses.replace(config_lib.Config(), data=job.data, model=(
+        dataclasses.replace(config_lib.ModelConfig(), image_size=loaded.source.image_size))))
+
+
+def _plain(value):
+    """`value` for JSON: NaN (a class without two training images) as null."""
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _measure(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> dict:
+    """The job's metrics: printed, per-class tables and charts, the JSON file; returns the values."""
+    needs = metric_names.needed(metric_names.parse_all(job.metrics))
+    data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
+    test = _test_split(loaded, job) if metric_names.TEST_IMAGES in needs else None
+    evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
+                                   class_state=_class_state(loaded), test_data=test)
+    report = evaluator.report(list(job.metrics), loaded.source, job.seed, loaded.record)
+    print(evaluator.format(report.values), flush=True)
+    for name, figures in report.tables.items():
+        print(per_class.table(name, figures), flush=True)
+        if job.class_chart:
+            path = job.class_chart if len(report.tables) == 1 else "%s_%s.png" % (os.path.splitext(job.class_chart)[0],
+                                                                                  name)
+            files.write_bytes(path, per_class.chart(name, figures, "%s of %s" % (name, loaded.description)))
+            print("wrote %s" % path, flush=True)
+    if job.json_path:
+        files.write_json(job.json_path, {
+            "format": JSON_FORMAT, "source": loaded.description, "generator": loaded.record, "seed": job.seed,
+            "metrics": {key: _plain(value) for key, value in report.values.items()}, "protocols": report.protocols,
+            "classes": {name: [{key: _plain(value) for key, value in dataclasses.asdict(f).items()} for f in figures]
+                        for name, figures in report.tables.items()}})
+    return report.values
+
+
+def _check_classes(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> None:
+    active = loaded.source.num_active()
+    beyond = [c for c in job.classes if c >= active]
+    if beyond:
+        raise UserError("--classes %s: %s has classes 0..%d" % (",".join(map(str, beyond)), loaded.description,
+                                                                 active - 1))
+
+
+def _write_samples(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> None:
+    """--samples N --out FILE.npz|DIR, of every class (uniform labels) or of --classes."""
+    if job.classes:
+        images, labels = sampling.class_samples(loaded.source, job.classes, job.samples, job.seed)
+    else:
+        images, labels = sampling.uniform_samples(loaded.source, job.samples, job.seed)
+    if job.out.endswith(".npz"):
+        buffer = io.BytesIO()
+        np.savez(buffer, images=images, labels=labels)
+        files.write_bytes(job.out, buffer.getvalue())
+    else:
+        pictures.write_sample_folder(job.out, images, labels)
+    print("wrote %s (%d samples%s, uint8 images and int32 labels)" % (
+        job.out, len(images), " of classes " + ",".join(map(str, job.classes)) if job.classes else ""), flush=True)
+
+
 def evaluate(job: config_lib.EvaluateConfig) -> dict:
     """Does what the job asks for on its source (see eval.py --help); returns the metric values.
     The job must have passed config_checks.validate_evaluation (eval.py checks it before TensorFlow
     starts)."""
     loaded = sources.load(job.source, job.checkpoint, job.tf1_initial_classes)
     print("evaluating %s (%d classes)" % (loaded.description, loaded.source.num_active()), flush=True)
-    results = {}
-    if job.metrics:
-        needs = metric_names.needed(metric_names.parse_all(job.metrics))
-        data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
-        evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
-                                       class_state=_class_state(loaded))
-        results = evaluator.evaluate(list(job.metrics), loaded.source, job.seed)
-        print(evaluator.format(results), flush=True)
-        if job.json_path:
-            files.write_json(job.json_path, {"source": loaded.description, "seed": job.seed, "metrics": results})
+    _check_classes(job, loaded)  # before anything is written
+    results = _measure(job, loaded) if job.metrics else {}
     if job.grid:
         pictures.write_png(job.grid, pictures.class_grid(loaded.source, job.per_class, job.seed, _class_names(loaded)))
         print("wrote %s (%d classes x %d samples)" % (job.grid, loaded.source.num_active(), job.per_class), flush=True)
     if job.out:
-        images, labels = sampling.uniform_samples(loaded.source, job.samples, job.seed)
-        buffer = io.BytesIO()
-        np.savez(buffer, images=images, labels=labels)
-        files.write_bytes(job.out, buffer.getvalue())
-        print("wrote %s (%d samples, uint8 images and int32 labels)" % (job.out, job.samples), flush=True)
+        _write_samples(job, loaded)
     if job.export_to:
         if loaded.generator is None:
             raise UserError("--export-to: %s is an export already" % job.source)

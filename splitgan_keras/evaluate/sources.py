@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from typing import Optional
+from typing import Dict, Optional
 
 import numpy as np
 import tensorflow as tf
@@ -26,6 +26,7 @@ _TF1_CONV = "Generator.1.Conv1/Generator.1.Conv1.Filters"
 class Loaded:
     source: sampling.SampleSource                   # sampling.GeneratorSource or ExportedSource
     description: str
+    record: Dict[str, object]                       # what it is, for protocols: {"checkpoint": path, "iteration": N}
     generator: Optional[networks.Generator] = None  # the Keras model (not for an export)
     cfg: Optional[config_lib.Config] = None         # the run's configuration (run dir or its checkpoints)
     example_labels: Optional[np.ndarray] = None     # every training example's class at that checkpoint
@@ -85,10 +86,12 @@ def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
         which = "ema_generator" if cfg.train.ema_decay else "generator"
         tf.train.Checkpoint(**{which: generator}).restore(checkpoint).expect_partial().assert_existing_objects_matched()
         labels = checkpoints.read_example_labels(checkpoint)
+        iteration = checkpoints.read_iteration(checkpoint)
     except (AssertionError, ValueError, tf.errors.OpError) as e:
         raise UserError("checkpoint %s does not fit the run's configuration (%s): %s"
                         % (checkpoint, os.path.join(run_dir, rundir.CONFIG_FILE), str(e).splitlines()[0]))
-    return Loaded(sampling.GeneratorSource(generator), "checkpoint %s" % checkpoint, generator, cfg, labels)
+    return Loaded(sampling.GeneratorSource(generator), "checkpoint %s" % checkpoint,
+                  {"checkpoint": os.path.abspath(checkpoint), "iteration": iteration}, generator, cfg, labels)
 
 
 def _from_latest_good(run_dir: str) -> Loaded:
@@ -117,7 +120,7 @@ def _from_tf1(path: str, shapes: dict, start_classes: int) -> Loaded:
     generator = _built_generator(width, 8 * start, start_classes)
     tf1_import.load_tf1_checkpoint(path, generator)
     return Loaded(sampling.GeneratorSource(generator), "TF1 checkpoint %s (width %d, %dx%d)"
-                  % (path, width, 8 * start, 8 * start), generator)
+                  % (path, width, 8 * start, 8 * start), {"tf1_checkpoint": os.path.abspath(path)}, generator)
 
 
 def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int = 10) -> Loaded:
@@ -125,7 +128,7 @@ def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int =
     if files.restore_retired(path):  # an export replaced by a process killed between its renames
         print("restored %s from the export it was replacing" % path, flush=True)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return Loaded(ExportedSource(path), "exported generator %s" % path)
+        return Loaded(ExportedSource(path), "exported generator %s" % path, {"export": os.path.abspath(path)})
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, rundir.CONFIG_FILE)):
         return _from_run_checkpoint(path, checkpoint) if checkpoint else _from_latest_good(path)
     if os.path.isfile(path + ".index"):

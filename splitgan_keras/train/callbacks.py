@@ -7,17 +7,21 @@ than Keras' per-fit batch index.
 from __future__ import annotations
 
 import collections
+import io
 import math
 import os
 import signal
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
+import numpy as np
 import tensorflow as tf
+from PIL import Image
 
 from splitgan_keras import faults
 from splitgan_keras.artefacts import pictures, sampling
+from splitgan_keras.evaluate.metrics import per_class
 from splitgan_keras.errors import NonFiniteError
 from splitgan_keras.models.gan import STOP_REQUESTED
 
@@ -217,9 +221,10 @@ class SampleGrids(IterationCallback):
 
 class PeriodicEvaluation(IterationCallback):
     """Every `every` iterations: the named metrics (metrics.registry), as scalars eval/<name> of
-    the run's log, an entry {"iteration": N, <name>: value} of `history` (handed to `record`
-    after each evaluation) and one line on `stream`; optionally offers `best_metric` to a
-    BestCheckpoint after `best_after` iterations.
+    the run's log (and a chart eval/<name>/chart of the per-class metrics), an entry {"iteration": N,
+    <name>: value, "protocols": {metric: its protocol}} of `history` (handed to `record` after each
+    evaluation) and one line on `stream`; optionally offers `best_metric` to a BestCheckpoint after
+    `best_after` iterations.
 
     Args:
       history: the evaluations of the iterations before this session (a resumed run's).
@@ -228,9 +233,10 @@ class PeriodicEvaluation(IterationCallback):
 
     def __init__(self, evaluator, names: List[str], source, every: int, run_log, seed: int,
                  best=None, best_metric: str = "", best_after: int = 0, stream=None,
-                 history: Optional[List[Dict[str, float]]] = None,
-                 record: Optional[Callable[[List[Dict[str, float]]], None]] = None):
+                 history: Optional[List[Dict[str, Any]]] = None,
+                 record: Optional[Callable[[List[Dict[str, Any]]], None]] = None, run_dir: str = ""):
         super().__init__()
+        self.run_dir = run_dir
         self.evaluator, self.names, self.source = evaluator, names, source
         self.every, self.run_log, self.seed = every, run_log, seed
         self.best, self.best_metric, self.best_after = best, best_metric, best_after
@@ -245,9 +251,16 @@ class PeriodicEvaluation(IterationCallback):
         completed = self.completed()
         if not every(completed, self.every):
             return
-        results = self.evaluator.evaluate(self.names, self.source, self.seed)
+        report = self.evaluator.report(self.names, self.source, self.seed,
+                                       {"run_dir": os.path.abspath(self.run_dir), "iteration": completed})
+        results = report.values
         self.run_log.scalars({"eval/" + key: value for key, value in results.items()}, completed)
-        self.history.append(dict({"iteration": completed}, **{key: float(v) for key, v in results.items()}))
+        for name, figures in report.tables.items():
+            chart = per_class.chart(name, figures, "%s after iteration %d" % (name, completed))
+            pixels = np.asarray(Image.open(io.BytesIO(chart)).convert("RGB"))
+            self.run_log.image("eval/%s/chart" % name, pixels, completed)
+        self.history.append(dict({"iteration": completed, "protocols": report.protocols},
+                                 **{key: float(v) for key, v in results.items()}))
         if self.record:
             self.record(self.history)
         line = "evaluation after iteration %d: %s" % (completed, self.evaluator.format(results))

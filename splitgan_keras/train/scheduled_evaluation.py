@@ -40,4 +40,5 @@ def periodic_evaluation(cfg: config_lib.Config, source, store: checkpoints.Train
     return callbacks.PeriodicEvaluation(
         run_evaluator, names, source, cfg.eval.every, run_log, cfg.train.seed, best, best_metric, cfg.eval.best_after,
         history=rundir.read_evaluations(cfg.output.run_dir),
-        record=(lambda history: rundir.write_evaluations(cfg, history)) if writes else None)
+        record=(lambda history: rundir.write_evaluations(cfg, history)) if writes else None,
+        run_dir=cfg.output.run_dir)

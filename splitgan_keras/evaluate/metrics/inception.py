@@ -68,18 +68,28 @@ def load_module(handle: str):
                         % (handle, type(e).__name__, str(e).splitlines()[0][:200], _HOW_TO_GET))
 
 
-def fingerprint(handle: str) -> bytes:
-    """Identifies a module's weights: a local folder by its graph and variable index (whose entries
-    carry checksums of the tensors), a TF-Hub handle by its name."""
+_SHA256 = {}  # module folder -> its sha256: hashing the real module's 90 MB once per process is enough
+
+
+def module_sha256(handle: str) -> str:
+    """SHA-256 over a module's files (each file's path within the folder and its bytes, in path
+    order): what identifies the weights a figure was computed with. A TF-Hub handle is hashed in
+    the folder tensorflow_hub keeps it in (load_module has put it there)."""
     if "://" in handle:
-        return handle.encode()
-    digest = hashlib.sha1()
-    for name in ("saved_model.pb", os.path.join("variables", "variables.index")):
-        path = os.path.join(handle, name)
-        if os.path.isfile(path):
-            with open(path, "rb") as f:
-                digest.update(f.read())
-    return digest.digest()
+        import tensorflow_hub as hub
+        handle = hub.resolve(handle)
+    folder = os.path.realpath(handle)
+    if folder not in _SHA256:
+        digest = hashlib.sha256()
+        paths = sorted(os.path.relpath(os.path.join(top, name), folder)
+                       for top, _, names in os.walk(folder) for name in names)
+        for path in paths:
+            digest.update(path.replace(os.sep, "/").encode() + b"\0")
+            with open(os.path.join(folder, path), "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    digest.update(block)
+        _SHA256[folder] = digest.hexdigest()
+    return _SHA256[folder]
 
 
 class InceptionNetwork:

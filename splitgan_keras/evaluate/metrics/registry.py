@@ -5,19 +5,16 @@ its real weights (tfgan.eval.INCEPTION_TFHUB).
 """
 from __future__ import annotations
 
-import hashlib
-import io
-import os
-import re
+import dataclasses
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
-from splitgan_keras import config as config_lib, files, metric_names
+from splitgan_keras import config as config_lib, metric_names
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
+from splitgan_keras.evaluate.metrics import builtin_quality, inception, per_class, protocol, real_features, scores
 from splitgan_keras.metric_names import Metric
 from splitgan_keras.replicas import Replicas
 
@@ -26,9 +23,25 @@ _SPREADS = ("_std", "_se")
 # How to get what a metric needs when it is missing, for "<metric> needs <what>: <hint>".
 _HINTS = {
     metric_names.TRAINING_IMAGES: "evaluate a run dir, or give --dataset/--data-dir",
+    metric_names.TEST_IMAGES: "the data set has none (or give --dataset/--data-dir for a source without a run)",
     metric_names.APPEARANCE: "evaluate a run on it, or give --dataset builtin",
     metric_names.CLASS_STATE: "evaluate a run dir or a checkpoint (an export has none)",
 }
+
+
+@dataclasses.dataclass
+class Report:
+    """What one evaluation found.
+
+    Attributes:
+      values: {metric: value}, plus "<metric>_std" or "<metric>_se" for a spread and
+        "<metric>/<figure>" for metrics of several figures (builtin_quality, pr, ifid).
+      protocols: {metric: what its figures were computed on} (protocol.describe).
+      tables: {metric: [per_class.ClassFigure]} for the metrics with a figure per class (ifid).
+    """
+    values: Dict[str, float]
+    protocols: Dict[str, dict]
+    tables: Dict[str, List[per_class.ClassFigure]]
 
 
 class Evaluator:
@@ -44,29 +57,35 @@ class Evaluator:
         int [C]) of the generator, or None.
       replicas: the run's replicas, which share the Inception passes (and, with a source made
         with the same replicas, the generation); then every process must evaluate together.
+      test_data: the test split of the training set's data set (datasets.load_test), or None.
     """
 
     def __init__(self, inception_handle: Optional[str] = None, data: Optional[ImageData] = None,
                  cache_dir: Optional[str] = None, progress: bool = False,
                  class_state: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None,
-                 replicas: Replicas = Replicas()):
+                 replicas: Replicas = Replicas(), test_data: Optional[ImageData] = None):
         self.inception_handle = inception_handle
         self.replicas = replicas
-        self.data = data
+        self.data, self.test_data = data, test_data
         self.cache_dir = cache_dir or config_lib.user_cache_dir()
         self.progress = progress
         self.class_state = class_state
         self._network = None
-        self._real_statistics = {}  # n -> (mean, cov): training evaluates against the same images each time
-        self._compute = {metric_names.INCEPTION_SCORE: self._inception_score, metric_names.FID: self._fid,
-                         metric_names.BUILTIN_QUALITY: self._builtin_quality,
-                         metric_names.BUILTIN_FID: self._builtin_fid}
+        self._real: Dict[str, real_features.RealFeatures] = {}  # split -> its features, kept between evaluations
+        self._compute = {
+            metric_names.INCEPTION_SCORE: self._inception_score, metric_names.FID: self._fid,
+            metric_names.FID_TEST: self._fid, metric_names.KID: self._kid,
+            metric_names.PRECISION_RECALL: self._precision_recall, metric_names.IFID: self._intra_class_fid,
+            metric_names.BUILTIN_QUALITY: self._builtin_quality, metric_names.BUILTIN_FID: self._builtin_fid,
+            metric_names.BUILTIN_IFID: self._intra_class_fid}
 
     def _has(self, need: str) -> bool:
         if need == metric_names.INCEPTION:
             return self.network() is not None  # loads it, so that a missing module fails now
         if need == metric_names.TRAINING_IMAGES:
             return self.data is not None
+        if need == metric_names.TEST_IMAGES:
+            return self.test_data is not None
         if need == metric_names.APPEARANCE:
             return self.data is not None and self.data.appearance is not None
         return self.class_state is not None
@@ -85,33 +104,80 @@ class Evaluator:
             self._network = inception.InceptionNetwork(self.inception_handle, replicas=self.replicas)
         return self._network
 
+    def real(self, split: str) -> real_features.RealFeatures:
+        """The Inception features of the training images ("train") or of the test split ("test")."""
+        if split not in self._real:
+            data = self.data if split == "train" else self.test_data
+            self._real[split] = real_features.RealFeatures(data, split, self.network, self.cache_dir, self.progress)
+        return self._real[split]
+
     def evaluate(self, names: List[str], source, seed: int = 0) -> Dict[str, float]:
-        """{metric: value}, plus "<is metric>_std" for Inception Scores and "<metric>/<figure>" for
-        metrics of several figures (builtin_quality)."""
+        """The values of report(): {metric: value, ...}."""
+        return self.report(names, source, seed).values
+
+    def report(self, names: List[str], source, seed: int = 0, generator: Optional[dict] = None) -> Report:
+        """The named metrics of the generator behind `source` (a sampling.SampleSource), with the
+        protocol of each; `generator` says what the source is, for the protocols."""
         metrics = self.check(names)
         drawn = _Samples(source, seed, self.network, self.progress)
-        results = {}
+        report = Report({}, {}, {})
         for metric in metrics:
-            results.update(self._compute[metric.kind](metric, drawn))
-        return results
+            report.values.update(self._compute[metric.kind](metric, drawn, report.tables))
+            report.protocols[metric.name] = protocol.describe(
+                metric, seed, self._reference(metric), self.network().handle if self._network else None,
+                generator or {})
+        return report
+
+    def _reference(self, metric: Metric) -> Optional[dict]:
+        """The reference images of a metric, for its protocol (None: it has none)."""
+        needs = metric.kind.needs
+        if metric_names.TEST_IMAGES in needs:
+            data, split = self.test_data, "test"
+        elif metric_names.TRAINING_IMAGES in needs or metric_names.APPEARANCE in needs:
+            data, split = self.data, "train"
+        else:
+            return None
+        whole = metric.kind.per_class or metric.kind == metric_names.BUILTIN_QUALITY
+        return {"split": split, "data": data.source, "images": len(data) if whole else min(metric.samples, len(data))}
 
     @staticmethod
-    def _inception_score(metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+    def _inception_score(metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
         mean, std = scores.inception_score(drawn.outputs(metric.samples)[0])
         return {metric.name: mean, metric.name + "_std": std}
 
-    def _fid(self, metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+    def _fid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
+        split = "test" if metric.kind == metric_names.FID_TEST else "train"
         pool = drawn.outputs(metric.samples)[1]
-        return {metric.name: scores.frechet_distance(self.real_statistics(metric.samples),
+        return {metric.name: scores.frechet_distance(self.real(split).statistics(metric.samples),
                                                      scores.activation_statistics(pool))}
 
-    def _builtin_quality(self, metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+    def _kid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
+        kid, se = scores.kernel_distance(self.real("train").features(metric.samples), drawn.outputs(metric.samples)[1])
+        return {metric.name: kid, metric.name + "_se": se}
+
+    def _precision_recall(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
+        precision, recall = scores.precision_recall(self.real("train").features(metric.samples),
+                                                    drawn.outputs(metric.samples)[1])
+        return {metric.name + "/precision": precision, metric.name + "/recall": recall}
+
+    def _intra_class_fid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
+        example_labels, parents = self.class_state()
+        if metric.kind == metric_names.IFID:
+            generated = drawn.per_class_outputs(metric.samples)[1]
+            real = self.real("train").features(len(self.data))
+        else:  # in the built-in probe's feature space
+            generated = builtin_quality.features(drawn.per_class_images(metric.samples))
+            real = builtin_quality.features(self.data.images)
+        tables[metric.name] = per_class.class_figures(generated, real, example_labels, parents)
+        return per_class.summary(metric.name, tables[metric.name])
+
+    def _builtin_quality(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
         appearance = self.data.appearance
         probe = builtin_quality.QualityProbe(appearance.colour, appearance.kind, self.class_state, metric.samples,
                                              labels_carry_kind=appearance.labels_carry_kind)
         return {metric.name + "/" + key: value for key, value in probe.measure(drawn.source, drawn.seed).items()}
 
-    def _builtin_fid(self, metric: Metric, drawn: "_Samples") -> Dict[str, float]:
+    def _builtin_fid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
         return {metric.name: builtin_quality.frechet_distance(self.data.images[:metric.samples],
                                                               drawn.images(metric.samples))}
 
@@ -121,35 +187,11 @@ class Evaluator:
         (an Inception Score's std over its splits, a standard error)."""
         parts = []
         for key, value in results.items():
-            if key.endswith(_SPREADS):
+            if key.endswith(_SPREADS) or per_class.CLASS_KEY in key:  # per-class figures: in the class table
                 continue
             spread = next((results[key + s] for s in _SPREADS if key + s in results), None)
             parts.append("%s %.4g" % (key, value) + (" +- %.3g" % spread if spread is not None else ""))
         return ", ".join(parts)
-
-    def real_statistics(self, n: int):
-        """pool_3 mean and covariance of the first n training images, cached by data, n and module."""
-        if n not in self._real_statistics:
-            self._real_statistics[n] = self._cached_real_statistics(n)
-        return self._real_statistics[n]
-
-    def _cached_real_statistics(self, n: int):
-        images = self.data.images[:n]
-        key = hashlib.sha1()
-        key.update(images.tobytes())
-        key.update(inception.fingerprint(self.network().handle))
-        path = os.path.join(self.cache_dir, "fid_train_%s_%d_%s.npz" % (
-            re.sub(r"[^A-Za-z0-9]+", "-", self.data.source).strip("-")[:40], len(images), key.hexdigest()[:16]))
-        if os.path.isfile(path):
-            with np.load(path) as cached:
-                return cached["mean"], cached["cov"]
-        _, pool = self.network().outputs(images, self.progress)
-        mean, cov = scores.activation_statistics(pool)
-        buffer = io.BytesIO()
-        np.savez(buffer, mean=mean, cov=cov)
-        files.write_bytes(path, buffer.getvalue())
-        return mean, cov
-
 
 class _Samples:
     """The samples of one evaluation, drawn once per count and shared by the metrics of that count
@@ -159,6 +201,7 @@ class _Samples:
         self.source, self.seed = source, seed
         self._network, self._progress = network, progress
         self._images, self._outputs = {}, {}  # count -> uint8 [count, H, W, 3]; count -> (logits, pool)
+        self._per_class_images, self._per_class_outputs = {}, {}  # the same, per_class -> class-major samples
 
     def images(self, count: int) -> np.ndarray:
         """uint8 [count, H, W, 3] with uniform labels."""
@@ -171,3 +214,16 @@ class _Samples:
         if count not in self._outputs:
             self._outputs[count] = self._network().outputs(self.images(count), self._progress)
         return self._outputs[count]
+
+    def per_class_images(self, per_class: int) -> np.ndarray:
+        """uint8 [num_active * per_class, H, W, 3], class-major (sampling.per_class_samples)."""
+        if per_class not in self._per_class_images:
+            self._per_class_images[per_class] = sampling.per_class_samples(self.source, per_class, self.seed)
+        return self._per_class_images[per_class]
+
+    def per_class_outputs(self, per_class: int) -> Tuple[np.ndarray, np.ndarray]:
+        """(logits, pool_3) of per_class_images(per_class)."""
+        if per_class not in self._per_class_outputs:
+            self._per_class_outputs[per_class] = self._network().outputs(self.per_class_images(per_class),
+                                                                         self._progress)
+        return self._per_class_outputs[per_class]
