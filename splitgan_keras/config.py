@@ -208,6 +208,10 @@ class EvaluateConfig:
     seed: int = _opt(0, "seed of the noise and labels", "--seed", limits=(0, MAX_SEED))
     tf1_initial_classes: int = _opt(10, "classes a TF1 run started from (10 supervised, 1 unsupervised)",
                                     "--tf1-initial-classes", limits=(1, 512))
+    real: Optional[str] = _opt(
+        None, "instead of a generator, score real images with --metrics: the training set (train) or its test split "
+              "(test), the ceiling a generator is compared with; the data set of SOURCE (a run dir) or of --dataset. "
+              "Cached, so computed once per data set", "--real", ("train", "test"))
     data: Optional[DataConfig] = _opt(None, "the training set where the source has no run config (an export, a TF1 "
                                             "checkpoint); None: the run's")
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)  # its inception and cache_dir
@@ -215,12 +219,18 @@ class EvaluateConfig:
     def has_work(self) -> bool:
         return bool(self.metrics or self.grid or self.out or self.samples is not None or self.export_to)
 
+    def needs_source(self) -> bool:
+        """Whether the job scores a generator (a SOURCE), rather than real images of a data set."""
+        return self.real is None or self.data is None
+
 
 # (source name, {dotted key: value}) in increasing precedence, e.g. a config file, then flags, then --set.
 Overrides = List[Tuple[str, Mapping[str, Any]]]
 
 # Sections a resumed run may change: they do not alter what is trained.
 RESUMABLE_SECTIONS = ("eval", "runtime", "npu", "output")
+# The image size of the data sets that have one (the original's): the built-in one is drawn at any size.
+FIXED_IMAGE_SIZES = {"cifar10": 32, "stl10": 48}
 # The run's settings that eval.py takes too, with their flags (evaluate/evaluation.py).
 EVALUATE_SECTION_KEYS = ("data.dataset", "data.data_dir", "eval.inception", "eval.cache_dir")
 

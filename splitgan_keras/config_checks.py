@@ -7,7 +7,7 @@ import os
 import re
 
 from splitgan_keras import metric_names
-from splitgan_keras.config import Config, EvaluateConfig, describe, sections
+from splitgan_keras.config import FIXED_IMAGE_SIZES, Config, EvaluateConfig, describe, sections
 from splitgan_keras.errors import UserError
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
@@ -54,6 +54,9 @@ def validate_evaluation(job: EvaluateConfig) -> None:
     if job.per_class < 1:
         raise UserError("--per-class must be at least 1, got %d" % job.per_class)
     metrics = metric_names.parse_all(job.metrics)
+    if job.real is not None and (not metrics or job.grid or job.out or job.export_to):
+        raise UserError("--real %s scores real images with --metrics, and only that (no --grid, --samples/--out or "
+                        "--export-to)" % job.real)
     if job.class_chart is not None and not any(m.kind in metric_names.PER_CLASS_TABLES for m in metrics):
         raise UserError("--class-chart draws the figures of a per-class metric; add one to --metrics, e.g. %s"
                         % metric_names.IFID.example())
@@ -82,10 +85,11 @@ def validate(cfg: Config) -> None:
              "%s is for --dataset cifar10 or stl10, and --dataset is %s: add --dataset cifar10 (or stl10), or leave "
              "--data-dir out to train on the built-in dataset" % (d.data_dir, d.dataset))
     if d.dataset == "cifar10":
-        need(m.image_size == 32, "model.image_size", "must be 32 for CIFAR-10, got %d" % m.image_size)
+        need(m.image_size == FIXED_IMAGE_SIZES["cifar10"], "model.image_size",
+             "must be 32 for CIFAR-10, got %d" % m.image_size)
     if d.dataset == "stl10":
-        need(m.image_size == 48, "model.image_size", "must be 48 for STL-10 (its images are resized to 48x48), "
-                                                     "got %d" % m.image_size)
+        need(m.image_size == FIXED_IMAGE_SIZES["stl10"], "model.image_size",
+             "must be 48 for STL-10 (its images are resized to 48x48), got %d" % m.image_size)
     need(d.builtin_size >= 1, "data.builtin_size", "must be at least 1, got %d" % d.builtin_size)
     need(t.iterations >= 1, "train.iterations", "must be at least 1, got %d" % t.iterations)
     need(t.n_critic >= 1, "train.n_critic", "must be at least 1, got %d" % t.n_critic)

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from conftest import TINY, train_cli
 from splitgan_keras.cli import main as cli_main
+from splitgan_keras.errors import UserError
 from golden_sets import golden_dirs
 
 
@@ -242,3 +243,45 @@ def test_the_readmes_samples_snippet_runs_with_tensorflow_alone(run_dir, tmp_pat
     written = sorted(name for name in os.listdir(tmp_path) if name.endswith(".png"))
     assert len(written) == 10  # classes 3 and 13 among 100 samples with labels 0..19 in turn
     assert tf.io.decode_png((tmp_path / written[0]).read_bytes()).shape == (16, 16, 3)
+
+
+def test_real_images_are_scored_by_the_same_pipeline_once(run_dir, tmp_path, capsys, cache_dir):
+    args = ["--real", "train", "--metrics", "builtin_quality10,builtin_fid40_train", "--json"]
+    status, out, err = _eval([run_dir] + args + [tmp_path / "a.json"], capsys)
+    assert status == 0, err
+    assert "real images: built-in dataset (seed 0, 64 images)" in out and "from the cache" not in out
+    status, again, err = _eval([run_dir] + args + [tmp_path / "b.json"], capsys)
+    assert status == 0 and again.count("from the cache") == 2, err
+    first, second = (json.loads((tmp_path / name).read_text()) for name in ("a.json", "b.json"))
+    assert first["metrics"] == second["metrics"] and first["metrics"]["builtin_quality10/class_accuracy"] >= 0.95
+    assert first["generator"] == {"real": "train", "data": "built-in dataset (seed 0, 64 images)"}
+    status, out, err = _eval([run_dir, "--real", "test", "--metrics", "builtin_fid20_train"], capsys)
+    assert status == 0 and "built-in dataset test split (seed 0, 20 images)" in out, err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--real", "train", "--metrics", "builtin_fid20_train"], "give a source to evaluate, --real with --dataset"),
+    (["{run}/export", "--real", "train", "--metrics", "builtin_fid20_train"], "is not a run dir"),
+    (["{run}", "--real", "train", "--metrics", "builtin_fid20_train", "--grid", "{tmp}/g.png"],
+     "--real train scores real images with --metrics, and only that"),
+    (["--real", "test", "--dataset", "stl10", "--data-dir", "{tmp}", "--metrics", "builtin_fid20_train"],
+     "stl10 has no test split"),
+])
+def test_real_scores_refuse_what_makes_no_sense(run_dir, tmp_path, capsys, args, message):
+    args = [a.format(tmp=tmp_path, run=run_dir) for a in args]
+    if message.startswith("give a source"):
+        with pytest.raises(SystemExit):
+            cli_main.main_eval(args)
+        assert message in capsys.readouterr().err
+        return
+    status, _, err = _eval(args, capsys)
+    assert status == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not os.path.exists(tmp_path / "g.png")
+
+
+def test_the_stl10_unlabelled_set_has_no_test_split():
+    from splitgan_keras import config
+    from splitgan_keras.data import datasets
+    cfg = config.with_overrides(config.Config(), {"data.dataset": "stl10", "data.data_dir": "x"}, "test")
+    with pytest.raises(UserError, match="stl10 has no test split"):
+        datasets.load_test(cfg)

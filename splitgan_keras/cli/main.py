@@ -72,8 +72,8 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         job = flags.evaluate_config(args)
-        if not args.compare and not job.source:
-            parser.error("give a source to evaluate, or --compare A B")
+        if not args.compare and not job.source and job.needs_source():
+            parser.error("give a source to evaluate, --real with --dataset, or --compare A B")
         if job.source and not job.has_work():
             parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
         if args.compare:

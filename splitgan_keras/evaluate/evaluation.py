@@ -19,7 +19,7 @@ from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.data import datasets
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate import sources
+from splitgan_keras.evaluate import real_scores, sources
 from splitgan_keras.evaluate.metrics import per_class, registry
 
 
@@ -73,7 +73,10 @@ def _measure(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> dict:
     test = _test_split(loaded, job) if metric_names.TEST_IMAGES in needs else None
     evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
                                    class_state=_class_state(loaded), test_data=test)
-    report = evaluator.report(list(job.metrics), loaded.source, job.seed, loaded.record)
+    if job.real:
+        report = real_scores.report(evaluator, job.metrics, loaded, job.seed)
+    else:
+        report = evaluator.report(list(job.metrics), loaded.source, job.seed, loaded.record)
     print(evaluator.format(report.values), flush=True)
     for name, figures in report.tables.items():
         print(per_class.table(name, figures), flush=True)
@@ -119,7 +122,7 @@ def evaluate(job: config_lib.EvaluateConfig) -> dict:
     """Does what the job asks for on its source (see eval.py --help); returns the metric values.
     The job must have passed config_checks.validate_evaluation (eval.py checks it before TensorFlow
     starts)."""
-    loaded = sources.load(job.source, job.checkpoint, job.tf1_initial_classes)
+    loaded = real_scores.load(job) if job.real else sources.load(job.source, job.checkpoint, job.tf1_initial_classes)
     print("evaluating %s (%d classes)" % (loaded.description, loaded.source.num_active()), flush=True)
     _check_classes(job, loaded)  # before anything is written
     results = _measure(job, loaded) if job.metrics else {}

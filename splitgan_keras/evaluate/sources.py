@@ -5,6 +5,7 @@ it has them, the Keras generator, the run's configuration and the training label
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 from typing import Dict, Optional
@@ -61,6 +62,40 @@ class ExportedSource(sampling.SampleSource):
 
     def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
         return self._serve(noise=tf.constant(noise, tf.float32), labels=tf.constant(labels, tf.int32))["images"].numpy()
+
+
+class RealSource(sampling.SampleSource):
+    """Real images in the place of samples (eval.py --real): a sample of class c is the next image of
+    class c in data-set order, cycling, so every metric scores real images drawn as it draws samples.
+
+    Args:
+      data: the images and their classes (data.image_data.ImageData).
+    """
+
+    def __init__(self, data):
+        self.image_size = data.images.shape[1]
+        self._data = data
+        self._digest = hashlib.sha256(data.images.tobytes()).hexdigest()
+        self._members = [np.flatnonzero(data.labels == c) for c in range(data.num_classes)]
+        self._taken = np.zeros(data.num_classes, np.int64)
+
+    def num_active(self) -> int:
+        return self._data.num_classes
+
+    def images_digest(self) -> str:
+        """SHA-256 of the images, for caches of what was computed on them."""
+        return self._digest
+
+    def class_parents(self) -> np.ndarray:
+        return np.full(self._data.num_classes, -1, np.int32)
+
+    def generate(self, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        picks = np.empty(len(labels), np.int64)
+        for i, c in enumerate(labels):
+            members = self._members[c]
+            picks[i] = members[self._taken[c] % len(members)]
+            self._taken[c] += 1
+        return self._data.images[picks]
 
 
 def _built_generator(width: int, image_size: int, start_classes: int) -> networks.Generator:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+import re
 from typing import Dict, List
 
 import numpy as np
@@ -18,7 +19,12 @@ import numpy as np
 from splitgan_keras.evaluate.metrics import scores
 from splitgan_keras.models import hierarchy
 
-CLASS_KEY = "/class_"  # in the metric values of one class: "<metric>/class_<c>"
+_CLASS_KEY = re.compile(r"/class_\d+$")  # the metric value of one class: "<metric>/class_<c>"
+
+
+def is_class_value(key: str) -> bool:
+    """Whether a metric value's key is one class's figure ("ifid5000_train/class_12")."""
+    return _CLASS_KEY.search(key) is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,7 +104,7 @@ def summary(name: str, figures: List[ClassFigure]) -> Dict[str, float]:
     worst = max(measured, key=lambda f: f.distance)
     values = {name: float(np.mean([f.distance for f in measured])), name + "/worst": worst.distance,
               name + "/worst_class": float(worst.label)}
-    values.update({"%s%s%d" % (name, CLASS_KEY, f.label): f.distance for f in figures})
+    values.update({"%s/class_%d" % (name, f.label): f.distance for f in figures})
     split = [f for f in measured if not math.isnan(f.relative_distance)]
     if split:
         values[name + "/closer_to_own"] = float(np.mean([f.closer_to_own() for f in split]))

@@ -123,10 +123,13 @@ class Evaluator:
         report = Report({}, {}, {})
         for metric in metrics:
             report.values.update(self._compute[metric.kind](metric, drawn, report.tables))
-            report.protocols[metric.name] = protocol.describe(
-                metric, seed, self._reference(metric), self.network().handle if self._network else None,
-                generator or {})
+            report.protocols[metric.name] = self.protocol(metric, seed, generator or {})
         return report
+
+    def protocol(self, metric: Metric, seed: int, generator: dict) -> dict:
+        """What the figures of `metric` are computed on (protocol.describe), known before computing them."""
+        return protocol.describe(metric, seed, self._reference(metric),
+                                 self._network.handle if self._network is not None else None, generator)
 
     def _reference(self, metric: Metric) -> Optional[dict]:
         """The reference images of a metric, for its protocol (None: it has none)."""
@@ -187,7 +190,7 @@ class Evaluator:
         (an Inception Score's std over its splits, a standard error)."""
         parts = []
         for key, value in results.items():
-            if key.endswith(_SPREADS) or per_class.CLASS_KEY in key:  # per-class figures: in the class table
+            if key.endswith(_SPREADS) or per_class.is_class_value(key):  # per-class figures: in the class table
                 continue
             spread = next((results[key + s] for s in _SPREADS if key + s in results), None)
             parts.append("%s %.4g" % (key, value) + (" +- %.3g" % spread if spread is not None else ""))
