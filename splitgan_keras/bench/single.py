@@ -196,6 +196,11 @@ def parser() -> argparse.ArgumentParser:
                    help="N > 1: instead, the scaling of training over N worker processes of one core each against one "
                         "process with all N cores (replicas.py)")
     p.add_argument("--role", choices=("single", "worker"), help=argparse.SUPPRESS)  # replicas.py's own processes
+    p.add_argument("--evaluation-memory", type=int, metavar="N",
+                   help="instead: the memory of --evaluation-metrics at N samples and N real images "
+                        "(evaluation_memory.py)")
+    p.add_argument("--evaluation-metrics", metavar="A,B,...", default="is{n},fid{n}_train,kid{n}_train,pr10000_train",
+                   help="with --evaluation-memory: the metrics ({n}: N; default %(default)s)")
     return p
 
 
@@ -205,6 +210,13 @@ def main(argv=None) -> int:
     if args.replicas > 1 or args.role:
         from splitgan_keras.bench import replicas
         return replicas.main(args, argv)
+    if args.evaluation_memory:
+        from splitgan_keras.bench import evaluation_memory
+        report = evaluation_memory.run(args.evaluation_memory,
+                                       args.evaluation_metrics.format(n=args.evaluation_memory).split(","))
+        files.write_json(args.out, report)
+        print(evaluation_memory.format_table(report))
+        return 0
     report = run(args)
     files.write_json(args.out, report)
     print(format_table(report))

@@ -57,7 +57,7 @@ class RealFeatures:
         if cached is not None and cached.shape[0] == self.count(n):
             return cached
         _, pool = self._network().outputs(self.data.images[:self.count(n)], self._progress)
-        files.write_with(path, lambda f: np.save(f, pool.astype(np.float32)))
+        files.write_with(path, lambda f: np.save(f, pool))  # float32 already: astype would copy it
         return np.load(path, mmap_mode="r")
 
     def statistics(self, n: int) -> Tuple[np.ndarray, np.ndarray]:

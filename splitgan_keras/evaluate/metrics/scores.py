@@ -26,8 +26,9 @@ def inception_score(logits: np.ndarray, splits: int = IS_SPLITS) -> Tuple[float,
     """
     if len(logits) < splits:
         raise ValueError("the Inception Score needs at least %d samples, got %d" % (splits, len(logits)))
-    parts = np.array_split(np.asarray(logits, np.float64), splits)
-    values = [float(tfgan.eval.classifier_score_from_logits(tf.constant(p))) for p in parts]
+    # Each part in float64 on its own: the whole array at once would be 400 MB more at 50000 samples.
+    parts = np.array_split(np.asarray(logits), splits)
+    values = [float(tfgan.eval.classifier_score_from_logits(tf.constant(p, tf.float64))) for p in parts]
     return float(np.mean(values)), float(np.std(values))
 
 
