@@ -7,7 +7,14 @@
 #
 # Environment: RANK_TABLE_FILE (required: the server's rank table), RANK_SIZE (default 8),
 # FIRST_DEVICE (device id of rank 0, default 0), PYTHON (default python3), LOG_DIR (default
-# npu_logs). The CANN and TF-plugin environments must be sourced first (docs/devices.md: Ascend NPU).
+# npu_logs), and HCCL's own timeouts, which tf.distribute's collective timeout does not reach
+# (Huawei's CANN environment variables): HCCL_CONNECT_TIMEOUT, how long the ranks wait for each
+# other to connect at start-up (120..7200 s; default here 600, since every rank first imports
+# TensorFlow and compiles its graphs), and HCCL_EXEC_TIMEOUT, how long a rank waits in a collective
+# for the others (68..17340 s, counted in whole steps of 68; default here 1836, 27 steps, above
+# Huawei's 1800: between two collectives the chief alone writes checkpoints and sample grids).
+# A rank that hangs thus ends the others' collectives with an error after HCCL_EXEC_TIMEOUT. The
+# CANN and TF-plugin environments must be sourced first (docs/devices.md: Ascend NPU).
 # The job's exit status is the first failing rank's, else 0. A rank that fails stops the others;
 # SIGTERM, SIGINT or SIGHUP to this script is forwarded to every rank. Either way the ranks get
 # SIGTERM (a background process of a script starts with SIGINT ignored), checkpoint and exit 3
@@ -28,12 +35,22 @@ FIRST_DEVICE=${FIRST_DEVICE:-0}
 PYTHON=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-npu_logs}
 STOP_GRACE=${STOP_GRACE:-300}
-for name in RANK_SIZE FIRST_DEVICE STOP_GRACE; do
+export HCCL_CONNECT_TIMEOUT=${HCCL_CONNECT_TIMEOUT:-600}
+export HCCL_EXEC_TIMEOUT=${HCCL_EXEC_TIMEOUT:-1836}
+for name in RANK_SIZE FIRST_DEVICE STOP_GRACE HCCL_CONNECT_TIMEOUT HCCL_EXEC_TIMEOUT; do
     if [[ ! ${!name} =~ ^[0-9]+$ ]] || ((10#${!name} > 4096 * 1024)); then
         echo "error: $name must be a whole number, got '${!name}'" >&2
         exit 2
     fi
 done
+if ((10#$HCCL_CONNECT_TIMEOUT < 120 || 10#$HCCL_CONNECT_TIMEOUT > 7200)); then
+    echo "error: HCCL_CONNECT_TIMEOUT must lie in 120..7200 seconds (HCCL's range), got $HCCL_CONNECT_TIMEOUT" >&2
+    exit 2
+fi
+if ((10#$HCCL_EXEC_TIMEOUT < 68 || 10#$HCCL_EXEC_TIMEOUT > 17340)); then
+    echo "error: HCCL_EXEC_TIMEOUT must lie in 68..17340 seconds (HCCL's range), got $HCCL_EXEC_TIMEOUT" >&2
+    exit 2
+fi
 if ((RANK_SIZE < 1)); then
     echo "error: RANK_SIZE must be at least 1" >&2
     exit 2

@@ -120,8 +120,9 @@ class RuntimeConfig:
                           "--precision", ("fp32", "mixed"))
     xla: bool = _opt(False, "compile the training step with XLA (CPU and GPU)", "--xla")
     iterations_per_call: int = _opt(
-        1, "training iterations per tf.function call (Keras steps_per_execution); fewer calls save host overhead, "
-           "and the NPU runs the loop on the device. Intervals, splits and --iterations must be multiples of it",
+        1, "training iterations per tf.function call (Keras steps_per_execution); fewer calls save host overhead "
+           "(on the NPU too the loop runs on the host: the adapter sinks only a graph that returns nothing after its "
+           "loop). Intervals, splits and --iterations must be multiples of it",
         "--iterations-per-call", limits=(1, 10 ** 6))
     deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                       "deterministic option)", "--deterministic")
@@ -142,7 +143,8 @@ class NpuConfig:
     """Ascend adapter switches (--device npu), named as in Huawei's ModelZoo scripts."""
     precision_mode: Optional[str] = _opt(
         None, "the adapter's precision_mode (e.g. allow_mix_precision, must_keep_origin_dtype); default: the "
-              "adapter's own, which the mixed policy needs", ("--npu-precision-mode", "--precision_mode"))
+              "adapter's own (allow_fp32_to_fp16), which the mixed policy needs. Modes that compute in fp16 get loss "
+              "scaling", ("--npu-precision-mode", "--precision_mode"))
     mixlist_file: Optional[str] = _opt(None, "JSON mixlist for the adapter's modify_mixlist",
                                        ("--mixlist-file", "--mixlist_file"))
     fusion_off_file: Optional[str] = _opt(None, "fusion switch file for the adapter's fusion_switch_file",

@@ -138,6 +138,9 @@ def validate(cfg: Config) -> None:
         need(all((i + 1) % k == 0 for i in s.split_at), "split.split_at",
              "must end calls of --iterations-per-call %d (each split iteration + 1 a multiple of it), got %s"
              % (k, list(s.split_at)))
+    need(not (cfg.npu.data_dump and cfg.npu.overflow_dump), "npu.overflow_dump",
+         "cannot be used with --data-dump: the adapter's data dump and overflow dump are exclusive (Huawei's dump "
+         "options); ask for one")
     need(o.keep_checkpoints >= 1, "output.keep_checkpoints", "must be at least 1")
     need(o.samples_per_class >= 1, "output.samples_per_class", "must be at least 1")
     for name, _ in sections():

@@ -1,9 +1,10 @@
 """What a launcher says about this process, read from the environment without TensorFlow:
 whether it is one of several processes of a job and not the one that writes (the chief).
 
-NPU jobs run one process per device with Huawei's variables (RANK_SIZE, RANK_ID, see
-scripts/train_npu_8p.sh); several GPU hosts run MultiWorkerMirroredStrategy configured by
-TF_CONFIG.
+NPU jobs run one process per device with Huawei's variables, in one of the adapter's two launch
+modes (npu_device.open): a rank table (RANK_TABLE_FILE, RANK_ID, RANK_SIZE; scripts/train_npu_8p.sh)
+or the cluster variables (CM_CHIEF_IP, CM_CHIEF_PORT, CM_CHIEF_DEVICE, CM_WORKER_IP,
+CM_WORKER_SIZE). Several GPU hosts run MultiWorkerMirroredStrategy configured by TF_CONFIG.
 """
 from __future__ import annotations
 
@@ -37,12 +38,35 @@ def _env_int(name: str, default: int, least: int, most: int) -> int:
 
 
 def npu_ranks() -> Tuple[int, int]:
-    """(RANK_SIZE, RANK_ID) as Huawei's launchers set them, checked; (1, 0) when unset."""
+    """(RANK_SIZE, RANK_ID) as Huawei's rank-table launchers set them, checked; (1, 0) when unset."""
     size = _env_int("RANK_SIZE", 1, 1, MAX_PROCESSES)
     rank = _env_int("RANK_ID", 0, 0, MAX_PROCESSES - 1)
     if rank >= size:
         raise UserError("RANK_ID=%d in the environment must be below RANK_SIZE=%d" % (rank, size))
     return size, rank
+
+
+def _npu_cluster_chief() -> Optional[bool]:
+    """In the adapter's CM_* launch mode (CM_WORKER_SIZE > 1): whether this process is the chief,
+    the one on CM_CHIEF_IP's host and CM_CHIEF_DEVICE's device (ASCEND_DEVICE_ID); None in the
+    rank-table mode or alone. The two modes together are refused, as the adapter refuses them."""
+    if os.environ.get("CM_WORKER_SIZE") is not None and os.environ.get("RANK_SIZE") is not None:
+        raise UserError("RANK_SIZE and CM_WORKER_SIZE are both set in the environment: launch with a rank table "
+                        "(RANK_TABLE_FILE, RANK_ID, RANK_SIZE) or with the CM_* variables, not both")
+    if os.environ.get("CM_CHIEF_IP") is not None and os.environ.get("RANK_TABLE_FILE") is not None:
+        raise UserError("CM_CHIEF_IP and RANK_TABLE_FILE are both set in the environment: launch with a rank table "
+                        "or with the CM_* variables, not both")
+    if _env_int("CM_WORKER_SIZE", 1, 1, MAX_PROCESSES) == 1:
+        return None
+    missing = [name for name in ("CM_CHIEF_IP", "CM_CHIEF_PORT", "CM_CHIEF_DEVICE", "CM_WORKER_IP")
+               if not os.environ.get(name, "").strip()]
+    if missing:
+        raise UserError("CM_WORKER_SIZE=%s in the environment asks for the adapter's cluster launch, which needs %s"
+                        % (os.environ["CM_WORKER_SIZE"], ", ".join(missing)))
+    _env_int("CM_CHIEF_PORT", 0, 1, 65535)
+    chief_device = _env_int("CM_CHIEF_DEVICE", 0, 0, MAX_PROCESSES - 1)
+    device = _env_int("ASCEND_DEVICE_ID", 0, 0, MAX_PROCESSES - 1)
+    return os.environ["CM_WORKER_IP"].strip() == os.environ["CM_CHIEF_IP"].strip() and device == chief_device
 
 
 def tf_config() -> Optional[dict]:
@@ -109,8 +133,12 @@ def task_addresses(config: dict) -> List[Tuple[str, int, str]]:
 def launched_as_secondary() -> bool:
     """Whether the launcher started this process as a replica that is not the chief, read from the
     environment before TensorFlow starts: NPU rank RANK_ID > 0 of RANK_SIZE > 1 (Huawei's
-    variables), or a TF_CONFIG task other than the chief. Such a process writes nothing, so it
-    may start while the chief creates the run dir. Raises UserError for malformed variables."""
+    variables), a process of the CM_* launch that is not on the chief's host and device, or a
+    TF_CONFIG task other than the chief. Such a process writes nothing, so it may start while the
+    chief creates the run dir. Raises UserError for malformed or conflicting variables."""
+    cluster_chief = _npu_cluster_chief()
+    if cluster_chief is not None:
+        return not cluster_chief
     size, rank = npu_ranks()
     if size > 1 and rank > 0:
         return True

@@ -6,10 +6,17 @@ code asks for what differs between devices. One mixed-precision mechanism per de
   device  --precision fp32                        --precision mixed
   cpu     float32                                 Keras mixed_bfloat16 (no loss scaling: bf16 has fp32's range)
   gpu     float32                                 Keras mixed_float16 + LossScaleOptimizer (dynamic)
-  npu     float32; the adapter's precision_mode   Keras mixed_float16 + npu NpuLossScaleOptimizer (dynamic; the
-          stays at its default unless set          910 saturates instead of producing inf, which only the NPU
-          (910: cube ops in fp16; set              optimizer detects); precision_mode stays at its default
-          must_keep_origin_dtype for true fp32)    unless set, so the two mechanisms are never stacked
+  npu     float32 graph; the adapter's             Keras mixed_float16 + loss scaling; precision_mode stays
+          precision_mode (default                  at its default unless set, so the two mechanisms are
+          allow_fp32_to_fp16: the 910's cube       never stacked
+          ops in fp16) gets loss scaling too,
+          unless it keeps fp16 out
+          (must_keep_origin_dtype, *_bf16)
+
+On the NPU, loss scaling is npu NpuLossScaleOptimizer in the 910's saturation mode (an fp16 overflow
+saturates instead of producing inf, so only the device's float status shows it; the optimizer
+records its decision in last_step_finite), and Keras' own LossScaleOptimizer in INF/NaN mode (where
+the NPU optimizer falls back to it and records nothing: npu_loss_scale_optimizer.py, apply_gradients).
 
 In every case the batch norms, the critic's score and class heads, the losses and the gradient
 penalty compute in float32.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib.metadata
 import json
 import os
 import random
@@ -33,6 +41,14 @@ from splitgan_keras.replicas import Replicas
 POLICIES = {("cpu", "fp32"): "float32", ("cpu", "mixed"): "mixed_bfloat16",
             ("gpu", "fp32"): "float32", ("gpu", "mixed"): "mixed_float16",
             ("npu", "fp32"): "float32", ("npu", "mixed"): "mixed_float16"}
+
+# precision_mode values that keep fp16 out of the step (the list in the adapter's configs/npu_config.py). Every
+# other value, and the default when none is set (allow_fp32_to_fp16, Huawei's TF Adapter 2.x docs), computes the
+# cube ops (convolutions, matmuls) in fp16 on the 910, whose small gradients then need loss scaling.
+FP16_FREE_PRECISION_MODES = ("must_keep_origin_dtype", "allow_mix_precision_bf16", "allow_fp32_to_bf16")
+# The adapter's installed distribution (tf_adapter_2.x/python/setup.py), whose version parity records carry: the
+# module has no __version__.
+NPU_DISTRIBUTION = "npu_device"
 
 _CANN_HINT = ("source the CANN toolkit and TF plugin environments first, e.g. "
               "`source /usr/local/Ascend/ascend-toolkit/set_env.sh; source /usr/local/Ascend/tfplugin/set_env.sh` "
@@ -89,15 +105,17 @@ def setup(cfg: config_lib.Config) -> Runtime:
                         % tf.__version__)
     loss_scale, device_name, host_scope, adapter_version = None, "", contextlib.nullcontext, ""
     if device == "npu":
-        npu, handle = _open_npu(cfg.npu, rt.deterministic)
+        npu, handle = _open_npu(cfg.npu, rt.deterministic, rt.threads)
         device_name = handle.name()
         replicas = _npu_replicas(npu, handle, rt.replicas)
-        adapter_version = getattr(npu, "__version__", "unknown")
-        if rt.iterations_per_call > 1:  # Keras' multi-step loop over the iterator: the adapter sinks it
-            npu.set_npu_loop_size(rt.iterations_per_call)
+        adapter_version = _installed_version(NPU_DISTRIBUTION)
+        # No npu.set_npu_loop_size: the adapter sinks a loop to the device only when every node of the graph
+        # feeds its one While loop (IsGraphNeedLoop, tf_adapter_2.x/npu_device/core/npu_utils.cpp), and Keras'
+        # train_function returns its logs after the loop, so --iterations-per-call runs as a host loop there.
         host_scope = _npu_host_scope
-        if policy == "mixed_float16":
-            loss_scale = npu.train.optimizer.NpuLossScaleOptimizer
+        if policy == "mixed_float16" or (cfg.npu.precision_mode or "") not in FP16_FREE_PRECISION_MODES:
+            loss_scale = (tf.keras.mixed_precision.LossScaleOptimizer if npu.is_inf_nan_enabled()
+                          else npu.train.optimizer.NpuLossScaleOptimizer)
     else:
         gpus = tf.config.list_physical_devices("GPU")
         if device == "gpu":
@@ -200,7 +218,14 @@ def _set_option(target, name: str, value, flag: str) -> None:
         raise UserError("%s: the Ascend adapter refused %s=%r: %s" % (flag, name, value, e))
 
 
-def _open_npu(npu_cfg, deterministic: bool):
+def _installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (no %s distribution installed)" % distribution
+
+
+def _open_npu(npu_cfg, deterministic: bool, threads: int):
     """Imports npu_device, sets its global options, then opens the device (the adapter's order).
 
     Returns:
@@ -210,6 +235,10 @@ def _open_npu(npu_cfg, deterministic: bool):
         import npu_device as npu
     except ImportError as e:
         raise UserError("--device npu: cannot import npu_device (%s); %s" % (e, _CANN_HINT))
+    except tf.errors.NotFoundError as e:  # its op library was built for another TensorFlow
+        raise UserError("--device npu: npu_device's op library does not load into TensorFlow %s (%s); install the "
+                        "TF plugin built for this TensorFlow (2.6.5), and %s"
+                        % (tf.__version__, str(e).strip().splitlines()[0][:200], _CANN_HINT))
     options = npu.global_options()
     if npu_cfg.precision_mode:
         _set_option(options, "precision_mode", npu_cfg.precision_mode, "--npu-precision-mode")
@@ -238,8 +267,16 @@ def _open_npu(npu_cfg, deterministic: bool):
             "output": profiling_dir, "training_trace": "on", "task_trace": "on", "aicpu": "on",
             "aic_metrics": "PipeUtilization", "fp_point": "", "bp_point": ""}), "--profiling")
     if deterministic:
+        if not hasattr(options, "deterministic"):
+            raise UserError("--deterministic (and --parity-record) on the NPU need the adapter's deterministic option, "
+                            "which npu_device has from its branch r1.12.0 on; the installed one (%s) has none: update "
+                            "the CANN TF plugin, or leave --deterministic out" % _installed_version(NPU_DISTRIBUTION))
         _set_option(options, "deterministic", 1, "--deterministic")
-    try:  # the device id comes from ASCEND_DEVICE_ID and the ranks from RANK_*, as the adapter reads them
+    if threads:
+        # open() replaces TensorFlow's eager context with its own, whose thread pools take their size from these
+        # variables (TensorFlow reads them when the new context starts): the settings of the old context are lost.
+        os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
+    try:  # the device id comes from ASCEND_DEVICE_ID and the ranks from RANK_* or CM_*, as the adapter reads them
         handle = npu.open().as_default()
     except (RuntimeError, ValueError) as e:
         raise UserError("--device npu: the adapter could not open device %s (%s); check ASCEND_DEVICE_ID, and for "

@@ -22,6 +22,7 @@ if [[ ${STANDIN_STUBBORN_RANK:-} == "$rank" ]]; then
 else
     trap 'kill "$idle" 2>/dev/null; echo "$rank saved" > "$STANDIN_DIR/ckpt_$rank"; exit 3' TERM
 fi
+echo "$HCCL_CONNECT_TIMEOUT $HCCL_EXEC_TIMEOUT" > "$STANDIN_DIR/hccl_$rank"
 echo "ready $rank $$" > "$READY_FIFO"
 if [[ ${STANDIN_FAIL_RANK:-} == "$rank" ]]; then
     read -r go < "$GO_FIFO"
@@ -89,6 +90,15 @@ def test_a_signal_to_the_launcher_reaches_every_rank_which_checkpoints(tmp_path,
     assert "killing" not in err
 
 
+def test_every_rank_gets_hccls_own_timeouts(tmp_path):
+    job = _Job(tmp_path, ranks=2, HCCL_EXEC_TIMEOUT="3400")
+    job.wait_until_ready()
+    job.process.send_signal(signal.SIGTERM)
+    assert job.finish()[0] == 3
+    # HCCL_CONNECT_TIMEOUT at the launcher's default, HCCL_EXEC_TIMEOUT as the user set it
+    assert [(tmp_path / ("hccl_%d" % r)).read_text().split() for r in (0, 1)] == [["600", "3400"]] * 2
+
+
 def test_a_failing_rank_stops_the_others_with_sigterm_first(tmp_path):
     job = _Job(tmp_path, STANDIN_FAIL_RANK="1")
     job.wait_until_ready()
@@ -109,11 +119,15 @@ def test_a_rank_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path):
     assert _gone(pids[1])
 
 
-@pytest.mark.parametrize("name, value", [("RANK_SIZE", "abc"), ("STOP_GRACE", "-1"), ("FIRST_DEVICE", "1e3")])
-def test_bad_launcher_settings_are_one_line(tmp_path, name, value):
+@pytest.mark.parametrize("name, value, message", [
+    ("RANK_SIZE", "abc", "must be a whole number, got 'abc'"), ("STOP_GRACE", "-1", "must be a whole number"),
+    ("FIRST_DEVICE", "1e3", "must be a whole number"), ("HCCL_CONNECT_TIMEOUT", "60", "must lie in 120..7200 seconds"),
+    ("HCCL_EXEC_TIMEOUT", "20000", "must lie in 68..17340 seconds")])
+def test_bad_launcher_settings_are_one_line(tmp_path, name, value, message):
     rank_table = tmp_path / "hccl.json"
     rank_table.write_text("{}")
     result = subprocess.run(["bash", os.path.join(ROOT, "scripts", "train_npu_8p.sh")], cwd=ROOT, text=True,
                             capture_output=True, timeout=60,
                             env=dict(os.environ, RANK_TABLE_FILE=str(rank_table), **{name: value}))
-    assert result.returncode == 2 and result.stderr == "error: %s must be a whole number, got '%s'\n" % (name, value)
+    assert result.returncode == 2 and result.stderr.startswith("error: %s %s" % (name, message))
+    assert result.stderr.count("\n") == 1

@@ -52,8 +52,13 @@ def _apply(tape, loss, variables, optimizer, prefix: str, replicas: Replicas, ga
     if gate is not None:
         optimizer.iterations.assign_sub(tf.cast(1.0 - gate, optimizer.iterations.dtype))
     logs[prefix + "/grad_norm"] = tf.linalg.global_norm(grads)
-    if _scales_loss(optimizer):  # the wrapper skipped this update
-        logs[prefix + "/skipped"] = tf.cast(tf.logical_not(tf.math.is_finite(logs[prefix + "/grad_norm"])), tf.float32)
+    if _scales_loss(optimizer):  # whether the wrapper skipped this update
+        # The optimizer's own record where it keeps one: the NPU's decides from the device's float status, and in the
+        # 910's saturation mode an fp16 overflow leaves the gradients finite (npu_loss_scale_optimizer.py).
+        finite = getattr(optimizer, "last_step_finite", None)
+        if finite is None:
+            finite = tf.math.is_finite(logs[prefix + "/grad_norm"])
+        logs[prefix + "/skipped"] = tf.cast(tf.logical_not(finite), tf.float32)
     return logs
 
 

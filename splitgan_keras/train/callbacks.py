@@ -95,14 +95,19 @@ class NonFiniteGuard(IterationCallback):
     callback can checkpoint the broken state. Put it first.
 
     With dynamic loss scaling an infinite gradient is a skipped step, not an error: the skips
-    (logged by the training step as `*/skipped`) are counted in `skipped` and in the logs.
+    (logged by the training step as `*/skipped`, as the optimizer decided them) are counted in
+    `skipped` and in the logs. When a network's steps keep being skipped with its loss scale at
+    its floor (1) for STALLED_ITERATIONS iterations in a row, training no longer moves, and it stops.
     """
+
+    STALLED_ITERATIONS = 20
 
     def __init__(self, loss_scaling: bool, history: int = 20):
         super().__init__()
         self.loss_scaling = loss_scaling
         self.recent = collections.deque(maxlen=history)
         self.skipped = collections.Counter()
+        self.stalled = collections.Counter()  # network prefix -> iterations in a row skipped at the floor
         self._last_good = 0
 
     def on_train_begin(self, logs=None):
@@ -114,6 +119,16 @@ class NonFiniteGuard(IterationCallback):
         for key in [k for k in logs if k.endswith("/skipped")]:
             self.skipped[key] += int(logs[key])
             logs[key + "_total"] = float(self.skipped[key])
+            network = key.split("/")[0]
+            at_floor = float(logs[key]) > 0 and float(logs.get(network + "/loss_scale", 2.0)) <= 1.0
+            self.stalled[network] = self.stalled[network] + 1 if at_floor else 0
+            if self.stalled[network] >= self.STALLED_ITERATIONS:
+                raise NonFiniteError(
+                    "the %s's updates were skipped in each of the last %d iterations (up to %d) with its loss scale at "
+                    "its floor (1): fp16 overflows that loss scaling cannot remove, so training no longer moves; the "
+                    "run stopped without saving it. Resume from the last checkpoint with --precision fp32 (on the NPU "
+                    "with an --npu-precision-mode that keeps fp16 out, such as must_keep_origin_dtype)"
+                    % ({"d": "critic", "g": "generator"}.get(network, network), self.STALLED_ITERATIONS, completed))
         self.recent.append(dict(iteration=completed, **{k: float(v) for k, v in logs.items()}))
         bad = {k: float(v) for k, v in logs.items() if not math.isfinite(float(v))
                and not (self.loss_scaling and k.endswith("/grad_norm"))}

@@ -1,8 +1,13 @@
-"""global_options(): the adapter's option singleton with its validation rules (master option set).
+"""global_options(): the adapter's option singleton with its validation rules (master option set;
+tf_adapter_2.x/python/npu_device/configs/npu_config.py and option_base.py).
 
 Assignment of an unknown option raises ValueError; a value outside an option's list raises
 TypeError when the default is not None and the type differs, ValueError otherwise.
+NPU_DOUBLE_BRANCH=r1.11.0 (or any branch before r1.12.0) models an older adapter: its NpuConfig
+has no `deterministic` option, which the adapter added on branch r1.12.0.
 """
+import os
+import re
 
 
 class _Option:
@@ -27,7 +32,7 @@ class _Config:
 
     def __setattr__(self, name, value):
         from npu_device import record
-        if name not in self._options or isinstance(self._options[name], type):
+        if name not in self._values or isinstance(self._options[name], type):
             raise ValueError("NpuConfig has no option %s" % name)
         spec = self._options[name]
         if spec.optional is not None and value not in spec.optional:
@@ -83,9 +88,17 @@ class NpuConfig(_Config):
 _GLOBAL = []
 
 
+def _has_deterministic():
+    match = re.fullmatch(r"r(\d+)\.(\d+)\.\d+", os.getenv("NPU_DOUBLE_BRANCH", "master"))
+    return match is None or (int(match.group(1)), int(match.group(2))) >= (1, 12)
+
+
 def global_options():
     if not _GLOBAL:
-        _GLOBAL.append(NpuConfig())
+        options = NpuConfig()
+        if not _has_deterministic():
+            del options._values["deterministic"]
+        _GLOBAL.append(options)
     return _GLOBAL[0]
 
 

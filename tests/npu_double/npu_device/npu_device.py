@@ -1,8 +1,12 @@
-"""open() / as_default() and the device handle, with the adapter's documented side effects."""
+"""open() / as_default() and the device handle, with the adapter's side effects
+(tf_adapter_2.x/python/npu_device/npu_device.py): open() replaces TensorFlow's eager context with
+a new one, so what was configured on the old one (thread pools) is lost; the launch variables are
+checked as open() checks them."""
 import contextlib
 import os
 
 import tensorflow as tf
+from tensorflow.python.eager import context
 
 _handles = {}
 _ctx = []
@@ -35,10 +39,58 @@ class NpuDeviceHandle:
         return self
 
 
+class _AdapterContext(context.Context):
+    """The adapter's _ContextWithDefaultDevice: a fresh eager context, built with default settings."""
+
+
+def _replace_context():
+    """As open() does: a new eager context, initialised, in place of the old one. Its thread pools
+    take their size from TF_NUM_INTRAOP_THREADS / TF_NUM_INTEROP_THREADS (TensorFlow reads them when
+    the context starts), which the double records."""
+    from npu_device import record
+    if isinstance(context.context(), _AdapterContext):
+        return
+    ctx = _AdapterContext()
+    ctx.ensure_initialized()
+    context._set_context(ctx)
+    record("context_replaced", intra_op_threads=os.getenv("TF_NUM_INTRAOP_THREADS"),
+           inter_op_threads=os.getenv("TF_NUM_INTEROP_THREADS"))
+
+
 def _rank_size():
     if os.getenv("RANK_SIZE") is not None and os.getenv("CM_WORKER_SIZE") is not None:
-        raise ValueError("RANK_SIZE and CM_WORKER_SIZE cannot be set together")
+        raise ValueError("RANK_SIZE and CM_WORK_SIZE cannot be configured at the same time")
     return int(os.getenv("RANK_SIZE", os.getenv("CM_WORKER_SIZE", "1")))
+
+
+def _worker_id(workers):
+    """The adapter asks HCCL for the rank (hccl get_rank_id): with a rank table, RANK_ID; in the
+    CM_* mode HCCL numbers the processes, which the double models on one host as the device's
+    offset from the chief's device (CM_CHIEF_DEVICE)."""
+    if workers == 1:
+        return 0
+    if os.getenv("CM_CHIEF_IP") is not None:
+        return int(os.getenv("ASCEND_DEVICE_ID", "0")) - int(os.getenv("CM_CHIEF_DEVICE"))
+    return int(os.getenv("RANK_ID"))
+
+
+def _check_launch(workers):
+    """open()'s checks of the two launch modes (rank table or CM_*), with its exception types."""
+    if workers == 1:
+        return
+    cm_chief_ip, rank_table = os.getenv("CM_CHIEF_IP"), os.getenv("RANK_TABLE_FILE")
+    if cm_chief_ip is not None and rank_table is not None:
+        raise RuntimeError("CM_CHIEF_IP and RANK_TABLE_FILE cannot be configured at the same time.")
+    if cm_chief_ip is not None:
+        for name in ("CM_CHIEF_PORT", "CM_CHIEF_DEVICE"):
+            if not os.getenv(name):
+                raise RuntimeError("You must specify cm %s by set env %s in distribution mode"
+                                   % (name[3:].lower().replace("_", " "), name))
+    elif rank_table is not None:
+        if not os.getenv("RANK_ID"):
+            raise RuntimeError("You must specify rank id by set env RANK_ID in distribution mode")
+    else:
+        raise RuntimeError("CM_CHIEF_IP and RANK_TABLE_FILE are all not be configured.")
 
 
 def open(device_id=None):  # noqa: A001 - the adapter's name
@@ -46,18 +98,15 @@ def open(device_id=None):  # noqa: A001 - the adapter's name
     from npu_device.configs import global_options
     if device_id is None:
         device_id = int(os.getenv("ASCEND_DEVICE_ID", "0"))
+    _replace_context()
     if _handles:
         (cached_id, handle), = _handles.items()
         if cached_id != device_id:
             raise RuntimeError("NPU device %d is open; cannot open device %d" % (cached_id, device_id))
         return handle
     workers = _rank_size()
-    if workers > 1 and not ((os.getenv("RANK_TABLE_FILE") and os.getenv("RANK_ID")) or
-                            (os.getenv("CM_CHIEF_IP") and os.getenv("CM_CHIEF_PORT") and
-                             os.getenv("CM_CHIEF_DEVICE"))):
-        raise RuntimeError("distributed NPU needs RANK_TABLE_FILE and RANK_ID, or CM_CHIEF_*")
-    # The adapter asks HCCL for the rank (get_rank_id); with a rank table that is RANK_ID.
-    worker_id = int(os.getenv("RANK_ID", "0")) if workers > 1 else 0
+    _check_launch(workers)
+    worker_id = _worker_id(workers)
     if os.getenv("NPU_DOUBLE_FAIL_RANK") == str(worker_id):  # tests: a rank whose device fails
         raise RuntimeError("NPU double: device %d of rank %d failed to open (NPU_DOUBLE_FAIL_RANK)"
                            % (device_id, worker_id))
