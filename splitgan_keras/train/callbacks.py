@@ -142,14 +142,17 @@ class NonFiniteGuard(IterationCallback):
 
 
 class ProgressReport(IterationCallback):
-    """Every `every` iterations: all logs and iterations/s as scalars of the run's log
-    (run_log.RunLog), and one progress line (iterations/s, ETA, main losses) on `stream`."""
+    """Every `every` iterations: all logs, iterations/s and images/s as scalars of the run's log
+    (run_log.RunLog), and one progress line (iterations/s, images/s, ETA, main losses) on `stream`.
+    Images/s counts the real images the critic reads, `images_per_iteration` (its batch times its
+    steps, over all replicas): the throughput Ascend's ModelZoo reports as FPS."""
 
     SHOWN = ("d/cost", "d/wgan", "d/gp", "d/acgan", "g/cost", "d/acc_real")
 
-    def __init__(self, run_log, every: int, end: int, stream=None):
+    def __init__(self, run_log, every: int, end: int, images_per_iteration: int, stream=None):
         super().__init__()
         self.run_log, self.every, self.end = run_log, every, end
+        self.images_per_iteration = images_per_iteration
         self.stream = stream or sys.stdout
 
     def on_train_begin(self, logs=None):
@@ -163,10 +166,12 @@ class ProgressReport(IterationCallback):
         now = time.perf_counter()
         rate = (completed - last_completed) / max(now - last_time, 1e-9)
         self._mark = (completed, now)
-        self.run_log.scalars(dict(logs or {}, **{"perf/iterations_per_second": rate}), completed)
+        images = rate * self.images_per_iteration
+        self.run_log.scalars(dict(logs or {}, **{"perf/iterations_per_second": rate, "perf/images_per_second": images}),
+                             completed)
         shown = "  ".join("%s %.4f" % (k, logs[k]) for k in self.SHOWN if logs and k in logs)
         eta = format_duration((self.end - completed) / rate) if rate > 0 else "?"
-        print("iteration %d/%d  %.2f it/s  ETA %s  %s" % (completed, self.end, rate, eta, shown),
+        print("iteration %d/%d  %.2f it/s  %.1f img/s  ETA %s  %s" % (completed, self.end, rate, images, eta, shown),
               file=self.stream, flush=True)
 
 

@@ -131,7 +131,8 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
         build.splitter(cfg, data, gan, source, class_names, run_log, write_records=chief), cfg.split.split_at, store)
     # Every process splits, checkpoints and evaluates (the others into scratch space: a strategy
     # synchronises saves); only the chief reports and draws.
-    writers = [callbacks.ProgressReport(run_log, cfg.output.log_every, end), grids]
+    writers = [callbacks.ProgressReport(run_log, cfg.output.log_every, end, cfg.train.batch_size * cfg.train.n_critic),
+               grids]
     with callbacks.StopOnSignal(runtime.replicas.count) as stop:
         if start < end:
             log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
