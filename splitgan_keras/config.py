@@ -25,7 +25,7 @@ def user_cache_dir() -> str:
     return os.environ.get("SPLITGAN_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "splitgan-keras"))
 
 
-def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None, metavar: Optional[str] = None,
+def option(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = None, metavar: Optional[str] = None,
          limits: Optional[Tuple[float, float]] = None):
     """A config field. `flag`: its command-line flag, or a tuple of the flag and its aliases;
     `metavar`: how --help names its value (default: from its type); `limits`: the least and the
@@ -37,23 +37,25 @@ def _opt(default, help: str, flag=None, choices: Optional[Tuple[str, ...]] = Non
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    width: int = _opt(128, "channels of generator and critic (ResNet-A 128, ResNet-B 256)", "--width", limits=(1, 4096))
-    image_size: int = _opt(
+    width: int = option(128, "channels of generator and critic (ResNet-A 128, ResNet-B 256)", "--width",
+                        limits=(1, 4096))
+    image_size: int = option(
         32, "image side in pixels, a multiple of 8 (CIFAR-10 32); the generator starts at image_size/8",
         "--image-size", limits=(8, 1024))
 
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    dataset: str = _opt("builtin", "training data (stl10 is unlabelled: one class to start with)", "--dataset",
-                        ("builtin", "cifar10", "stl10"))
-    data_dir: Optional[str] = _opt(
+    dataset: str = option("builtin", "training data (stl10 is unlabelled: one class to start with)", "--dataset",
+                          ("builtin", "cifar10", "stl10"))
+    data_dir: Optional[str] = option(
         None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file; "
               "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir", metavar="PATH")
-    builtin_size: int = _opt(10000, "number of images of the built-in procedural dataset", "--builtin-size",
-                             limits=(1, 10 ** 7))
-    builtin_seed: int = _opt(0, "seed of the built-in dataset (independent of the training seed)", limits=(0, MAX_SEED))
-    builtin_labels: str = _opt(
+    builtin_size: int = option(10000, "number of images of the built-in procedural dataset", "--builtin-size",
+                               limits=(1, 10 ** 7))
+    builtin_seed: int = option(0, "seed of the built-in dataset (independent of the training seed)",
+                               limits=(0, MAX_SEED))
+    builtin_labels: str = option(
         "colour", "labels of the built-in dataset: colour (10 classes), or colour_and_kind (20 classes: colour c's "
                   "blobs are class c, its stripes class 10 + c; the ablation's oracle)",
         choices=("colour", "colour_and_kind"))
@@ -61,115 +63,115 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    iterations: int = _opt(
+    iterations: int = option(
         100000, "generator iterations; the learning rate decays linearly to 0 over them", "--iterations",
         limits=(1, 10 ** 9))
-    batch_size: int = _opt(64, "critic batch size (real images per critic step)", "--batch-size", limits=(1, 65536))
-    gen_batch_multiple: int = _opt(2, "generator-step batch = gen_batch_multiple * batch_size", limits=(1, 64))
-    bn_groups: int = _opt(
+    batch_size: int = option(64, "critic batch size (real images per critic step)", "--batch-size", limits=(1, 65536))
+    gen_batch_multiple: int = option(2, "generator-step batch = gen_batch_multiple * batch_size", limits=(1, 64))
+    bn_groups: int = option(
         2, "every generator batch runs as this many groups with their own batch-norm statistics "
            "(the original's two-device split)", limits=(1, 1024))
-    n_critic: int = _opt(5, "critic steps per generator step", "--n-critic", limits=(1, 1000))
-    learning_rate: float = _opt(2e-4, "initial Adam learning rate of both networks", limits=(0, 10))
-    adam_beta1: float = _opt(0.0, "Adam beta1 of both networks")
-    adam_beta2: float = _opt(0.9, "Adam beta2 of both networks")
-    adam_epsilon: float = _opt(1e-8, "Adam epsilon (the TF1 default the original ran with)", limits=(0, 1))
-    gp_weight: float = _opt(10.0, "weight of the WGAN-GP gradient penalty", limits=(0, 1e6))
-    acgan_scale: float = _opt(1.0, "weight of the critic's class loss on real images", limits=(0, 1e6))
-    acgan_scale_g: float = _opt(0.1, "weight of the generator's class loss", limits=(0, 1e6))
-    seed: int = _opt(0, "seed of the initial weights, all sampled noise and the data order", "--seed",
-                     limits=(0, MAX_SEED))
-    ema_decay: float = _opt(
+    n_critic: int = option(5, "critic steps per generator step", "--n-critic", limits=(1, 1000))
+    learning_rate: float = option(2e-4, "initial Adam learning rate of both networks", limits=(0, 10))
+    adam_beta1: float = option(0.0, "Adam beta1 of both networks")
+    adam_beta2: float = option(0.9, "Adam beta2 of both networks")
+    adam_epsilon: float = option(1e-8, "Adam epsilon (the TF1 default the original ran with)", limits=(0, 1))
+    gp_weight: float = option(10.0, "weight of the WGAN-GP gradient penalty", limits=(0, 1e6))
+    acgan_scale: float = option(1.0, "weight of the critic's class loss on real images", limits=(0, 1e6))
+    acgan_scale_g: float = option(0.1, "weight of the generator's class loss", limits=(0, 1e6))
+    seed: int = option(0, "seed of the initial weights, all sampled noise and the data order", "--seed",
+                       limits=(0, MAX_SEED))
+    ema_decay: float = option(
         0.0, "keep an exponential moving average of the generator's weights with this decay per generator step, and "
              "use it for samples, evaluation and export (0: off, as the original; e.g. 0.999)", "--ema-decay")
 
 
 @dataclasses.dataclass(frozen=True)
 class SplitConfig:
-    split_at: Tuple[int, ...] = _opt(
+    split_at: Tuple[int, ...] = option(
         (), "split the classes after these iterations, numbered from 0 as the original counts "
             "(supervised CIFAR-10: 15620)", "--split-at")
-    min_split_size: int = _opt(2000, "only classes with more images than this are split", "--min-split-size",
-                               limits=(1, 10 ** 9))
-    unsupervised: bool = _opt(False, "ignore the data set's labels: start from one class", "--unsupervised")
-    feature_norm: str = _opt("batch", "normalisation of the critic features before k-means: batch (the original: "
-                                      "each feature over groups of batch_size images) or image (each image's vector)",
-                             None, ("batch", "image"))
+    min_split_size: int = option(2000, "only classes with more images than this are split", "--min-split-size",
+                                 limits=(1, 10 ** 9))
+    unsupervised: bool = option(False, "ignore the data set's labels: start from one class", "--unsupervised")
+    feature_norm: str = option("batch", "normalisation of the critic features before k-means: batch (the original: "
+                                        "each feature over groups of batch_size images) or image (each image's vector)",
+                               None, ("batch", "image"))
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
-    every: int = _opt(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every",
-                      limits=(0, 10 ** 9))
-    metrics: Tuple[str, ...] = _opt(
+    every: int = option(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every",
+                        limits=(0, 10 ** 9))
+    metrics: Tuple[str, ...] = option(
         ("is50k",), "metrics in training, by protocol name (metric_names.py): is<N> (Inception Score of N samples), "
                     "fid<N>_train (against the training set), builtin_quality<N> and builtin_fid<N>_train (built-in "
                     "dataset); the original: is50k", "--eval-metrics")
-    inception: Optional[str] = _opt(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
-                                          "needs network)", "--inception", metavar="DIR")
-    best_after: int = _opt(10000, "keep the checkpoint with the best Inception Score seen after this many "
-                                  "iterations (the original: 10000)", limits=(0, 10 ** 9))
-    cache_dir: Optional[str] = _opt(None, "cache of FID real statistics (default: $SPLITGAN_CACHE or "
-                                          "~/.cache/splitgan-keras)", "--cache-dir", metavar="DIR")
+    inception: Optional[str] = option(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
+                                            "needs network)", "--inception", metavar="DIR")
+    best_after: int = option(10000, "keep the checkpoint with the best Inception Score seen after this many "
+                                    "iterations (the original: 10000)", limits=(0, 10 ** 9))
+    cache_dir: Optional[str] = option(None, "cache of FID real statistics (default: $SPLITGAN_CACHE or "
+                                            "~/.cache/splitgan-keras)", "--cache-dir", metavar="DIR")
 
 
 @dataclasses.dataclass(frozen=True)
 class RuntimeConfig:
-    device: str = _opt("auto", "where to train", "--device", ("auto", "cpu", "gpu", "npu"))
-    precision: str = _opt("fp32", "fp32, or mixed precision as the device supports it (README: Devices)",
-                          "--precision", ("fp32", "mixed"))
-    xla: bool = _opt(False, "compile the training step with XLA (CPU and GPU)", "--xla")
-    iterations_per_call: int = _opt(
+    device: str = option("auto", "where to train", "--device", ("auto", "cpu", "gpu", "npu"))
+    precision: str = option("fp32", "fp32, or mixed precision as the device supports it (README: Devices)",
+                            "--precision", ("fp32", "mixed"))
+    xla: bool = option(False, "compile the training step with XLA (CPU and GPU)", "--xla")
+    iterations_per_call: int = option(
         1, "training iterations per tf.function call (Keras steps_per_execution); fewer calls save host overhead "
            "(on the NPU too the loop runs on the host: the adapter sinks only a graph that returns nothing after its "
            "loop). Intervals, splits and --iterations must be multiples of it",
         "--iterations-per-call", limits=(1, 10 ** 6))
-    deterministic: bool = _opt(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
-                                      "deterministic option)", "--deterministic")
-    threads: int = _opt(0, "TensorFlow's host thread pools (intra- and inter-op): 0 = its default, one thread per core "
-                           "the process may use. A run's numbers follow the thread count (it orders the float sums), so "
-                           "a fixed count repeats them on a machine or a taskset with another number of cores",
-                        "--threads", limits=(0, 1024))
-    replicas: int = _opt(
+    deterministic: bool = option(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
+                                        "deterministic option)", "--deterministic")
+    threads: int = option(
+        0, "TensorFlow's host thread pools (intra- and inter-op): 0 = its default, one thread per core the process may "
+           "use. A run's numbers follow the thread count (it orders the float sums), so a fixed count repeats them on "
+           "a machine or a taskset with another number of cores", "--threads", limits=(0, 1024))
+    replicas: int = option(
         0, "data-parallel replicas, each on its shard of every batch: 0 = every visible GPU with --device gpu, else "
            "one; N = that many (on the CPU, N logical devices). Several hosts: TF_CONFIG; Ascend: one process per NPU "
            "(RANK_SIZE, scripts/train_npu_8p.sh)", "--replicas", limits=(0, 4096))
-    collective_timeout: int = _opt(300, "seconds a replica waits for the others before the run stops with an error "
-                                        "(a process that died)", limits=(1, 10 ** 6))
+    collective_timeout: int = option(300, "seconds a replica waits for the others before the run stops with an error "
+                                          "(a process that died)", limits=(1, 10 ** 6))
 
 
 @dataclasses.dataclass(frozen=True)
 class NpuConfig:
     """Ascend adapter switches (--device npu), named as in Huawei's ModelZoo scripts."""
-    precision_mode: Optional[str] = _opt(
+    precision_mode: Optional[str] = option(
         None, "the adapter's precision_mode (e.g. allow_mix_precision, must_keep_origin_dtype); default: the "
               "adapter's own (allow_fp32_to_fp16), which the mixed policy needs. Modes that compute in fp16 get loss "
               "scaling", ("--npu-precision-mode", "--precision_mode"))
-    mixlist_file: Optional[str] = _opt(None, "JSON mixlist for the adapter's modify_mixlist",
-                                       ("--mixlist-file", "--mixlist_file"))
-    fusion_off_file: Optional[str] = _opt(None, "fusion switch file for the adapter's fusion_switch_file",
-                                          ("--fusion-off-file", "--fusion_off_file"))
-    data_dump: bool = _opt(False, "dump operator data at --data-dump-step", ("--data-dump", "--data_dump_flag"))
-    data_dump_step: str = _opt("10", "steps to dump, e.g. 0|5|10 or 0|3-5", ("--data-dump-step", "--data_dump_step"))
-    overflow_dump: bool = _opt(False, "dump operators that overflow", ("--overflow-dump", "--over_dump"))
-    dump_path: str = _opt("npu_dump", "folder for data and overflow dumps",
-                          ("--dump-path", "--data_dump_path", "--over_dump_path"))
-    profiling: bool = _opt(False, "profile with the adapter's profiler", "--profiling")
-    profiling_dir: str = _opt("npu_profiling", "folder for profiling output",
-                              ("--profiling-dir", "--profiling_dump_path"))
+    mixlist_file: Optional[str] = option(None, "JSON mixlist for the adapter's modify_mixlist",
+                                         ("--mixlist-file", "--mixlist_file"))
+    fusion_off_file: Optional[str] = option(None, "fusion switch file for the adapter's fusion_switch_file",
+                                            ("--fusion-off-file", "--fusion_off_file"))
+    data_dump: bool = option(False, "dump operator data at --data-dump-step", ("--data-dump", "--data_dump_flag"))
+    data_dump_step: str = option("10", "steps to dump, e.g. 0|5|10 or 0|3-5", ("--data-dump-step", "--data_dump_step"))
+    overflow_dump: bool = option(False, "dump operators that overflow", ("--overflow-dump", "--over_dump"))
+    dump_path: str = option("npu_dump", "folder for data and overflow dumps",
+                            ("--dump-path", "--data_dump_path", "--over_dump_path"))
+    profiling: bool = option(False, "profile with the adapter's profiler", "--profiling")
+    profiling_dir: str = option("npu_profiling", "folder for profiling output",
+                                ("--profiling-dir", "--profiling_dump_path"))
 
 
 @dataclasses.dataclass(frozen=True)
 class OutputConfig:
-    run_dir: str = _opt("runs/splitgan", "folder for config, checkpoints, samples, logs, export", "--run-dir")
-    checkpoint_every: int = _opt(1000, "save a checkpoint every N iterations (and at the end); 0: end only",
-                                 "--checkpoint-every", limits=(0, 10 ** 9))
-    keep_checkpoints: int = _opt(3, "how many recent checkpoints to keep", limits=(1, 10 ** 4))
-    sample_every: int = _opt(100, "write per-class sample grids every N iterations (and at the end); 0: end only",
-                             "--sample-every", limits=(0, 10 ** 9))
-    samples_per_class: int = _opt(10, "images per class in the sample grids", limits=(1, 1000))
-    log_every: int = _opt(10, "TensorBoard scalars and the progress line every N iterations", "--log-every",
-                          limits=(0, 10 ** 9))
+    run_dir: str = option("runs/splitgan", "folder for config, checkpoints, samples, logs, export", "--run-dir")
+    checkpoint_every: int = option(1000, "save a checkpoint every N iterations (and at the end); 0: end only",
+                                   "--checkpoint-every", limits=(0, 10 ** 9))
+    keep_checkpoints: int = option(3, "how many recent checkpoints to keep", limits=(1, 10 ** 4))
+    sample_every: int = option(100, "write per-class sample grids every N iterations (and at the end); 0: end only",
+                               "--sample-every", limits=(0, 10 ** 9))
+    samples_per_class: int = option(10, "images per class in the sample grids", limits=(1, 1000))
+    log_every: int = option(10, "TensorBoard scalars and the progress line every N iterations", "--log-every",
+                            limits=(0, 10 ** 9))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,48 +186,6 @@ class Config:
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
 
-@dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """What eval.py does with one source (evaluate/evaluation.py); not part of a run's Config. Its
-    training set and Inception module are named by the run's own sections (EVALUATE_SECTION_KEYS)."""
-    source: Optional[str] = _opt(None, "a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
-                                       "(runs/x/export) or a checkpoint of the original TF1 code")
-    checkpoint: Optional[str] = _opt(None, "with a run dir: this checkpoint instead of the latest", "--checkpoint",
-                                     metavar="CKPT")
-    metrics: Tuple[str, ...] = _opt(
-        (), "comma-separated protocol names: is<N> (Inception Score of N samples, e.g. is50k), fid<N>_train (FID "
-            "against the training set, e.g. fid50k_train), builtin_quality<N>, builtin_fid<N>_train", "--metrics")
-    grid: Optional[str] = _opt(None, "write a grid with one row of samples per class", "--grid", metavar="FILE.png")
-    per_class: int = _opt(10, "samples per class in --grid", "--per-class", limits=(1, 1000))
-    samples: Optional[int] = _opt(None, "with --out: N samples with uniform labels, or N of each of --classes",
-                                  "--samples", limits=(1, 10 ** 7))
-    classes: Tuple[int, ...] = _opt((), "with --samples: samples of these classes only, e.g. 3,13", "--classes")
-    out: Optional[str] = _opt(None, "where --samples go: FILE.npz (uint8 images, int32 labels), or a folder of PNG "
-                                    "files class<c>_<i>.png", "--out", metavar="FILE.npz|DIR")
-    class_chart: Optional[str] = _opt(None, "with a per-class metric (ifid<N>_train, builtin_ifid<N>_train): draw its "
-                                            "figures, a bar per class in tree order", "--class-chart",
-                                      metavar="FILE.png")
-    export_to: Optional[str] = _opt(None, "export the generator as a SavedModel", "--export-to", metavar="DIR")
-    json_path: Optional[str] = _opt(None, "also write the metric values to FILE as JSON", "--json", metavar="FILE")
-    seed: int = _opt(0, "seed of the noise and labels", "--seed", limits=(0, MAX_SEED))
-    tf1_initial_classes: int = _opt(10, "classes a TF1 run started from (10 supervised, 1 unsupervised)",
-                                    "--tf1-initial-classes", limits=(1, 512))
-    real: Optional[str] = _opt(
-        None, "instead of a generator, score real images with --metrics: the training set (train) or its test split "
-              "(test), the ceiling a generator is compared with; the data set of SOURCE (a run dir) or of --dataset. "
-              "Cached, so computed once per data set", "--real", ("train", "test"))
-    data: Optional[DataConfig] = _opt(None, "the training set where the source has no run config (an export, a TF1 "
-                                            "checkpoint); None: the run's")
-    eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)  # its inception and cache_dir
-
-    def has_work(self) -> bool:
-        return bool(self.metrics or self.grid or self.out or self.samples is not None or self.export_to)
-
-    def needs_source(self) -> bool:
-        """Whether the job scores a generator (a SOURCE), rather than real images of a data set."""
-        return self.real is None or self.data is None
-
-
 # (source name, {dotted key: value}) in increasing precedence, e.g. a config file, then flags, then --set.
 Overrides = List[Tuple[str, Mapping[str, Any]]]
 
@@ -233,8 +193,6 @@ Overrides = List[Tuple[str, Mapping[str, Any]]]
 RESUMABLE_SECTIONS = ("eval", "runtime", "npu", "output")
 # The image size of the data sets that have one (the original's): the built-in one is drawn at any size.
 FIXED_IMAGE_SIZES = {"cifar10": 32, "stl10": 48}
-# The run's settings that eval.py takes too, with their flags (evaluate/evaluation.py).
-EVALUATE_SECTION_KEYS = ("data.dataset", "data.data_dir", "eval.inception", "eval.cache_dir")
 
 
 def sections(cfg_type=Config):

@@ -7,8 +7,9 @@ import os
 import re
 
 from splitgan_keras import metric_names
-from splitgan_keras.config import FIXED_IMAGE_SIZES, Config, EvaluateConfig, describe, sections
+from splitgan_keras.config import FIXED_IMAGE_SIZES, Config, describe, sections
 from splitgan_keras.errors import UserError
+from splitgan_keras.evaluate_config import EvaluateConfig
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
 SAMPLE_FILE = re.compile(r"class\d+_\d+\.png")  # eval.py --out DIR's files: a folder of only these may be replaced

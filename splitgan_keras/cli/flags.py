@@ -11,6 +11,7 @@ from typing import Any, Collection, Dict, List, Optional
 
 from splitgan_keras import config as config_lib
 from splitgan_keras.errors import UserError, one_line
+from splitgan_keras.evaluate_config import EVALUATE_SECTION_KEYS, EvaluateConfig
 
 
 def list_parser(element_type):
@@ -178,23 +179,23 @@ def eval_parser() -> argparse.ArgumentParser:
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
                                     "compare two parity records (see README.md). --dataset and --data-dir name the "
                                     "training set where the source has no run config (an export, a TF1 checkpoint).")
-    source = next(f for f, _ in config_lib.fields(config_lib.EvaluateConfig) if f.name == "source")
+    source = next(f for f, _ in config_lib.fields(EvaluateConfig) if f.name == "source")
     parser.add_argument("source", nargs="?", default=argparse.SUPPRESS, help=source.metadata["help"])
-    _add_flags(parser, config_lib.EvaluateConfig)
+    _add_flags(parser, EvaluateConfig)
     for section, section_type in config_lib.sections():
-        _add_flags(parser, section_type, section + ".", config_lib.EVALUATE_SECTION_KEYS, EVAL_DEFAULTS)
+        _add_flags(parser, section_type, section + ".", EVALUATE_SECTION_KEYS, EVAL_DEFAULTS)
     for flags, keywords in EVAL_COMMAND_OPTIONS:
         parser.add_argument(*flags, **keywords)
     return parser
 
 
-def evaluate_config(args: argparse.Namespace) -> config_lib.EvaluateConfig:
+def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:
     """The EvaluateConfig an eval.py command line asks for."""
-    names = {f.name for f, _ in config_lib.fields(config_lib.EvaluateConfig)}
+    names = {f.name for f, _ in config_lib.fields(EvaluateConfig)}
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names}
-    sections = {k: v for k, v in vars(args).items() if k in config_lib.EVALUATE_SECTION_KEYS}
+    sections = {k: v for k, v in vars(args).items() if k in EVALUATE_SECTION_KEYS}
     if "data.data_dir" in sections and "data.dataset" not in sections:
         raise UserError("--data-dir %s needs --dataset (cifar10 or stl10)" % sections["data.data_dir"])
     run_settings = config_lib.with_overrides(config_lib.Config(), sections, "eval.py flags")
-    return config_lib.EvaluateConfig(**given, data=run_settings.data if "data.dataset" in sections else None,
+    return EvaluateConfig(**given, data=run_settings.data if "data.dataset" in sections else None,
                                      eval=run_settings.eval)

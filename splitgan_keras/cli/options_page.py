@@ -12,6 +12,7 @@ from typing import List
 
 from splitgan_keras import config as config_lib, config_checks
 from splitgan_keras.cli import flags
+from splitgan_keras.evaluate_config import EVALUATE_SECTION_KEYS, EvaluateConfig
 
 _INTRO = """# Options
 
@@ -79,11 +80,11 @@ def render() -> str:
         lines += ["", "### `%s`" % section, ""] + _settings_table(section_type, section + ".")
     lines += ["", "## eval.py", "", "`python eval.py SOURCE ...`: SOURCE is a run dir, a checkpoint, an export or a "
               "TF1 checkpoint.", ""]
-    lines += _settings_table(config_lib.EvaluateConfig, "")
+    lines += _settings_table(EvaluateConfig, "")
     lines += ["", "The run's settings that eval.py takes too (for a source without a run config, `--dataset` and "
               "`--data-dir` name the training set; else the run's is used):", ""]
     for section, section_type in config_lib.sections():
-        lines += _settings_table(section_type, section + ".", config_lib.EVALUATE_SECTION_KEYS, flags.EVAL_DEFAULTS)[
+        lines += _settings_table(section_type, section + ".", EVALUATE_SECTION_KEYS, flags.EVAL_DEFAULTS)[
             0 if section == "data" else 2:]
     lines += ["", "Instead of a source:", ""] + _command_table(flags.EVAL_COMMAND_OPTIONS)
     return "\n".join(lines) + "\n"

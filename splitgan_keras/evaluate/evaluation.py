@@ -19,6 +19,7 @@ from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.data import datasets
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
+from splitgan_keras.evaluate_config import EvaluateConfig
 from splitgan_keras.evaluate import real_scores, sources
 from splitgan_keras.evaluate.metrics import per_class, registry
 
@@ -26,7 +27,7 @@ from splitgan_keras.evaluate.metrics import per_class, registry
 JSON_FORMAT = "splitgan-keras evaluation 2"
 
 
-def _training_set(loaded: sources.Loaded, job: config_lib.EvaluateConfig) -> Optional[ImageData]:
+def _training_set(loaded: sources.Loaded, job: EvaluateConfig) -> Optional[ImageData]:
     """The training set of the source's run, or the one the job names (job.data), or None."""
     cfg = loaded.cfg
     if cfg is None and job.data is not None:
@@ -53,7 +54,7 @@ def _class_state(loaded: sources.Loaded):
     return lambda: (loaded.example_labels, parents)
 
 
-def _test_split(loaded: sources.Loaded, job: config_lib.EvaluateConfig) -> ImageData:
+def _test_split(loaded: sources.Loaded, job: EvaluateConfig) -> ImageData:
     """The test split of the data set of the source's run, or of the one the job names."""
     if loaded.cfg is None and job.data is None:
         raise UserError("the test split needs the data set: give --dataset/--data-dir, or evaluate a run dir")
@@ -66,7 +67,7 @@ def _plain(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _measure(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> dict:
+def _measure(job: EvaluateConfig, loaded: sources.Loaded) -> dict:
     """The job's metrics: printed, per-class tables and charts, the JSON file; returns the values."""
     needs = metric_names.needed(metric_names.parse_all(job.metrics))
     data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
@@ -94,7 +95,7 @@ def _measure(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> dict:
     return report.values
 
 
-def _check_classes(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> None:
+def _check_classes(job: EvaluateConfig, loaded: sources.Loaded) -> None:
     active = loaded.source.num_active()
     beyond = [c for c in job.classes if c >= active]
     if beyond:
@@ -102,7 +103,7 @@ def _check_classes(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> No
                                                                  active - 1))
 
 
-def _write_samples(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> None:
+def _write_samples(job: EvaluateConfig, loaded: sources.Loaded) -> None:
     """--samples N --out FILE.npz|DIR, of every class (uniform labels) or of --classes."""
     if job.classes:
         images, labels = sampling.class_samples(loaded.source, job.classes, job.samples, job.seed)
@@ -118,7 +119,7 @@ def _write_samples(job: config_lib.EvaluateConfig, loaded: sources.Loaded) -> No
         job.out, len(images), " of classes " + ",".join(map(str, job.classes)) if job.classes else ""), flush=True)
 
 
-def evaluate(job: config_lib.EvaluateConfig) -> dict:
+def evaluate(job: EvaluateConfig) -> dict:
     """Does what the job asks for on its source (see eval.py --help); returns the metric values.
     The job must have passed config_checks.validate_evaluation (eval.py checks it before TensorFlow
     starts)."""

@@ -15,11 +15,12 @@ from splitgan_keras import config as config_lib, config_checks, files, metric_na
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
+from splitgan_keras.evaluate_config import EvaluateConfig
 from splitgan_keras.evaluate import sources
 from splitgan_keras.evaluate.metrics import registry
 
 
-def load(job: config_lib.EvaluateConfig) -> sources.Loaded:
+def load(job: EvaluateConfig) -> sources.Loaded:
     """The real images of job.real ("train" or "test") as a source, with the run's training labels."""
     if job.source:
         if not rundir.holds_run(job.source):

@@ -1,8 +1,12 @@
-"""Collective helpers: identities when the process is not a cluster worker (as the adapter's).
+"""Collective helpers: identities when the process is not a cluster worker (as the adapter's,
+tf_adapter_2.x/python/npu_device/distribute/hccl.py).
 
 On a cluster worker (RANK_SIZE > 1) the double has no HCCL: every rank gets its own values
 back, as if the other ranks had computed the same. It records each call, and each all_reduce
-every time it runs (not only when traced), so tests can check that every step reduces.
+every time it runs (not only when traced), so tests can check that every step reduces. As strict
+as the adapter and HCCL: broadcast assigns to what it is given (variables only), and all_reduce
+refuses the dtypes HcclAllReduce does not reduce on the 910 (Atlas training products: int8, int32,
+int64, float16, float32).
 """
 import tensorflow as tf
 
@@ -19,12 +23,19 @@ def _record(event, **details):
     record(event, **details)
 
 
+HCCL_DTYPES = (tf.int8, tf.int32, tf.int64, tf.float16, tf.float32)
+
+
 def all_reduce(values, reduction="mean", fusion=1, fusion_id=-1, group="hccl_world_group"):
     if _single():
         return values
     if reduction not in ("mean", "sum", "max", "min", "prod"):
         raise ValueError("all_reduce: unknown reduction %r" % reduction)
     flat = list(values) if isinstance(values, (list, tuple)) else [values]
+    for value in flat:
+        if value is not None and tf.as_dtype(value.dtype) not in HCCL_DTYPES:
+            raise TypeError("HcclAllReduce does not reduce %s on the Ascend 910 (it takes int8, int32, int64, float16 "
+                            "and float32)" % tf.as_dtype(value.dtype).name)
     count = sum(v is not None for v in flat)
     ran = tf.py_function(lambda: _record("all_reduce", reduction=reduction, tensors=count) or 0, [], tf.int32)
     with tf.control_dependencies([ran]):
@@ -35,7 +46,10 @@ def all_reduce(values, reduction="mean", fusion=1, fusion_id=-1, group="hccl_wor
 def broadcast(values, root_rank=0, fusion=2, fusion_id=0, group="hccl_world_group"):
     if _single():
         return None
-    _record("broadcast", variables=len(list(values)), root_rank=root_rank)
+    values = list(values) if isinstance(values, (list, tuple)) else [values]
+    for value in values:  # the adapter assigns root_rank's value to each: a tensor fails here as it does there
+        value.assign(tf.identity(value))
+    _record("broadcast", variables=len(values), root_rank=root_rank)
     return None
 
 
