@@ -11,6 +11,8 @@ os.environ["SPLITGAN_CACHE"] = tempfile.mkdtemp(prefix="splitgan-test-cache-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+import splitgan_keras  # noqa: E402,F401  before TensorFlow, as every entry point: it picks the CPU kernels (oneDNN)
 import tensorflow as tf  # noqa: E402
 
 # Two logical CPU devices, so that tests can run two replicas in this process (MirroredStrategy).

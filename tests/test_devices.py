@@ -145,3 +145,16 @@ def test_threads_cannot_change_once_tensorflow_runs():
     runtime.set_threads(current)  # the same count is no change
     with pytest.raises(UserError, match=r"--threads %d: this process already runs TensorFlow" % (current + 5)):
         runtime.set_threads(current + 5)
+
+
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_the_package_turns_onednn_on_before_tensorflow_unless_the_user_chose(preset, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    if preset is not None:
+        env["TF_ENABLE_ONEDNN_OPTS"] = preset
+    code = ("import sys, os, splitgan_keras; assert 'tensorflow' not in sys.modules; "
+            "from splitgan_keras import cpu_backend; print(os.environ['TF_ENABLE_ONEDNN_OPTS'], cpu_backend.describe())")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(expected + " ")
+    assert ("set by the user" in result.stdout) == (preset is not None)

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
-from splitgan_keras import files, runtime as runtime_lib  # noqa: E402
+from splitgan_keras import cpu_backend, files, runtime as runtime_lib  # noqa: E402
 from splitgan_keras.cli import flags  # noqa: E402
 from splitgan_keras.bench.common import (BENCH_DEFAULTS, bench_config, fit_iterations, summary,  # noqa: E402
                                          synthetic, time_calls)
@@ -104,7 +104,8 @@ def run(args) -> dict:
     return {"config": {"width": cfg.model.width, "batch_size": cfg.train.batch_size,
                        "generator_batch": cfg.train.batch_size * cfg.train.gen_batch_multiple,
                        "n_critic": cfg.train.n_critic, "image_size": size, "tiny": bool(args.tiny)},
-            "runtime": runtime.describe(), "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
+            "runtime": runtime.describe(), "cpu_kernels": cpu_backend.describe(),
+            "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
             "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "results": results,
             "peak_rss_gib": peak_rss}
 
@@ -156,8 +157,8 @@ def _evaluation_throughput(gan, inception_handle: Optional[str], n: int, ceiling
 
 
 def format_table(report: dict) -> str:
-    lines = ["%s | %d CPUs | matmul ceilings %s" % (
-        report["runtime"], report["cpu_count"],
+    lines = ["%s | %d CPUs, %s | matmul ceilings %s" % (
+        report["runtime"], report["cpu_count"], report["cpu_kernels"],
         ", ".join("%s %.0f GFLOP/s" % item for item in sorted(report["matmul_ceiling_gflops"].items()))),
         "%-26s %10s %18s %9s %9s %6s" % ("quantity", "median", "min..max", "GFLOP", "GFLOP/s", "ceil")]
     for key, r in report["results"].items():
