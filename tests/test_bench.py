@@ -24,6 +24,8 @@ def test_bench_reports_times_flops_and_memory(tmp_path, capsys):
     assert set(ceilings) == {"float32", "bfloat16"} and min(ceilings.values()) > 0  # the policy's, and bf16 on CPU
     assert list(report["peak_rss_gib"]) == ["training"] and report["peak_rss_gib"]["training"] > 0
     assert "iteration_s" in capsys.readouterr().out
+    assert all(c["first_call_s"] > 0 and c["ops"] > 100 for c in report["compiled"].values())
+    assert report["compiled"]["iteration"]["ops"] > report["compiled"]["critic_step"]["ops"]
     assert report["cpu_kernels"].startswith("oneDNN (TF_ENABLE_ONEDNN_OPTS=1, set by ")  # the package's choice
 
 

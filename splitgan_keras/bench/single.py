@@ -5,7 +5,9 @@ with synthetic uint8 data, after warm-up, it reports median and spread of: secon
 iteration, per critic step and per generator step; the split step over 50000 images (feature
 pass and k-means apart); generator sampling and Inception throughput (images/s); peak RSS. Each
 time comes with the floating-point operations it performs, counted from the traced graph, and
-the GFLOP/s achieved against a matmul ceiling measured in the same run. `--tiny` measures the
+the GFLOP/s achieved against a matmul ceiling measured in the same run. For the iteration and
+each step it also reports the seconds to the first result (tracing, and with --xla compiling) and
+the graph's operation count, bodies of called functions included. `--tiny` measures the
 per-iteration host overhead on a model where compute is negligible.
 """
 from __future__ import annotations
@@ -25,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from splitgan_keras import cpu_backend, files, runtime as runtime_lib  # noqa: E402
 from splitgan_keras.cli import flags  # noqa: E402
 from splitgan_keras.bench.common import (BENCH_DEFAULTS, bench_config, fit_iterations, summary,  # noqa: E402
-                                         synthetic, time_calls)
+                                         sync, synthetic, time_calls)
 from splitgan_keras.data import pipeline  # noqa: E402
 from splitgan_keras.artefacts import sampling  # noqa: E402
 from splitgan_keras.evaluate.metrics import inception  # noqa: E402
@@ -40,6 +42,20 @@ def graph_flops(concrete_function) -> float:
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
     return float(tf.compat.v1.profiler.profile(concrete_function.graph, options=options).total_float_ops)
+
+
+def graph_ops(concrete_function) -> int:
+    """Operations of one call's graph, the bodies of the functions it calls (loops, conditions)
+    included: what a graph compiler (XLA, the NPU's graph engine) has to compile."""
+    graph_def = concrete_function.graph.as_graph_def()
+    return len(graph_def.node) + sum(len(f.node_def) for f in graph_def.library.function)
+
+
+def first_call(fn) -> float:
+    """Seconds to the first result of a tf.function: tracing, compiling (with XLA) and one run."""
+    start = time.perf_counter()
+    sync(fn())
+    return time.perf_counter() - start
 
 
 def matmul_ceiling(dtype: tf.DType, n: int = 4096, repeats: int = 10) -> float:
@@ -85,6 +101,9 @@ def run(args) -> dict:
     critic_step = tf.function(lambda: gan.critic_step_on(inputs, 0), jit_compile=cfg.runtime.xla or None)
     generator_step = tf.function(lambda: gan.generator_step_on(inputs), jit_compile=cfg.runtime.xla or None)
     iteration = tf.function(lambda: gan.iteration_step(inputs), jit_compile=cfg.runtime.xla or None)
+    compiled = {name: {"first_call_s": first_call(fn), "ops": graph_ops(fn.get_concrete_function())}
+                for name, fn in (("iteration", iteration), ("critic_step", critic_step),
+                                 ("generator_step", generator_step))}
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
     flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]
@@ -106,7 +125,7 @@ def run(args) -> dict:
                        "n_critic": cfg.train.n_critic, "image_size": size, "tiny": bool(args.tiny)},
             "runtime": runtime.describe(), "cpu_kernels": cpu_backend.describe(),
             "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
-            "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "results": results,
+            "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "results": results, "compiled": compiled,
             "peak_rss_gib": peak_rss}
 
 
@@ -169,6 +188,8 @@ def format_table(report: dict) -> str:
             key, r["median"], spread, "%.1f" % r["gflop"] if "gflop" in r else "",
             "%.0f" % r["gflops_per_s"] if "gflops_per_s" in r else "",
             "%.0f%%" % (100 * r["fraction_of_ceiling"]) if "fraction_of_ceiling" in r else ""))
+    for name, c in report["compiled"].items():
+        lines.append("%-26s %10.4g %18s" % ("first_call_s." + name, c["first_call_s"], "%d ops" % c["ops"]))
     for phase, gib in report["peak_rss_gib"].items():
         lines.append("%-26s %10.3f" % ("peak_rss_gib." + phase, gib))
     return "\n".join(lines)
