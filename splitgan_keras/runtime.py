@@ -280,8 +280,8 @@ def _open_npu(npu_cfg, deterministic: bool, threads: int):
         handle = npu.open().as_default()
     except (RuntimeError, ValueError) as e:
         raise UserError("--device npu: the adapter could not open device %s (%s); check ASCEND_DEVICE_ID, and for "
-                        "several devices RANK_SIZE, RANK_ID and RANK_TABLE_FILE (docs/devices.md: Ascend NPU)"
-                        % (os.environ.get("ASCEND_DEVICE_ID", "0"), e))
+                        "several devices RANK_SIZE, RANK_ID and RANK_TABLE_FILE, or the CM_* variables "
+                        "(docs/devices.md: Ascend NPU)" % (os.environ.get("ASCEND_DEVICE_ID", "0"), e))
     return npu, handle
 
 
