@@ -19,6 +19,8 @@ import os
 import tensorflow as tf
 from tensorflow.python.eager import context as eager_context
 
+_TF_VERSION = tuple(int(part) for part in tf.__version__.split(".")[:2])  # (2, 6) or (2, 15)
+
 OptimizerV2Adam = getattr(tf.keras.optimizers, "legacy", tf.keras.optimizers).Adam
 
 
@@ -41,7 +43,12 @@ def enable_determinism() -> None:
 
 @functools.lru_cache(maxsize=None)
 def cpu_bfloat16_convolutions() -> bool:
-    """True when a bfloat16 convolution on the CPU computes in bfloat16 (not so on TF 2.6)."""
+    """True when a bfloat16 convolution on the CPU computes in bfloat16, so that Keras' mixed_bfloat16
+    policy can train there. Never on TF 2.6: with Eigen it computes in float32, and with oneDNN
+    (cpu_backend.py turns it on) some convolutions still return float32, which a bfloat16 bias
+    cannot be added to (seen in the mixed-precision tests at width 8, 16x16)."""
+    if _TF_VERSION < (2, 9):
+        return False
     with tf.device("/cpu:0"):
         out = tf.nn.conv2d(tf.zeros([1, 1, 1, 1], tf.bfloat16), tf.zeros([1, 1, 1, 1], tf.bfloat16), 1, "VALID")
     return out.dtype == tf.bfloat16

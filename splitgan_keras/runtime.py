@@ -100,9 +100,9 @@ def setup(cfg: config_lib.Config) -> Runtime:
                         "and drops jit_compile")
     policy = POLICIES[(device, rt.precision)]
     if policy == "mixed_bfloat16" and not compat.cpu_bfloat16_convolutions():
-        raise UserError("--precision mixed on the CPU (the mixed_bfloat16 policy) needs bfloat16 convolutions, and this "
-                        "TensorFlow %s computes them in float32 on the CPU; use --precision fp32 here, or TensorFlow 2.15"
-                        % tf.__version__)
+        raise UserError("--precision mixed on the CPU (the mixed_bfloat16 policy) needs bfloat16 convolutions, "
+                        "which TensorFlow %s does not run reliably on the CPU; use --precision fp32 here, or "
+                        "TensorFlow 2.15" % tf.__version__)
     loss_scale, device_name, host_scope, adapter_version = None, "", contextlib.nullcontext, ""
     if device == "npu":
         npu, handle = _open_npu(cfg.npu, rt.deterministic, rt.threads)

@@ -28,10 +28,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 compat.enable_determinism()
 
-# TF 2.6's CPU convolutions compute bfloat16 inputs in float32, so the CPU's mixed policy cannot run there.
+# TF 2.6 runs no bfloat16 convolutions on the CPU reliably, so the CPU's mixed policy cannot run there.
 needs_cpu_bfloat16 = pytest.mark.skipif(not compat.cpu_bfloat16_convolutions(), reason=(
-    "this TensorFlow's CPU convolutions compute bfloat16 in float32 (TF 2.6), so --precision mixed is refused on the "
-    "CPU; test_devices.py checks the refusal"))
+    "this TensorFlow runs no bfloat16 convolutions on the CPU reliably (TF 2.6), so --precision mixed is refused "
+    "on the CPU; test_devices.py checks the refusal"))
 
 # A model small enough that a training iteration takes milliseconds.
 TINY = ["--width", "8", "--image-size", "16", "--batch-size", "4", "--n-critic", "2", "--builtin-size", "64",
