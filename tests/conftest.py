@@ -1,4 +1,5 @@
 """Shared fixtures: op determinism for the whole session, tiny configurations, CLI runners."""
+import json
 import os
 import pickle
 import subprocess
@@ -82,6 +83,12 @@ def float32_policy_afterwards():
 
 
 NPU_DOUBLE = os.path.join(ROOT, "tests", "npu_double")
+
+
+def npu_events(log_path):
+    """The events the npu_device double recorded, one JSON object per line of its log."""
+    with open(log_path) as f:
+        return [json.loads(line) for line in f]
 
 
 def run_with_npu_double(args, log_path, device_id="0", timeout=600, **env_vars):

@@ -7,14 +7,9 @@ import sys
 import pytest
 import tensorflow as tf
 
-from conftest import ROOT, TINY, needs_cpu_bfloat16, run_script, run_with_npu_double, train_cli
+from conftest import ROOT, TINY, needs_cpu_bfloat16, npu_events, run_script, run_with_npu_double, train_cli
 from splitgan_keras import compat, config, runtime
 from splitgan_keras.errors import UserError
-
-
-def _events(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
 
 
 @pytest.mark.slow
@@ -26,7 +21,7 @@ def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
                                          "--profiling", "--profiling-dir", tmp_path / "prof",
                                          "--iterations-per-call", 3], log, device_id="3")
     assert result.returncode == 0, result.stderr
-    events = _events(log)
+    events = npu_events(log)
     kinds = [e["event"] for e in events]
     opened = kinds.index("open")
     assert kinds[opened + 1] == "as_default"
@@ -55,7 +50,7 @@ def test_npu_fp32_with_a_precision_mode_and_no_loss_scaling(tmp_path):
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 2, "--device", "npu",
                                          "--precision_mode", "must_keep_origin_dtype"], log)
     assert result.returncode == 0, result.stderr
-    events = _events(log)
+    events = npu_events(log)
     assert {"event": "option", "name": "NpuConfig.precision_mode", "value": "must_keep_origin_dtype",
             "after_open": False} in events
     assert not [e for e in events if e["event"] == "npu_loss_scale_optimizer"]

@@ -6,12 +6,7 @@ import os
 
 import pytest
 
-from conftest import NPU_DOUBLE, TINY, run_script, run_with_npu_double
-
-
-def _events(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
+from conftest import NPU_DOUBLE, TINY, npu_events, run_script, run_with_npu_double
 
 
 @pytest.mark.slow
@@ -21,7 +16,7 @@ def test_saturated_overflows_are_counted_as_the_optimizer_skipped_them(tmp_path)
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 4, "--device", "npu",
                                          "--precision", "mixed", "--log-every", 1], log, NPU_DOUBLE_OVERFLOW="1,2")
     assert result.returncode == 0, result.stderr[-3000:]
-    steps = [e for e in _events(log) if e["event"] == "loss_scale_step"]
+    steps = [e for e in npu_events(log) if e["event"] == "loss_scale_step"]
     skipped = [e for e in steps if not e["applied"]]
     # The saturated ones: finite gradients, yet skipped (of the 4 injected; an injected call whose gradients
     # overflowed anyway, as the first steps at the initial loss scale may, counts once).
@@ -51,7 +46,7 @@ def test_fp32_gets_loss_scaling_whenever_the_precision_mode_puts_fp16_in_the_ste
         args += ["--precision_mode", precision_mode]
     result = run_with_npu_double(args, tmp_path / "npu.log")
     assert result.returncode == 0, result.stderr[-3000:]
-    optimizers = [e for e in _events(tmp_path / "npu.log") if e["event"] == "npu_loss_scale_optimizer"]
+    optimizers = [e for e in npu_events(tmp_path / "npu.log") if e["event"] == "npu_loss_scale_optimizer"]
     assert len(optimizers) == (2 if wrapped else 0)
     assert ("policy float32, loss scaling dynamic, NpuLossScaleOptimizer" in result.stdout) == wrapped
 
@@ -62,7 +57,7 @@ def test_threads_survive_the_context_that_open_replaces(tmp_path):
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 1, "--device", "npu",
                                          "--threads", 1], log)
     assert result.returncode == 0, result.stderr[-3000:]
-    replaced = [e for e in _events(log) if e["event"] == "context_replaced"]
+    replaced = [e for e in npu_events(log) if e["event"] == "context_replaced"]
     assert replaced == [{"event": "context_replaced", "intra_op_threads": "1", "inter_op_threads": "1"}]
 
 
@@ -114,7 +109,7 @@ def test_two_ranks_in_the_cluster_launch_mode(tmp_path):
             assert not run_dir.exists()  # not the chief's device: it writes nothing, not even a fresh run dir check
     assert "2 NPU ranks (this is rank 1), HCCL" in results[1].stdout
     assert (run_dir / "checkpoints" / "ckpt-2.index").exists()
-    opened = [next(e for e in _events(tmp_path / ("rank%d.log" % r)) if e["event"] == "open") for r in (0, 1)]
+    opened = [next(e for e in npu_events(tmp_path / ("rank%d.log" % r)) if e["event"] == "open") for r in (0, 1)]
     assert [(e["workers_num"], e["worker_id"]) for e in opened] == [(2, 0), (2, 1)]
 
 

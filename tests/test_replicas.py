@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import NPU_DOUBLE, ROOT, TINY, run_with_npu_double, train_cli
+from conftest import NPU_DOUBLE, ROOT, TINY, npu_events, run_with_npu_double, train_cli
 from splitgan_keras import launch, replicas as replicas_lib
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.evaluate.metrics import inception
@@ -150,11 +150,6 @@ def test_batches_that_do_not_divide_over_the_replicas_are_refused(tmp_path, caps
     assert not (tmp_path / "r").exists() and not (tmp_path / "s").exists()
 
 
-def _events(path):
-    with open(path) as f:
-        return [json.loads(line) for line in f]
-
-
 @pytest.mark.slow
 def test_npu_ranks_broadcast_after_build_reduce_every_step_and_only_rank_0_writes(tmp_path):
     run_dir = tmp_path / "run"
@@ -171,7 +166,7 @@ def test_npu_ranks_broadcast_after_build_reduce_every_step_and_only_rank_0_write
     assert "2 NPU ranks (this is rank 1), HCCL" in results[1].stdout
     assert (run_dir / "export" / "saved_model.pb").exists() and (run_dir / "checkpoints" / "ckpt-3.index").exists()
     for rank in (0, 1):
-        events = _events(tmp_path / ("rank%d.log" % rank))
+        events = npu_events(tmp_path / ("rank%d.log" % rank))
         kinds = [e["event"] for e in events]
         opened = next(e for e in events if e["event"] == "open")
         assert (opened["workers_num"], opened["worker_id"], opened["device_id"]) == (2, rank, rank)
@@ -257,7 +252,7 @@ def test_the_npu_launch_script_runs_a_process_per_device(tmp_path):
     assert result.returncode == 0, result.stderr + result.stdout
     logs = {r: (tmp_path / "logs" / ("rank_%d.log" % r)).read_text() for r in (0, 1)}
     assert "this is rank 0" in logs[0] and "this is rank 1" in logs[1] and "done:" in logs[1]
-    opened = {(e["device_id"], e["worker_id"]) for e in _events(tmp_path / "npu.log") if e["event"] == "open"}
+    opened = {(e["device_id"], e["worker_id"]) for e in npu_events(tmp_path / "npu.log") if e["event"] == "open"}
     assert opened == {(4, 0), (5, 1)}
     assert (tmp_path / "run" / "export" / "saved_model.pb").exists()
 
