@@ -27,13 +27,20 @@ from splitgan_keras.evaluate.metrics import per_class, registry
 JSON_FORMAT = "splitgan-keras evaluation 2"
 
 
+def _run_config(loaded: sources.Loaded, job: EvaluateConfig) -> Optional[config_lib.Config]:
+    """The configuration whose data set the metrics need: the source's run's, or one made of the
+    job's data section (job.data) at the source's image size, checked; None if neither is there."""
+    if loaded.cfg is not None or job.data is None:
+        return loaded.cfg
+    cfg = dataclasses.replace(config_lib.Config(), data=job.data, model=dataclasses.replace(
+        config_lib.ModelConfig(), image_size=loaded.source.image_size))
+    config_checks.validate(cfg)
+    return cfg
+
+
 def _training_set(loaded: sources.Loaded, job: EvaluateConfig) -> Optional[ImageData]:
     """The training set of the source's run, or the one the job names (job.data), or None."""
-    cfg = loaded.cfg
-    if cfg is None and job.data is not None:
-        cfg = dataclasses.replace(config_lib.Config(), data=job.data, model=dataclasses.replace(
-            config_lib.ModelConfig(), image_size=loaded.source.image_size))
-        config_checks.validate(cfg)
+    cfg = _run_config(loaded, job)
     return None if cfg is None else datasets.load(cfg)
 
 
@@ -56,10 +63,10 @@ def _class_state(loaded: sources.Loaded):
 
 def _test_split(loaded: sources.Loaded, job: EvaluateConfig) -> ImageData:
     """The test split of the data set of the source's run, or of the one the job names."""
-    if loaded.cfg is None and job.data is None:
+    cfg = _run_config(loaded, job)
+    if cfg is None:
         raise UserError("the test split needs the data set: give --dataset/--data-dir, or evaluate a run dir")
-    return datasets.load_test(loaded.cfg or dataclasses.replace(config_lib.Config(), data=job.data, model=(
-        dataclasses.replace(config_lib.ModelConfig(), image_size=loaded.source.image_size))))
+    return datasets.load_test(cfg)
 
 
 def _plain(value):
