@@ -99,6 +99,40 @@ def run_with_npu_double(args, log_path, device_id="0", timeout=600, **env_vars):
     return run_script("train.py", args, timeout, env)
 
 
+def npu_ranks_env(tmp_path, count=2, **env_vars):
+    """The environment of each rank of a `count`-rank NPU job launched with a rank table (the
+    double's events of rank r in tmp_path/rank<r>.log)."""
+    rank_table = tmp_path / "rank_table.json"
+    rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+    return [dict(env_vars, RANK_SIZE=str(count), RANK_ID=str(rank), RANK_TABLE_FILE=str(rank_table))
+            for rank in range(count)]
+
+
+def run_npu_ranks(command, tmp_path, rank_envs, timeout=600):
+    """Runs `python command...` once per rank at the same time, with the npu_device double (whose
+    ranks meet and exchange every collective) and rank_envs[r] in rank r's environment, device r.
+    Returns each rank's subprocess.CompletedProcess (output through files: a rank blocked on a full
+    pipe would hold the other in a collective); kills what is left after `timeout` s."""
+    processes, outputs = [], []
+    try:
+        for rank, env_vars in enumerate(rank_envs):
+            env = dict(os.environ, PYTHONPATH=NPU_DOUBLE + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                       NPU_DOUBLE_LOG=str(tmp_path / ("rank%d.log" % rank)), ASCEND_DEVICE_ID=str(rank), **env_vars)
+            outputs.append((tmp_path / ("rank%d.out" % rank), tmp_path / ("rank%d.err" % rank)))
+            with open(outputs[-1][0], "w") as out, open(outputs[-1][1], "w") as err:
+                processes.append(subprocess.Popen([sys.executable] + [str(c) for c in command], cwd=ROOT, env=env,
+                                                  stdout=out, stderr=err))
+        for p in processes:
+            p.wait(timeout=timeout)
+    finally:
+        for p in processes:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    return [subprocess.CompletedProcess(p.args, p.returncode, out.read_text(), err.read_text())
+            for p, (out, err) in zip(processes, outputs)]
+
+
 @pytest.fixture(scope="session")
 def inception_dir(tmp_path_factory):
     """A stand-in of tfgan's Inception module, saved as a TF-Hub-loadable SavedModel."""

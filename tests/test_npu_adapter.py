@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from conftest import NPU_DOUBLE, TINY, npu_events, run_script, run_with_npu_double
+from conftest import NPU_DOUBLE, TINY, npu_events, npu_ranks_env, run_npu_ranks, run_script, run_with_npu_double
+from splitgan_keras import launch
 
 
 @pytest.mark.slow
@@ -101,14 +102,13 @@ CM_ENV = {"CM_WORKER_SIZE": "2", "CM_CHIEF_IP": "127.0.0.1", "CM_CHIEF_PORT": "2
 def test_two_ranks_in_the_cluster_launch_mode(tmp_path):
     run_dir = tmp_path / "run"
     args = TINY + ["--run-dir", run_dir, "--iterations", 2, "--device", "npu"]
-    results = {}
-    for rank in (1, 0):  # the double has no HCCL, so the ranks run one after the other
-        results[rank] = run_with_npu_double(args, tmp_path / ("rank%d.log" % rank), device_id=str(rank), **CM_ENV)
-        assert results[rank].returncode == 0, results[rank].stderr[-3000:]
-        if rank == 1:
-            assert not run_dir.exists()  # not the chief's device: it writes nothing, not even a fresh run dir check
+    env = dict(CM_ENV, CM_CHIEF_PORT=str(launch.free_ports(1)[0]))  # where the double's ranks meet
+    results = run_npu_ranks(["train.py"] + args, tmp_path, [env, env], timeout=300)
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
     assert "2 NPU ranks (this is rank 1), HCCL" in results[1].stdout
-    assert (run_dir / "checkpoints" / "ckpt-2.index").exists()
+    assert "2 NPU ranks (this is rank 0), HCCL" in results[0].stdout
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
     opened = [next(e for e in npu_events(tmp_path / ("rank%d.log" % r)) if e["event"] == "open") for r in (0, 1)]
     assert [(e["workers_num"], e["worker_id"]) for e in opened] == [(2, 0), (2, 1)]
 
@@ -130,3 +130,43 @@ def test_data_dump_and_overflow_dump_together_are_refused(tmp_path):
     result = run_script("train.py", TINY + ["--run-dir", tmp_path / "run", "--device", "npu", "--data-dump",
                                             "--overflow-dump", "--dry-run"])
     assert result.returncode == 2 and "cannot be used with --data-dump" in result.stderr
+
+
+# Two ranks of the double, each issuing a broadcast and then an all_reduce of a float and an int tensor
+# in one compiled step; RANK1_DTYPE and RANK1_ORDER make rank 1 issue them otherwise.
+COLLECTIVES = """
+import os
+import tensorflow as tf
+import npu_device
+npu_device.open().as_default()
+rank = int(os.environ["RANK_ID"])
+weights = tf.Variable([float(rank)] * 3)
+npu_device.distribute.broadcast([weights], root_rank=1)
+value = tf.constant([1.0, 2.0], os.environ.get("RANK%d_DTYPE" % rank, "float32")) * (2 * rank + 1)
+
+@tf.function
+def step(value):
+    values = [value, tf.cast(value, tf.int32)]
+    return npu_device.distribute.all_reduce(values[::-1] if os.environ.get("RANK%d_ORDER" % rank) else values, "mean")
+
+print([t.numpy().tolist() for t in [weights] + step(value)])
+"""
+
+
+def test_the_doubles_ranks_really_combine_their_collectives(tmp_path):
+    results = run_npu_ranks(["-c", COLLECTIVES], tmp_path, npu_ranks_env(tmp_path), timeout=120)
+    for result in results:
+        assert result.returncode == 0, result.stderr[-2000:]
+        # root rank 1's weights; the mean of [1, 2] and [3, 6] (the adapter divides integers into floats)
+        assert result.stdout.strip() == "[[1.0, 1.0, 1.0], [2.0, 4.0], [2.0, 4.0]]"
+
+
+@pytest.mark.parametrize("rank1, issued", [({"RANK1_DTYPE": "float16"}, "rank 1 all_reduce sum float16[2]"),
+                                           ({"RANK1_ORDER": "1"}, "rank 1 all_reduce sum int32[2]")])
+def test_a_collective_issued_otherwise_on_another_rank_fails_on_both(tmp_path, rank1, issued):
+    rank_envs = npu_ranks_env(tmp_path)
+    rank_envs[1].update(rank1)
+    results = run_npu_ranks(["-c", COLLECTIVES], tmp_path, rank_envs, timeout=120)
+    message = "collective #1 differs between the ranks: rank 0 issued all_reduce sum float32[2], " + issued
+    for result in results:
+        assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import NPU_DOUBLE, ROOT, TINY, npu_events, run_with_npu_double, train_cli
+from conftest import NPU_DOUBLE, ROOT, TINY, npu_events, npu_ranks_env, run_npu_ranks, train_cli
 from splitgan_keras import launch, replicas as replicas_lib
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.evaluate.metrics import inception
@@ -151,20 +151,18 @@ def test_batches_that_do_not_divide_over_the_replicas_are_refused(tmp_path, caps
 
 
 @pytest.mark.slow
-def test_npu_ranks_broadcast_after_build_reduce_every_step_and_only_rank_0_writes(tmp_path):
+def test_two_npu_ranks_train_what_one_device_trains_and_only_rank_0_writes(one_device_run, tmp_path, inception_dir):
+    # The double's ranks exchange every collective (its HCCL), in fp32 as the CPU computes.
     run_dir = tmp_path / "run"
-    rank_table = tmp_path / "rank_table.json"
-    rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
-    args = TINY + ["--run-dir", run_dir, "--iterations", 3, "--device", "npu"]
-    results = {}
-    for rank in (1, 0):  # the double has no HCCL, so the ranks run one after the other
-        results[rank] = run_with_npu_double(args, tmp_path / ("rank%d.log" % rank), device_id=str(rank),
-                                            RANK_SIZE="2", RANK_ID=str(rank), RANK_TABLE_FILE=str(rank_table))
-        assert results[rank].returncode == 0, results[rank].stderr[-3000:]
-        if rank == 1:
-            assert not run_dir.exists()  # rank 1 writes nothing
+    args = SPLIT_RUN + _evaluated_at_the_end(inception_dir) + ["--run-dir", run_dir, "--device", "npu",
+                                                                "--npu-precision-mode", "must_keep_origin_dtype"]
+    results = run_npu_ranks(["train.py"] + args, tmp_path, npu_ranks_env(tmp_path), timeout=300)
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
     assert "2 NPU ranks (this is rank 1), HCCL" in results[1].stdout
-    assert (run_dir / "export" / "saved_model.pb").exists() and (run_dir / "checkpoints" / "ckpt-3.index").exists()
+    _assert_same_run(_checkpoint(one_device_run, 6), _checkpoint(run_dir, 6))
+    assert sorted(os.listdir(run_dir)) == sorted(os.listdir(one_device_run))  # one writer
+    assert _best_score(run_dir) == pytest.approx(_best_score(one_device_run), rel=1e-3)
     for rank in (0, 1):
         events = npu_events(tmp_path / ("rank%d.log" % rank))
         kinds = [e["event"] for e in events]
@@ -175,7 +173,7 @@ def test_npu_ranks_broadcast_after_build_reduce_every_step_and_only_rank_0_write
         assert events[broadcast]["root_rank"] == 0 and events[broadcast]["variables"] > 20
         reduced = [e for e in events if e["event"] == "all_reduce"]
         # every iteration: the generator's and each critic step's gradients, and the logs
-        assert len(reduced) == 3 * (2 + 2) and {e["reduction"] for e in reduced} == {"mean"}
+        assert len(reduced) == 6 * (2 + 2) and {e["reduction"] for e in reduced} == {"mean"}
 
 
 def test_each_npu_rank_reads_its_own_shard():

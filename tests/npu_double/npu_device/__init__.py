@@ -3,7 +3,7 @@
 It follows the documented API (section 7 checklist): the exports, the validated global options
 singleton, open()/as_default() with ASCEND_DEVICE_ID and rank checks, the handle, the
 NpuLossScaleOptimizer subclassing Keras' LossScaleOptimizer, and the distribute functions (no-ops
-on one device; on a cluster worker, recorded identities: the double has no HCCL).
+on one device; on a cluster worker, collectives the ranks really exchange: link.py, the double's HCCL).
 Like the adapter, as_default() forces jit_compile off in tf.function and turns tf.device into a
 no-op. Computation stays on the CPU.
 

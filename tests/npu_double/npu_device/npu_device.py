@@ -1,7 +1,7 @@
 """open() / as_default() and the device handle, with the adapter's side effects
 (tf_adapter_2.x/python/npu_device/npu_device.py): open() replaces TensorFlow's eager context with
 a new one, so what was configured on the old one (thread pools) is lost; the launch variables are
-checked as open() checks them."""
+checked as open() checks them, and the ranks of a cluster meet (link.py, the double's HCCL)."""
 import contextlib
 import os
 
@@ -19,6 +19,7 @@ def global_npu_ctx():
 class NpuDeviceHandle:
     def __init__(self, device_id, workers_num, worker_id):
         self.device_id, self.workers_num, self.worker_id = device_id, workers_num, worker_id
+        self.link = None  # the double's HCCL (link.Link) on a cluster worker
 
     def name(self):
         return "/job:localhost/replica:0/task:0/device:NPU:%d" % self.device_id
@@ -112,6 +113,9 @@ def open(device_id=None):  # noqa: A001 - the adapter's name
                            % (device_id, worker_id))
     record("open", device_id=device_id, options=global_options().as_dict(), workers_num=workers, worker_id=worker_id)
     handle = NpuDeviceHandle(device_id, workers, worker_id)
+    if handle.is_cluster_worker():  # the adapter's open() initialises HCCL: the ranks meet here
+        from npu_device.link import Link
+        handle.link = Link.meet(worker_id, workers)
     _handles[device_id] = handle
     return handle
 
