@@ -7,8 +7,9 @@ pass and k-means apart); generator sampling and Inception throughput (images/s);
 time comes with the floating-point operations it performs, counted from the traced graph, and
 the GFLOP/s achieved against a matmul ceiling measured in the same run. For the iteration and
 each step it also reports the seconds to the first result (tracing, and with --xla compiling) and
-the graph's operation count, bodies of called functions included. `--tiny` measures the
-per-iteration host overhead on a model where compute is negligible.
+the graph's operation count, bodies of called functions included (`--compile-only`: those
+alone, with the second call's time). `--tiny` measures the per-iteration host overhead on a
+model where compute is negligible.
 """
 from __future__ import annotations
 
@@ -104,6 +105,16 @@ def run(args) -> dict:
     compiled = {name: {"first_call_s": first_call(fn), "ops": graph_ops(fn.get_concrete_function())}
                 for name, fn in (("iteration", iteration), ("critic_step", critic_step),
                                  ("generator_step", generator_step))}
+    report = {"config": {"width": cfg.model.width, "batch_size": cfg.train.batch_size,
+                         "generator_batch": cfg.train.batch_size * cfg.train.gen_batch_multiple,
+                         "n_critic": cfg.train.n_critic, "image_size": size, "tiny": bool(args.tiny)},
+              "runtime": runtime.describe(), "cpu_kernels": cpu_backend.describe(),
+              "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
+              "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "compiled": compiled}
+    if args.compile_only:
+        for fn, c in zip((iteration, critic_step, generator_step), compiled.values()):
+            c["second_call_s"] = time_calls(fn, 1, 0)[0]  # the first call's compile time is the difference
+        return dict(report, results={}, peak_rss_gib={"training": _peak_rss_gib()})
     flops = {"critic": graph_flops(critic_step.get_concrete_function()),
              "generator": graph_flops(generator_step.get_concrete_function())}
     flops["iteration"] = cfg.train.n_critic * flops["critic"] + flops["generator"]
@@ -120,13 +131,7 @@ def run(args) -> dict:
     if not args.tiny and not args.skip_eval:
         results.update(_evaluation_throughput(gan, args.inception, args.eval_images, ceiling))
         peak_rss["evaluation"] = _peak_rss_gib()
-    return {"config": {"width": cfg.model.width, "batch_size": cfg.train.batch_size,
-                       "generator_batch": cfg.train.batch_size * cfg.train.gen_batch_multiple,
-                       "n_critic": cfg.train.n_critic, "image_size": size, "tiny": bool(args.tiny)},
-            "runtime": runtime.describe(), "cpu_kernels": cpu_backend.describe(),
-            "versions": {"tensorflow": tf.__version__, "python": platform.python_version()},
-            "cpu_count": os.cpu_count(), "matmul_ceiling_gflops": ceilings, "results": results, "compiled": compiled,
-            "peak_rss_gib": peak_rss}
+    return dict(report, results=results, peak_rss_gib=peak_rss)
 
 
 def _peak_rss_gib() -> float:
@@ -189,7 +194,8 @@ def format_table(report: dict) -> str:
             "%.0f" % r["gflops_per_s"] if "gflops_per_s" in r else "",
             "%.0f%%" % (100 * r["fraction_of_ceiling"]) if "fraction_of_ceiling" in r else ""))
     for name, c in report["compiled"].items():
-        lines.append("%-26s %10.4g %18s" % ("first_call_s." + name, c["first_call_s"], "%d ops" % c["ops"]))
+        then = " (then %.3g s)" % c["second_call_s"] if "second_call_s" in c else ""
+        lines.append("%-26s %10.4g %18s%s" % ("first_call_s." + name, c["first_call_s"], "%d ops" % c["ops"], then))
     for phase, gib in report["peak_rss_gib"].items():
         lines.append("%-26s %10.3f" % ("peak_rss_gib." + phase, gib))
     return "\n".join(lines)
@@ -212,6 +218,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--fit-iterations", type=int, default=10,
                    help="iterations per timed window of the one Model.fit (default 10)")
     p.add_argument("--tiny", action="store_true", help="host overhead: width 8, 16x16, batch 4; training only")
+    p.add_argument("--compile-only", action="store_true",
+                   help="only the first and second call of the iteration and of each step (compile times, op counts)")
     p.add_argument("--ceiling-size", type=int, default=4096, help="side of the matmul that measures the ceilings")
     p.add_argument("--out", default="bench.json", help="JSON report (default: bench.json)")
     p.add_argument("--replicas", type=int, default=1,
