@@ -1,4 +1,6 @@
 """The training iteration on a tiny model: variable ownership, step order, determinism."""
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -131,3 +133,28 @@ def test_the_generator_average_follows_each_generator_step_and_nothing_else():
     assert changed > len(before) // 2  # a real average, not a copy
     shared = {id(v) for v in gan.ema_generator.variables} & {id(v) for v in gan.generator.variables}
     assert shared == {id(v) for v in gan.generator.class_state.weights}  # one class state, nothing else shared
+
+
+def test_the_iterations_graph_holds_one_critic_step_whatever_n_critic():
+    from splitgan_keras.bench.single import graph_ops
+    ops = {}
+    for n_critic in (2, 5):
+        train_cfg = dataclasses.replace(TRAIN, n_critic=n_critic)
+        inputs = next(iter(_batches(train_cfg)))
+        ops[n_critic] = graph_ops(tf.function(_tiny_gan(train_cfg).iteration_step).get_concrete_function(inputs))
+    assert ops[2] == ops[5]
+
+
+def test_the_loop_of_critic_steps_computes_what_the_steps_one_by_one_compute():
+    looped, one_by_one = _tiny_gan(), _tiny_gan()
+    for a, b in zip(looped.variables, one_by_one.variables):
+        b.assign(a)
+    inputs = next(iter(_batches()))
+    logs = tf.function(looped.critic_steps_on)(inputs)
+    step = tf.function(one_by_one.critic_step_on)
+    expected = [step(inputs, k) for k in range(TRAIN.n_critic)][-1]
+    for a, b in zip(looped.variables, one_by_one.variables):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.name)
+    assert sorted(logs) == sorted(expected)
+    for name in logs:
+        np.testing.assert_allclose(logs[name], expected[name], rtol=1e-6, err_msg=name)

@@ -236,16 +236,48 @@ class SplitGAN(tf.keras.Model):
         """Keras' step: one iteration (iteration_step), XLA-compiled when compiled with xla."""
         return self._iteration_function(data)
 
+    def critic_log_names(self):
+        """The names of critic_step's logs: critic_losses' and _apply's."""
+        names = ["d/wgan", "d/gp", "d/acgan", "d/cost", "d/acc_real", "d/acc_fake", "d/grad_norm"]
+        return names + (["d/loss_scale", "d/skipped"] if _scales_loss(self.d_optimizer) else [])
+
+    def critic_steps_on(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """The n_critic critic steps of an iteration, one after the other. Returns the last step's
+        logs (float32 scalars), with d/skipped counting the skipped updates of all of them.
+
+        They run in a tf.while_loop, so that the graph holds one critic step, which a graph
+        compiler (XLA, the NPU's graph engine) compiles once instead of n_critic times. Under a
+        tf.distribute strategy they are unrolled: a strategy updates its mirrored variables in a
+        merge_call, which TensorFlow does not allow inside control flow."""
+        if self.replicas.strategy is not None:
+            logs, skipped = {}, 0.0
+            for k in range(self.cfg.n_critic):
+                logs = self.critic_step_on(inputs, k)
+                skipped += logs.get("d/skipped", 0.0)
+        else:
+            names = self.critic_log_names()
+
+            def step(k, skipped, last):
+                logs = self.critic_step_on(inputs, k)
+                if sorted(logs) != sorted(names):
+                    raise AssertionError("critic_log_names %s != critic_step's logs %s" % (names, sorted(logs)))
+                logs = {name: tf.cast(logs[name], tf.float32) for name in names}
+                return k + 1, skipped + logs.get("d/skipped", 0.0), logs
+
+            zeros = {name: tf.constant(0.0) for name in names}
+            # One iteration at a time: each step's updates must land before the next reads the weights.
+            _, skipped, logs = tf.while_loop(lambda k, skipped, last: k < self.cfg.n_critic, step,
+                                             (tf.constant(0), tf.constant(0.0), zeros),
+                                             maximum_iterations=self.cfg.n_critic, parallel_iterations=1)
+        if "d/skipped" in logs:
+            logs["d/skipped"] = skipped  # all critic steps of the iteration
+        return logs
+
     def iteration_step(self, inputs: Dict[str, tf.Tensor]):
         """One iteration on one replica's inputs (data/pipeline.iteration_inputs). Returns the logs,
         averaged over the replicas (every replica logs the values of the whole batch)."""
         logs = self.generator_step_on(inputs)
-        skipped = 0.0
-        for k in range(self.cfg.n_critic):
-            logs.update(self.critic_step_on(inputs, k))
-            skipped += logs.get("d/skipped", 0.0)
-        if "d/skipped" in logs:
-            logs["d/skipped"] = skipped  # all critic steps of the iteration
+        logs.update(self.critic_steps_on(inputs))
         logs["lr"] = self.learning_rate()
         logs["split/num_classes"] = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
         logs[STOP_REQUESTED] = tf.identity(self._stop_request)
