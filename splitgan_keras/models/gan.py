@@ -106,13 +106,15 @@ class SplitGAN(tf.keras.Model):
         self.learning_rate = optimizers.LinearDecay(train_cfg.learning_rate, self.iteration,
                                                     train_cfg.iterations)
 
-    def compile(self, g_optimizer, d_optimizer, xla: bool = False, **kwargs):
+    def compile(self, g_optimizer, d_optimizer, xla: bool = False, critic_loop: bool = True, **kwargs):
         """Stores the two optimizers (already wrapped for the device) and builds their slots.
 
         With `xla`, each iteration is compiled with XLA, as Keras' own `jit_compile` does it (a
         jit-compiled tf.function around train_step), which Keras 2.6's compile does not offer.
+        critic_loop: whether the critic steps run in a loop (see critic_steps_on) or unrolled.
         """
         super().compile(**kwargs)
+        self.critic_loop = critic_loop
         # The step's logs are replica means already: Keras must report the first replica's, not a
         # sum (Keras 2.15's default under a strategy; Keras 2.6 always takes the first).
         self.distribute_reduction_method = "first"
@@ -245,11 +247,11 @@ class SplitGAN(tf.keras.Model):
         """The n_critic critic steps of an iteration, one after the other. Returns the last step's
         logs (float32 scalars), with d/skipped counting the skipped updates of all of them.
 
-        They run in a tf.while_loop, so that the graph holds one critic step, which a graph
-        compiler (XLA, the NPU's graph engine) compiles once instead of n_critic times. Under a
-        tf.distribute strategy they are unrolled: a strategy updates its mirrored variables in a
-        merge_call, which TensorFlow does not allow inside control flow."""
-        if self.replicas.strategy is not None:
+        With critic_loop they run in a tf.while_loop, so that the graph holds one critic step,
+        which a graph compiler (XLA, the NPU's graph engine) compiles once instead of n_critic
+        times. Under a tf.distribute strategy they are unrolled: a strategy updates its mirrored
+        variables in a merge_call, which TensorFlow does not allow inside control flow."""
+        if self.replicas.strategy is not None or not self.critic_loop:
             logs, skipped = {}, 0.0
             for k in range(self.cfg.n_critic):
                 logs = self.critic_step_on(inputs, k)

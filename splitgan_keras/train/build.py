@@ -46,7 +46,10 @@ def build_gan(cfg: config_lib.Config, data: ImageData, runtime: runtime_lib.Runt
             return runtime.wrap_optimizer(optimizers.adam(gan.learning_rate, t.adam_beta1, t.adam_beta2,
                                                           t.adam_epsilon))
 
+        # XLA on the CPU ran the critic steps 18 times slower in a loop than unrolled (the loop's
+        # reason, compile time, is 40 s unrolled there): docs/benchmarks.md, Compiling.
         gan.compile(make_optimizer(), make_optimizer(), xla=runtime.xla,
+                    critic_loop=not (runtime.xla and runtime.device == "cpu"),
                     steps_per_execution=cfg.runtime.iterations_per_call)
     replicas.broadcast(generator.trainable_variables + critic.trainable_variables)
     return gan
