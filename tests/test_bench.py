@@ -29,6 +29,16 @@ def test_bench_reports_times_flops_and_memory(tmp_path, capsys):
     assert report["cpu_kernels"].startswith("oneDNN (TF_ENABLE_ONEDNN_OPTS=1, set by ")  # the package's choice
 
 
+def test_bench_compile_only_reports_first_and_second_calls(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert bench.main(["--tiny", "--compile-only", "--ceiling-size", "256", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert report["results"] == {} and set(report["compiled"]) == {"iteration", "critic_step", "generator_step"}
+    for c in report["compiled"].values():
+        assert c["first_call_s"] > c["second_call_s"] > 0  # the first traces
+    assert "(then " in capsys.readouterr().out
+
+
 def test_graph_flops_counts_a_matmul():
     import tensorflow as tf
     f = tf.function(lambda a, b: tf.matmul(a, b))
