@@ -54,6 +54,14 @@ def cpu_bfloat16_convolutions() -> bool:
     return out.dtype == tf.bfloat16
 
 
+def xla_compiles_critic_loop() -> bool:
+    """Whether XLA compiles the training iteration with its critic steps in a tf.while_loop. TF 2.6's
+    does not ("Dynamic degenerated dimension that's not most-minor nor most-major is not supported",
+    for the slices of the critic inputs taken with the loop counter); TF 2.15's does (versions between
+    are untested, so they keep the steps unrolled)."""
+    return _TF_VERSION >= (2, 15)
+
+
 def without_coordination_service() -> None:
     """Keeps a TF_CONFIG job's start-up where Python can watch it; call before the strategy is made.
 

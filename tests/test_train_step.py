@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from splitgan_keras import config
+from splitgan_keras import compat, config
 from splitgan_keras.data import pipeline
 from splitgan_keras.models import gan as gan_lib, networks, optimizers
 
@@ -158,3 +158,22 @@ def test_the_loop_of_critic_steps_computes_what_the_steps_one_by_one_compute():
     assert sorted(logs) == sorted(expected)
     for name in logs:
         np.testing.assert_allclose(logs[name], expected[name], rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.skipif(not compat.xla_compiles_critic_loop(), reason="this TensorFlow's XLA does not compile the loop "
+                    "(TF 2.6: dynamic slices of the critic inputs); build.py keeps the steps unrolled there")
+def test_xla_compiles_the_loop_of_critic_steps_and_computes_what_tensorflow_computes():
+    # As on a GPU: the iteration jit-compiled with its critic steps in a loop (build.py unrolls them under XLA on
+    # the CPU only for speed). The random inputs come with the data, so both draw the same numbers.
+    plain, compiled = _tiny_gan(), _tiny_gan()
+    make = lambda: optimizers.adam(compiled.learning_rate, 0.0, 0.9, 1e-8)
+    compiled.compile(make(), make(), xla=True, critic_loop=True)
+    for a, b in zip(plain.variables, compiled.variables):
+        b.assign(a)
+    before = _values(plain.critic.trainable_variables)
+    batch = next(iter(_batches()))
+    for gan in (plain, compiled):
+        tf.function(gan.train_step)(batch)
+    assert any(_changed(before, compiled.critic.trainable_variables))
+    for a, b in zip(plain.variables, compiled.variables):  # Adam's update may differ by a step where a gradient is ~0
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=0, atol=3e-4, err_msg=a.name)

@@ -6,7 +6,7 @@ from typing import Optional
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import config as config_lib, runtime as runtime_lib
+from splitgan_keras import compat, config as config_lib, runtime as runtime_lib
 from splitgan_keras.artefacts import pictures, rundir, tf1_import
 from splitgan_keras.data import datasets, pipeline
 from splitgan_keras.data.image_data import ImageData
@@ -49,7 +49,7 @@ def build_gan(cfg: config_lib.Config, data: ImageData, runtime: runtime_lib.Runt
         # XLA on the CPU ran the critic steps 18 times slower in a loop than unrolled (the loop's
         # reason, compile time, is 40 s unrolled there): docs/benchmarks.md, Compiling.
         gan.compile(make_optimizer(), make_optimizer(), xla=runtime.xla,
-                    critic_loop=not (runtime.xla and runtime.device == "cpu"),
+                    critic_loop=not runtime.xla or (runtime.device != "cpu" and compat.xla_compiles_critic_loop()),
                     steps_per_execution=cfg.runtime.iterations_per_call)
     replicas.broadcast(generator.trainable_variables + critic.trainable_variables)
     return gan
