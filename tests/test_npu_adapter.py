@@ -40,7 +40,7 @@ def test_training_that_no_longer_moves_stops_with_a_clear_message(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("precision_mode, wrapped", [(None, True), ("allow_mix_precision", True),
-                                                     ("force_fp32", True), ("allow_mix_precision_bf16", False)])
+                                                     ("allow_mix_precision_bf16", False)])
 def test_fp32_gets_loss_scaling_whenever_the_precision_mode_puts_fp16_in_the_step(tmp_path, precision_mode, wrapped):
     args = TINY + ["--run-dir", tmp_path / "run", "--iterations", 2, "--device", "npu"]
     if precision_mode:
