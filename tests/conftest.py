@@ -99,11 +99,16 @@ def run_with_npu_double(args, log_path, device_id="0", timeout=600, **env_vars):
     return run_script("train.py", args, timeout, env)
 
 
+def write_rank_table(path):
+    """A rank table with no addresses (the double reads none); returns path."""
+    path.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+    return path
+
+
 def npu_ranks_env(tmp_path, count=2, **env_vars):
     """The environment of each rank of a `count`-rank NPU job launched with a rank table (the
     double's events of rank r in tmp_path/rank<r>.log)."""
-    rank_table = tmp_path / "rank_table.json"
-    rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+    rank_table = write_rank_table(tmp_path / "rank_table.json")
     return [dict(env_vars, RANK_SIZE=str(count), RANK_ID=str(rank), RANK_TABLE_FILE=str(rank_table))
             for rank in range(count)]
 

@@ -1,7 +1,6 @@
 """scripts/train_npu_8p.sh with stand-in ranks: a signal reaches every rank and each checkpoints
 before anything is killed; a failing rank stops the others with SIGTERM first; a rank that
 ignores SIGTERM is killed after the grace period."""
-import json
 import os
 import select
 import signal
@@ -10,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, write_rank_table
 
 # A rank that says it is ready, then trains until SIGTERM, then "checkpoints" and exits 3 (as
 # train.py does). STANDIN_FAIL_RANK fails once the test says go; STANDIN_STUBBORN_RANK ignores
@@ -40,8 +39,7 @@ class _Job:
         standin = tmp_path / "standin_rank.sh"
         standin.write_text(STANDIN_RANK)
         standin.chmod(0o755)
-        rank_table = tmp_path / "hccl.json"
-        rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+        rank_table = write_rank_table(tmp_path / "hccl.json")
         self.ready_fifo, self.go_fifo = str(tmp_path / "ready"), str(tmp_path / "go")
         os.mkfifo(self.ready_fifo)
         os.mkfifo(self.go_fifo)

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import NPU_DOUBLE, ROOT, TINY, npu_events, npu_ranks_env, run_npu_ranks, train_cli
+from conftest import (NPU_DOUBLE, ROOT, TINY, npu_events, npu_ranks_env, run_npu_ranks, train_cli,
+                      write_rank_table)
 from splitgan_keras import launch, replicas as replicas_lib
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.evaluate.metrics import inception
@@ -235,8 +236,7 @@ def test_a_worker_that_dies_stops_the_other_within_the_timeout(tmp_path):
 
 
 def _launch_npu_job(tmp_path, args, **env_vars):
-    rank_table = tmp_path / "hccl_2p.json"
-    rank_table.write_text(json.dumps({"server_count": "1", "server_list": [], "status": "completed"}))
+    rank_table = write_rank_table(tmp_path / "hccl_2p.json")
     env = dict(os.environ, PYTHONPATH=NPU_DOUBLE + os.pathsep + os.environ.get("PYTHONPATH", ""),
                NPU_DOUBLE_LOG=str(tmp_path / "npu.log"), RANK_TABLE_FILE=str(rank_table), RANK_SIZE="2",
                FIRST_DEVICE="4", PYTHON=sys.executable, LOG_DIR=str(tmp_path / "logs"), **env_vars)
