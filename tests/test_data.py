@@ -199,3 +199,6 @@ def test_stl10_errors(tmp_path):
         f.write(b"\0" * 100)
     with pytest.raises(UserError, match="not a whole number of 3x96x96 uint8 images"):
         stl10.load(str(tmp_path), 48)
+    os.truncate(path, (stl10.MAX_IMAGES + 1) * stl10.IMAGE_BYTES)  # sparse: nothing is written
+    with pytest.raises(UserError, match="holds 100001 images; STL-10's unlabelled set has 100000"):
+        stl10.load(str(tmp_path), 48)

@@ -20,6 +20,7 @@ NUM_CLASSES = 1  # unlabelled: every image starts in one class
 FILE = os.path.join("stl10_binary", "unlabeled_X.bin")
 SIDE = 96
 IMAGE_BYTES = 3 * SIDE * SIDE
+MAX_IMAGES = 100000  # the real file's count: a larger one would be resized into memory whole
 _WHERE = "download stl10_binary.tar.gz from https://cs.stanford.edu/~acoates/stl10/ and extract it"
 _RESIZE_CHUNK = 2000
 
@@ -46,6 +47,9 @@ def load(path: str, image_size: int) -> ImageData:
     if size == 0 or size % IMAGE_BYTES:
         raise UserError("%s has %d bytes, not a whole number of 3x96x96 uint8 images (%d bytes each): truncated?"
                         % (filename, size, IMAGE_BYTES))
+    if size > MAX_IMAGES * IMAGE_BYTES:
+        raise UserError("%s holds %d images; STL-10's unlabelled set has %d (is it unlabeled_X.bin?)"
+                        % (filename, size // IMAGE_BYTES, MAX_IMAGES))
     raw = np.memmap(filename, np.uint8, "r").reshape(-1, 3, SIDE, SIDE)
     images = np.empty((len(raw), image_size, image_size, 3), np.uint8)
     for start in range(0, len(raw), _RESIZE_CHUNK):
