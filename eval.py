@@ -1,10 +1,9 @@
 """Evaluate Class-Splitting GAN runs: `python eval.py --help`; see README.md."""
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines drown the report
 
-from splitgan_keras.cli.main import main_eval  # noqa: E402
+from splitgan_keras.cli.main import eval_command  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(main_eval())
+    eval_command()

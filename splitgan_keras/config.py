@@ -13,10 +13,12 @@ import os
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from splitgan_keras import metric_names
-from splitgan_keras.errors import UserError
+from splitgan_keras import json_input, metric_names
+from splitgan_keras.errors import UserError, shown
 
 MAX_SEED = 2 ** 31 - 1  # seeds go to numpy, Python and TensorFlow, which all take this range
+MAX_TEXT_CHARS = 4096  # a text setting is a path or a name: Linux's PATH_MAX
+MAX_LIST_ITEMS = 1000  # a list setting (metrics, split iterations) holds a few dozen
 
 
 def user_cache_dir() -> str:
@@ -233,23 +235,29 @@ def _coerce(value: Any, tp, key: str, source: str):
         return _coerce(value, next(a for a in args if a is not type(None)), key, source)
     if origin in (tuple, Tuple):
         if isinstance(value, (list, tuple)):
+            if len(value) > MAX_LIST_ITEMS:
+                raise UserError("%s in %s: %d items, more than the %d any setting takes"
+                                % (describe(key), source, len(value), MAX_LIST_ITEMS))
             return tuple(_coerce(v, args[0], key, source) for v in value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < _HUGE:
             if not math.isfinite(float(value)):
-                raise UserError("%s in %s: expected a finite number, got %r" % (describe(key), source, value))
+                raise UserError("%s in %s: expected a finite number, got %s" % (describe(key), source, shown(value)))
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) < _HUGE:
             return value
     elif tp is str:
         if isinstance(value, str):
+            if len(value) > MAX_TEXT_CHARS:  # a path or a name; the OS refuses longer paths, less clearly
+                raise UserError("%s in %s: %s is %d characters long; at most %d"
+                                % (describe(key), source, shown(value), len(value), MAX_TEXT_CHARS))
             if "\x00" in value:  # no path or name holds one; the OS would refuse it later, less clearly
-                raise UserError("%s in %s: %r holds a NUL character" % (describe(key), source, value))
+                raise UserError("%s in %s: %s holds a NUL character" % (describe(key), source, shown(value)))
             return value
     elif isinstance(value, tp):
         return value
-    raise UserError("%s in %s: expected %s, got %r" % (describe(key), source, _type_name(tp), value))
+    raise UserError("%s in %s: expected %s, got %s" % (describe(key), source, _type_name(tp), shown(value)))
 
 
 _HUGE = 2 ** 63  # no setting needs more, and TensorFlow's integers stop there
@@ -270,17 +278,17 @@ def with_overrides(cfg: Config, overrides: Mapping[str, Any], source: str) -> Co
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         if section not in section_types:
-            raise UserError("unknown configuration key %r in %s (sections: %s)"
-                            % (key, source, ", ".join(section_types)))
+            raise UserError("unknown configuration key %s in %s (sections: %s)"
+                            % (shown(key), source, ", ".join(section_types)))
         known = {f.name: (f, tp) for f, tp in fields(section_types[section])}
         if name not in known:
-            raise UserError("unknown configuration key %r in %s (%s has: %s)"
-                            % (key, source, section, ", ".join(known)))
+            raise UserError("unknown configuration key %s in %s (%s has: %s)"
+                            % (shown(key), source, section, ", ".join(known)))
         f, tp = known[name]
         value = _coerce(value, tp, key, source)
         choices = f.metadata["choices"]
         if choices and value not in choices:
-            raise UserError("%s in %s: %r is not one of %s" % (describe(key), source, value, ", ".join(choices)))
+            raise UserError("%s in %s: %s is not one of %s" % (describe(key), source, shown(value), ", ".join(choices)))
         by_section.setdefault(section, {})[name] = value
     return dataclasses.replace(cfg, **{
         s: dataclasses.replace(getattr(cfg, s), **changes) for s, changes in by_section.items()})
@@ -291,7 +299,7 @@ def flatten(nested: Mapping[str, Any], source: str) -> Dict[str, Any]:
     flat = {}
     for section, values in nested.items():
         if not isinstance(values, Mapping):
-            raise UserError("%s: %r must be a section object such as {\"batch_size\": 64}" % (source, section))
+            raise UserError("%s: %s must be a section object such as {\"batch_size\": 64}" % (source, shown(section)))
         for name, value in values.items():
             flat["%s.%s" % (section, name)] = value
     return flat
@@ -313,11 +321,7 @@ def read_json(path: str) -> Dict[str, Any]:
     """Reads a JSON config file (nested sections); errors name the file."""
     if not os.path.isfile(path):
         raise UserError("config file %s does not exist" % path)
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nesting deeper than a config has
-        raise UserError("config file %s is not valid JSON: %s" % (path, e))
+    data = json_input.read(path, "config file")
     if not isinstance(data, dict):
         raise UserError("config file %s must hold a JSON object of sections" % path)
     return _from_legacy(flatten(data, "config file %s" % path))
@@ -362,8 +366,8 @@ def resolve(overrides: Overrides, saved: Optional[Config] = None, saved_from: st
             cfg = with_overrides(cfg, {key: new}, source)
         elif new != old:
             raise UserError(
-                "%s is %r in %s, but the run in %s was made with %r (%s); a resumed run keeps its "
+                "%s is %s in %s, but the run in %s was made with %s (%s); a resumed run keeps its "
                 "configuration except %s. Leave it out, or start a new --run-dir"
-                % (describe(key), new, source, os.path.dirname(saved_from), old, saved_from,
+                % (describe(key), shown(new), source, os.path.dirname(saved_from), shown(old), saved_from,
                    ", ".join(s + ".*" for s in RESUMABLE_SECTIONS)))
     return cfg

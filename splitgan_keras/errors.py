@@ -22,12 +22,30 @@ class NonFiniteError(UserError):
     exit_status = 4
 
 
-def one_line(text: str) -> str:
+# An error line echoes paths and values that came from outside: a 100 MB setting must not become a
+# 100 MB line. Values are cut to SHOWN_CHARS where they are echoed, and a whole line to LINE_CHARS.
+SHOWN_CHARS = 200
+LINE_CHARS = 4000
+
+
+def one_line(text: str, limit: int = LINE_CHARS) -> str:
     """`text` with its control characters (a newline or carriage return that came in with a path
-    or a value) shown escaped, as Python writes them."""
+    or a value) shown escaped, as Python writes them, and its middle cut past `limit` characters."""
+    if len(text) > limit:
+        cut = len(text) - limit
+        text = "%s ...[%d characters cut]... %s" % (text[:limit - 200], cut, text[-200:])
     return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
 
 
+def shown(value, limit: int = SHOWN_CHARS, quote: bool = True) -> str:
+    """A value from outside, for an error line: its repr (or str, `quote=False`), cut to `limit`
+    characters with how many were left out."""
+    text = repr(value) if quote else str(value)
+    if len(text) <= limit:
+        return text
+    return "%s...(%d characters more)" % (text[:limit], len(text) - limit)
+
+
 def error_line(error: Exception) -> str:
-    """"error: <reason>", on one line."""
+    """"error: <reason>", on one line of at most about LINE_CHARS characters."""
     return "error: " + one_line(str(error))

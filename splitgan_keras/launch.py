@@ -8,14 +8,14 @@ CM_WORKER_SIZE). Several GPU hosts run MultiWorkerMirroredStrategy configured by
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import socket
 import sys
 from typing import List, Optional, Tuple
 
-from splitgan_keras.errors import UserError
+from splitgan_keras import json_input
+from splitgan_keras.errors import UserError, shown
 
 
 MAX_PROCESSES = 4096  # more processes than any job of this project runs: a typo, not a cluster
@@ -89,10 +89,7 @@ def tf_config() -> Optional[dict]:
 
     if len(text) > _MAX_TF_CONFIG_CHARS:
         raise bad("is %d characters long" % len(text))
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as e:
-        raise bad("is not JSON (%s)" % e)
+    value = json_input.parse(text, "TF_CONFIG in the environment")
     if not isinstance(value, dict):
         raise bad("is a JSON %s, not an object" % type(value).__name__)
     cluster, task = value.get("cluster"), value.get("task")
@@ -119,10 +116,16 @@ def tf_config() -> Optional[dict]:
     return value
 
 
+# A host name (RFC 1123 letters, digits, '-', '.', and '_' as some clusters use), an IPv4 address, or
+# an IPv6 address in brackets: nothing else (a newline, a space, a URL) reaches gRPC or an error line.
+_HOST = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_.-]{0,251}[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
 def _check_address(address, task_type: str, bad) -> None:
     host, sep, port = address.rpartition(":") if isinstance(address, str) else ("", "", "")
-    if not sep or not host or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
-        raise bad("has %r among the %s addresses, not host:port with a port in 1..65535" % (str(address)[:80], task_type))
+    if not sep or not _HOST.fullmatch(host) or not re.fullmatch(r"[0-9]{1,5}", port) or not 1 <= int(port) <= 65535:
+        raise bad("has %s among the %s addresses, not host:port (a host name, an IPv4 address or an [IPv6] "
+                  "address) with a port in 1..65535" % (shown(address, 80), task_type))
 
 
 def task_addresses(config: dict) -> List[Tuple[str, int, str]]:

@@ -22,7 +22,7 @@ def test_the_wheel_holds_every_module_and_the_commands(tmp_path):
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = (tmp_path / "unpacked" / entry_points).read_text()
     assert "splitgan-train = splitgan_keras.cli.main:train_command" in text
-    assert "splitgan-eval = splitgan_keras.cli.main:main_eval" in text
+    assert "splitgan-eval = splitgan_keras.cli.main:eval_command" in text
     # Every module imports from the wheel's files (PYTHONPATH comes before the editable install).
     dotted = sorted(m[:-3].replace(os.sep, ".").replace(".__init__", "") for m in modules)
     check = ("import importlib, sys; mods = [importlib.import_module(m) for m in sys.argv[1:]]; "

@@ -10,18 +10,19 @@ or precision. The data order needs no state: it is a function of the seed and th
 from __future__ import annotations
 
 import glob
-import json
 import math
 import os
+import re
 import shutil
+import stat
 import tempfile
-from typing import Callable, List, Optional, TypeVar
+from typing import Callable, List, Optional, Tuple, TypeVar
 
 import numpy as np
 import tensorflow as tf
 
-from splitgan_keras import faults, files
-from splitgan_keras.errors import UserError
+from splitgan_keras import faults, files, json_input
+from splitgan_keras.errors import UserError, shown
 from splitgan_keras.models import optimizers
 
 PREFIX = "ckpt"
@@ -29,7 +30,87 @@ _LABELS_KEY = "example_labels/.ATTRIBUTES/VARIABLE_VALUE"
 _ITERATION_KEY = "iteration/.ATTRIBUTES/VARIABLE_VALUE"
 # Checkpoints written before the class state stored its parents (splitgan-keras 0.1) hold the tree here.
 _VERSION_0_1_TREE_KEY = "generator/class_tree/.ATTRIBUTES/VARIABLE_VALUE"
+# TensorFlow's CheckpointManager keeps a state file beside the checkpoints that lists them, and deletes
+# the oldest it lists as it saves new ones. The file is in a folder others may write: see `listed`.
+STATE_FILE = "checkpoint"
+_MAX_STATE_BYTES = 1 << 20  # a state file lists at most a few hundred checkpoints
 T = TypeVar("T")
+
+
+def _read_state(directory: str) -> Tuple[Optional[object], List[str]]:
+    """The state file of `directory` and what in it names something outside `directory`.
+
+    Returns:
+      (state with only the checkpoints directly in `directory` named ckpt-N, in its order and as
+      absolute paths; None when there is no usable state file), and the entries dropped.
+    """
+    path = os.path.join(directory, STATE_FILE)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None, []
+    if not stat.S_ISREG(st.st_mode) or st.st_size > _MAX_STATE_BYTES:
+        return None, ["%s (not a regular file of at most %d bytes)" % (path, _MAX_STATE_BYTES)]
+    try:
+        state = tf.train.get_checkpoint_state(directory)  # TF's own parser; relative paths made absolute
+    except ValueError:  # parsed, but names no newest checkpoint
+        state = None
+    if state is None:
+        return None, ["%s (not a state file TensorFlow can read)" % path]
+    kept, dropped, timestamps = [], [], list(state.all_model_checkpoint_timestamps)
+    for i, entry in enumerate(state.all_model_checkpoint_paths):
+        if _inside(directory, entry):
+            kept.append((os.path.join(directory, os.path.basename(entry)),
+                         timestamps[i] if i < len(timestamps) else None))
+        else:
+            dropped.append(shown(entry))
+    latest = state.model_checkpoint_path
+    if not _inside(directory, latest):
+        dropped.append(shown(latest))
+    clean = tf.compat.v1.train.generate_checkpoint_state_proto(
+        directory, kept[-1][0] if kept else "", [p for p, _ in kept],
+        all_model_checkpoint_timestamps=[t for _, t in kept] if all(t is not None for _, t in kept) else None,
+        last_preserved_timestamp=state.last_preserved_timestamp)
+    return (clean if kept else None), sorted(set(dropped))
+
+
+def _inside(directory: str, entry: str) -> bool:
+    """Whether a state file's entry names ckpt-N directly in `directory` (links resolved)."""
+    name = os.path.basename(entry)
+    if not re.fullmatch(re.escape(PREFIX) + r"-[0-9]{1,12}", name):
+        return False
+    resolved = os.path.realpath(os.path.join(directory, entry))
+    return resolved == os.path.join(os.path.realpath(directory), name)
+
+
+def listed(directory: str) -> List[str]:
+    """The checkpoints the state file of `directory` lists, oldest first, as paths in `directory`;
+    entries that name anything outside it are left out (see `confine_state`)."""
+    state, _ = _read_state(directory)
+    return list(state.all_model_checkpoint_paths) if state else []
+
+
+def latest(directory: str) -> Optional[str]:
+    """The newest checkpoint listed in `directory` (None: none)."""
+    paths = listed(directory)
+    return paths[-1] if paths else None
+
+
+def confine_state(directory: str, report: Callable[[str], None]) -> None:
+    """Rewrites the state file of `directory` without the entries that name anything outside it,
+    before a CheckpointManager reads it: the manager deletes the old checkpoints its state file
+    lists, wherever they are. Reports what was dropped."""
+    state, dropped = _read_state(directory)
+    if not dropped:
+        return
+    report("%s listed %s, outside %s or not a checkpoint of a run; left out (nothing there was touched)"
+           % (os.path.join(directory, STATE_FILE), ", ".join(dropped[:3]) + (" ..." if len(dropped) > 3 else ""),
+              directory))
+    path = os.path.join(directory, STATE_FILE)
+    if state is None:
+        os.remove(path)
+    else:
+        files.write_bytes(path, str(state).encode())
 
 
 def check_format(path: str) -> None:
@@ -79,8 +160,12 @@ class TrainingCheckpoints:
     in every save, since MultiWorkerMirroredStrategy synchronises them.
     """
 
-    def __init__(self, directory: str, gan, keep: int, writes: bool = True):
+    def __init__(self, directory: str, gan, keep: int, writes: bool = True,
+                 report: Callable[[str], None] = print, check_run_dir: Callable[[], None] = lambda: None):
         self.gan, self.writes, self.directory = gan, writes, directory
+        self.check_run_dir = check_run_dir  # raises UserError when the run dir is no longer ours
+        if writes:
+            confine_state(directory, report)
         self.scratch = None if writes else tempfile.mkdtemp(prefix="splitgan-replica-checkpoints-")
         self.current: Optional[int] = None  # the checkpoint number that holds the state now, if any
         self.core = dict(
@@ -113,6 +198,8 @@ class TrainingCheckpoints:
         in_run_dir = os.path.join(self.directory, "%s-%d" % (PREFIX, number))
         if self.current == number:
             return in_run_dir
+        if self.writes:
+            self.check_run_dir()
         written = self.manager.save(checkpoint_number=number)
         faults.point("checkpoint.written")
         durable(written)
@@ -122,7 +209,7 @@ class TrainingCheckpoints:
     @property
     def latest(self) -> Optional[str]:
         """The newest checkpoint in the run dir (None: none yet)."""
-        return tf.train.latest_checkpoint(self.directory)
+        return latest(self.directory)
 
     def restore_latest_good(self, report: Callable[[str], None]) -> Optional[str]:
         """Restores the newest checkpoint that reads back completely; returns its path (None: none).
@@ -133,8 +220,7 @@ class TrainingCheckpoints:
         if self.writes:
             for leftover in glob.glob(os.path.join(self.directory, "*_temp")):
                 shutil.rmtree(leftover, ignore_errors=True)
-        state = tf.train.get_checkpoint_state(self.directory)
-        paths = list(state.all_model_checkpoint_paths) if state else []
+        paths = listed(self.directory)
         if not paths:
             return None
 
@@ -167,9 +253,10 @@ class BestCheckpoint:
 
     RECORD = "best.json"
 
-    def __init__(self, store: TrainingCheckpoints, directory: str, metric: str):
+    def __init__(self, store: TrainingCheckpoints, directory: str, metric: str, report: Callable[[str], None] = print):
         self.metric = metric
         directory = store.writable(directory)
+        confine_state(directory, report)
         self.manager = tf.train.CheckpointManager(store.checkpoint, directory, max_to_keep=1, checkpoint_name=PREFIX)
         self.record = os.path.join(directory, self.RECORD)
         self.best = -math.inf
@@ -177,14 +264,11 @@ class BestCheckpoint:
             self.best = self._read_best()
 
     def _read_best(self) -> float:
-        try:
-            with open(self.record) as f:
-                value = json.load(f)["value"]
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                return float(value)
-            problem = "its value %r is not a finite number" % (value,)
-        except (OSError, ValueError, RecursionError, TypeError, KeyError) as e:
-            problem = "%s: %s" % (type(e).__name__, e)
+        record = json_input.read(self.record, "the best checkpoint's record")
+        value = record.get("value") if isinstance(record, dict) else None
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+        problem = "its value %s is not a finite number" % shown(value)
         raise UserError("cannot read the best checkpoint's record %s (%s); it is written only by training: restore it, "
                         "or remove it and the checkpoints beside it to start the best-checkpoint search afresh"
                         % (self.record, problem))

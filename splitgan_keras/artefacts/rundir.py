@@ -13,11 +13,10 @@ evaluation history.
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Dict, List
 
-from splitgan_keras import config as config_lib, files
+from splitgan_keras import config as config_lib, files, json_input
 from splitgan_keras.artefacts.rundir_lock import LOCK_FILE
 from splitgan_keras.errors import UserError
 
@@ -53,22 +52,24 @@ def check_fresh(run_dir: str) -> None:
                                                               ", ..." if len(others) > 5 else ""))
 
 
+def check_intact(run_dir: str) -> None:
+    """Raises UserError when the run dir lost its config.json or its lock while a training wrote
+    it (removed or replaced by someone else): the run stops instead of writing a checkpoint into a
+    folder that neither resumes nor evaluates."""
+    lost = [name for name in (CONFIG_FILE, LOCK_FILE) if not os.path.isfile(os.path.join(run_dir, name))]
+    if lost:
+        raise UserError("--run-dir %s lost its %s while this training ran (removed or replaced from outside); stopped "
+                        "without writing into it again: what was there cannot be resumed, start a new run"
+                        % (run_dir, " and ".join(lost)))
+
+
 def config_path(run_dir: str) -> str:
     return os.path.join(run_dir, CONFIG_FILE)
 
 
-def _read_json(filename: str, what: str):
-    """The JSON value in one of the run's files; UserError "cannot read <what> <file>: why" if not."""
-    try:
-        with open(filename) as f:
-            return json.load(f)
-    except (OSError, ValueError, RecursionError) as e:  # RecursionError: nesting deeper than ours
-        raise UserError("cannot read %s %s: %s" % (what, filename, e))
-
-
 def read_config(run_dir: str) -> config_lib.Config:
     filename = config_path(run_dir)
-    nested = _read_json(filename, "the run's configuration")
+    nested = json_input.read(filename, "the run's configuration")
     if not isinstance(nested, dict):
         raise UserError("the run's configuration %s must hold a JSON object of sections, not a %s"
                         % (filename, type(nested).__name__))
@@ -93,7 +94,7 @@ def read_evaluations(run_dir: str) -> List[Dict[str, Any]]:
     filename = os.path.join(run_dir, EVALUATIONS_FILE)
     if not os.path.exists(filename):
         return []
-    history = _read_json(filename, "the run's evaluations")
+    history = json_input.read(filename, "the run's evaluations")
     if not isinstance(history, list) or not all(isinstance(entry, dict) and isinstance(entry.get("iteration"), int)
                                                 for entry in history):
         raise UserError("the run's evaluations %s must be a list of objects with an iteration; it is written only "

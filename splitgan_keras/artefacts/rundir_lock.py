@@ -10,9 +10,11 @@ Readers (eval.py) and the processes of a job that are not its chief take no lock
 from __future__ import annotations
 
 import datetime
+import errno
 import fcntl
 import os
 import socket
+import stat
 import sys
 
 from splitgan_keras.errors import UserError
@@ -45,7 +47,13 @@ class RunDirLock:
         try:
             os.makedirs(self.run_dir, exist_ok=True)
             while True:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+                # O_NOFOLLOW: a link planted as .lock must not make us truncate the file it points to.
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+                try:
+                    _check_plain_file_of_ours(fd, self.path)
+                except UserError:
+                    os.close(fd)
+                    raise
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
@@ -59,6 +67,8 @@ class RunDirLock:
             os.ftruncate(fd, 0)
             os.write(fd, _holder_note().encode())
         except OSError as e:  # resume says the same when there is a run to continue
+            if e.errno == errno.ELOOP:
+                raise UserError(_NOT_OURS % (self.path, "a symbolic link")) from None
             raise UserError("cannot write into --run-dir %s (its lock %s: %s); fix that, then run the same command "
                             "again" % (self.run_dir, self.path, e.strerror or e))
         self._fd = fd
@@ -78,9 +88,25 @@ class RunDirLock:
         self._fd = None
 
 
+_NOT_OURS = ("%s is %s, not the plain file a run's lock is: someone else put it there; remove it if you trust "
+             "the folder, or choose another --run-dir")
+
+
+def _check_plain_file_of_ours(fd: int, path: str) -> None:
+    """Refuses a lock that is not a regular file of this user with one name (a FIFO, a device, a
+    hard link to another file, another user's file) before anything is written to it."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        raise UserError(_NOT_OURS % (path, "not a regular file"))
+    if st.st_uid != os.geteuid():
+        raise UserError(_NOT_OURS % (path, "a file of user %d" % st.st_uid))
+    if st.st_nlink != 1:
+        raise UserError(_NOT_OURS % (path, "a file with %d names (a hard link)" % st.st_nlink))
+
+
 def _same_file(fd: int, path: str) -> bool:
     try:
-        return os.path.samestat(os.fstat(fd), os.stat(path))
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
     except FileNotFoundError:
         return False
 

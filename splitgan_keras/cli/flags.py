@@ -10,7 +10,7 @@ import typing
 from typing import Any, Collection, Dict, List, Optional
 
 from splitgan_keras import config as config_lib
-from splitgan_keras.errors import UserError, one_line
+from splitgan_keras.errors import UserError, one_line, shown
 from splitgan_keras.evaluate_config import EVALUATE_SECTION_KEYS, EvaluateConfig
 
 
@@ -19,8 +19,8 @@ def list_parser(element_type):
         try:
             return [element_type(part.strip()) for part in text.split(",") if part.strip()]
         except ValueError:
-            raise argparse.ArgumentTypeError("expected a comma-separated list of %s, got %r"
-                                             % (element_type.__name__, text))
+            raise argparse.ArgumentTypeError("expected a comma-separated list of %s, got %s"
+                                             % (element_type.__name__, shown(text)))
     return parse
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from typing import List, Optional
 
@@ -24,8 +25,22 @@ def _check_inputs(cfg, args) -> None:
         inception.check_local_module(cfg.eval.inception)
 
 
+def sigterm_as_ctrl_c() -> None:
+    """SIGTERM raises KeyboardInterrupt for the whole process, as Ctrl-C does, instead of killing
+    it: outside the training loop (which stops after its iteration) a signal then ends a command
+    through its one-line path, and every write under way removes what it staged."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+def _interrupted(where: str) -> int:
+    print("error: stopped at once by a signal (a second one, or one outside the training loop); nothing partial "
+          "was left%s" % where, file=sys.stderr)
+    return INTERRUPTED
+
+
 def main_train(argv: Optional[List[str]] = None) -> int:
     args = flags.train_parser().parse_args(argv)
+    resume_hint = ""
     try:
         from splitgan_keras import launch
         from splitgan_keras.artefacts import rundir_lock
@@ -33,6 +48,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         if args.parity_record and (args.resume or args.init_from_tf1):
             raise UserError("--parity-record runs from scratch; it cannot be combined with --resume or --init-from-tf1")
         requested = flags.overrides(args)
+        resume_hint = ": the newest checkpoint in %s continues with --resume" % config_lib.run_dir_of(requested)
         # The chief of a job writes the run dir and holds its lock from before it decides between a
         # fresh start and a resume. A process that the launcher's environment calls a secondary
         # decides nothing yet: only the runtime can confirm it (the variables may be stale), and
@@ -59,11 +75,14 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     except UserError as e:
         print(error_line(e), file=sys.stderr)
         return e.exit_status
+    except KeyboardInterrupt:
+        return _interrupted(resume_hint)
 
 
 def train_command() -> None:
     """train.py and `splitgan-train`: main_train's status as the process's exit status."""
     from splitgan_keras import launch
+    sigterm_as_ctrl_c()
     sys.exit(launch.end_process(main_train()))
 
 
@@ -88,4 +107,12 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
     except UserError as e:
         print(error_line(e), file=sys.stderr)
         return e.exit_status
+    except KeyboardInterrupt:
+        return _interrupted("")
     return 0
+
+
+def eval_command() -> None:
+    """eval.py and `splitgan-eval`: main_eval's status as the process's exit status."""
+    sigterm_as_ctrl_c()
+    sys.exit(main_eval())

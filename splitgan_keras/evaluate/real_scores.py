@@ -11,7 +11,7 @@ import json
 import os
 from typing import Dict
 
-from splitgan_keras import config as config_lib, config_checks, files, metric_names
+from splitgan_keras import config as config_lib, config_checks, files, json_input, metric_names
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
@@ -73,9 +73,8 @@ def report(evaluator: registry.Evaluator, names, loaded: sources.Loaded, seed: i
 def _read(path: str) -> Dict:
     """A cached entry, or None when missing or not what this module writes (then computed anew)."""
     try:
-        with open(path) as f:
-            entry = json.load(f)
-    except (OSError, ValueError):
+        entry = json_input.read(path, "cached figures")
+    except UserError:
         return None
     if not isinstance(entry, dict) or not isinstance(entry.get("values"), dict) or \
             not all(isinstance(v, (int, float)) or v is None for v in entry["values"].values()):

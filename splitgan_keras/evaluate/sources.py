@@ -21,6 +21,7 @@ from splitgan_keras.models import networks
 
 _TF1_INPUT = "Generator.Input/Generator.Input.W"
 _TF1_CONV = "Generator.1.Conv1/Generator.1.Conv1.Filters"
+_CHOICES = 5  # times the newest checkpoint is chosen again while a training replaces them
 
 
 @dataclasses.dataclass
@@ -112,6 +113,17 @@ def _variable_shapes(checkpoint: str) -> dict:
 
 
 def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
+    """A checkpoint of a run; a checkpoint that a training removed while it was read says so."""
+    try:
+        return _read_run_checkpoint(run_dir, checkpoint)
+    except UserError:
+        if os.path.exists(checkpoint + ".index"):
+            raise
+        raise UserError("checkpoint %s was removed while it was read (a training that writes %s keeps only its newest "
+                        "checkpoints, --keep-checkpoints); run the same command again" % (checkpoint, run_dir)) from None
+
+
+def _read_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
     cfg = rundir.read_config(run_dir)
     _variable_shapes(checkpoint)  # a torn file is not a configuration mismatch
     checkpoints.check_format(checkpoint)
@@ -131,13 +143,21 @@ def _from_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
 
 def _from_latest_good(run_dir: str) -> Loaded:
     """The run's newest checkpoint that loads; a torn one (a crash, a full disk) is reported and
-    the one before it used, as training's --resume does."""
-    state = tf.train.get_checkpoint_state(os.path.join(run_dir, rundir.CHECKPOINTS))
-    paths = list(state.all_model_checkpoint_paths) if state else []
-    if not paths:
-        raise UserError("run dir %s has no checkpoint yet" % run_dir)
-    return checkpoints.newest_usable(paths, lambda path: _from_run_checkpoint(run_dir, path),
-                                     lambda message: print(message, flush=True))
+    the one before it used, as training's --resume does. A training that writes the run dir
+    meanwhile may remove the one chosen: then the state file is read again, and the newest taken."""
+    directory = os.path.join(run_dir, rundir.CHECKPOINTS)
+    paths = checkpoints.listed(directory)
+    for attempt in range(_CHOICES):
+        present = [path for path in paths if os.path.exists(path + ".index")]
+        if not present:
+            raise UserError("run dir %s has no checkpoint yet" % run_dir)
+        try:
+            return checkpoints.newest_usable(present, lambda path: _from_run_checkpoint(run_dir, path),
+                                             lambda message: print(message, flush=True))
+        except UserError:
+            paths, before = checkpoints.listed(directory), paths
+            if paths == before or attempt == _CHOICES - 1:  # the checkpoints themselves cannot be used
+                raise
 
 
 def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:

@@ -8,13 +8,12 @@ record: they are a function of the seed and the iteration (data/pipeline.py).
 """
 from __future__ import annotations
 
-import json
 import platform
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
-from splitgan_keras import config as config_lib, files
+from splitgan_keras import config as config_lib, files, json_input
 from splitgan_keras.errors import UserError
 
 FORMAT = "splitgan-parity/2"
@@ -42,11 +41,7 @@ def write(path: str, cfg: config_lib.Config, runtime, entries: List[dict]) -> No
 
 
 def read(path: str) -> dict:
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, ValueError) as e:
-        raise UserError("cannot read parity record %s: %s" % (path, e))
+    record = json_input.read(path, "parity record", max_bytes=256 << 20)
     if not isinstance(record, dict) or record.get("format") not in _READABLE or not record.get("iterations"):
         raise UserError("%s is not a parity record (expected format %s with iterations; write one with "
                         "train.py --parity-record)" % (path, FORMAT))

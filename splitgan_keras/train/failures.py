@@ -8,10 +8,8 @@ import errno
 import os
 import re
 
-import tensorflow as tf
-
 from splitgan_keras import files
-from splitgan_keras.artefacts import rundir
+from splitgan_keras.artefacts import checkpoints, rundir
 from splitgan_keras.errors import UserError
 from splitgan_keras.train import commands
 
@@ -34,7 +32,7 @@ def first_line(e: Exception) -> str:
 
 
 def _latest(checkpoint_dir: str) -> str:
-    return tf.train.latest_checkpoint(checkpoint_dir) or "none"
+    return checkpoints.latest(checkpoint_dir) or "none"
 
 
 def write_error(cfg, checkpoint_dir: str, e: Exception) -> UserError:

@@ -81,7 +81,8 @@ def run(cfg: config_lib.Config, data: Optional[ImageData] = None, resume: bool =
         if chief and claim_run_dir is not None:
             claim_run_dir()
         run_log = RunLog(rundir.path(cfg, rundir.LOGS) if chief else None)
-        store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief)
+        store = checkpoints.TrainingCheckpoints(checkpoint_dir, gan, cfg.output.keep_checkpoints, writes=chief,
+                                                report=log, check_run_dir=lambda: rundir.check_intact(cfg.output.run_dir))
         _restore_or_start(cfg, gan, data, store, resume, init_from_tf1)
         source = sampling.GeneratorSource(gan.sampling_generator)  # pictures: the chief's alone
         run_evaluator = scheduled_evaluation.evaluator(cfg, data, gan)
@@ -133,6 +134,8 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
     # synchronises saves); only the chief reports and draws.
     writers = [callbacks.ProgressReport(run_log, cfg.output.log_every, end, cfg.train.batch_size * cfg.train.n_critic),
                grids]
+    # The handlers stay until the run's last step: a signal while the grid or the export is written
+    # lets that step finish whole, then stops (the resume finishes the rest).
     with callbacks.StopOnSignal(runtime.replicas.count) as stop:
         if start < end:
             log("training iterations %d..%d of %d" % (start + 1, end, cfg.train.iterations))
@@ -146,30 +149,30 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
                     e, store.latest or "none (no checkpoint yet)",
                     failures.write_nonfinite_diagnostic(cfg, guard, store.latest) if chief else "the chief's run dir"))
         checkpoint = store.save()
-    completed = int(gan.iteration.numpy())
-    history = tuple(evaluation.history) if evaluation else ()
-    resume = commands.printed_train_command("--run-dir", cfg.output.run_dir, "--resume")
-    if stop.received:
-        log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
-            % (stop.received, completed, checkpoint, resume))
-        return Result(completed, checkpoint, None, None, interrupted=True, evaluations=history)
-    if not chief:
-        log("done: %d iterations in %s (%s; the chief writes the run dir)" % (
-            completed, callbacks.format_duration(time.perf_counter() - started), runtime.replicas.description))
-        return Result(completed, checkpoint, None, None, evaluations=history)
-    grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
-    if not os.path.exists(grid):
-        grids.write(completed)
-    export_dir = None
-    if completed >= cfg.train.iterations:
-        export_dir = export.export_generator(gan.sampling_generator, rundir.path(cfg, rundir.EXPORT),
-                                             runtime.host_scope)
-    if guard.skipped:
-        log("steps skipped by dynamic loss scaling: %s"
-            % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
-    if data.appearance is not None:
-        log(scheduled_evaluation.quality_line(run_evaluator, source, cfg.train.seed))
-    log("done: %d iterations in %s | checkpoint %s | samples %s%s"
-        % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
-           " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))
+        completed = int(gan.iteration.numpy())
+        history = tuple(evaluation.history) if evaluation else ()
+        resume = commands.printed_train_command("--run-dir", cfg.output.run_dir, "--resume")
+        if not chief and not stop.received:
+            log("done: %d iterations in %s (%s; the chief writes the run dir)" % (
+                completed, callbacks.format_duration(time.perf_counter() - started), runtime.replicas.description))
+            return Result(completed, checkpoint, None, None, evaluations=history)
+        grid = callbacks.grid_path(rundir.path(cfg, rundir.SAMPLES), completed)
+        export_dir = None
+        if chief and not stop.received and not os.path.exists(grid):
+            grids.write(completed)
+        if chief and not stop.received and completed >= cfg.train.iterations:
+            export_dir = export.export_generator(gan.sampling_generator, rundir.path(cfg, rundir.EXPORT),
+                                                 runtime.host_scope)
+        if guard.skipped:
+            log("steps skipped by dynamic loss scaling: %s"
+                % ", ".join("%s %d" % kv for kv in sorted(guard.skipped.items())))
+        if data.appearance is not None and not stop.received:
+            log(scheduled_evaluation.quality_line(run_evaluator, source, cfg.train.seed))
+        if stop.received:
+            log("stopped by %s after iteration %d; checkpoint %s; continue with: %s"
+                % (stop.received, completed, checkpoint, resume))
+            return Result(completed, checkpoint, None, None, interrupted=True, evaluations=history)
+        log("done: %d iterations in %s | checkpoint %s | samples %s%s"
+            % (completed, callbacks.format_duration(time.perf_counter() - started), checkpoint, grid,
+               " | export %s" % export_dir if export_dir else " | continue with: %s" % resume))
     return Result(completed, checkpoint, grid, export_dir, evaluations=history)
