@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT, TINY, needs_cpu_bfloat16, npu_events, run_script, run_with_npu_double, train_cli
-from splitgan_keras import compat, config, runtime
+from splitgan_keras import compat, config, cpu_backend, runtime
 from splitgan_keras.errors import UserError
 
 
@@ -143,14 +143,27 @@ def test_threads_cannot_change_once_tensorflow_runs():
         runtime.set_threads(current + 5)
 
 
-@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
-def test_the_package_turns_onednn_on_before_tensorflow_unless_the_user_chose(preset, expected):
+@pytest.mark.parametrize("preset", [None, "0"])
+def test_the_package_turns_onednn_on_before_tensorflow_unless_the_user_chose(preset):
     env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
     if preset is not None:
         env["TF_ENABLE_ONEDNN_OPTS"] = preset
     code = ("import sys, os, splitgan_keras; assert 'tensorflow' not in sys.modules; "
-            "from splitgan_keras import cpu_backend; print(os.environ['TF_ENABLE_ONEDNN_OPTS'], cpu_backend.describe())")
+            "from splitgan_keras import cpu_backend; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
+            "cpu_backend.describe())")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
+    reliable = cpu_backend.onednn_reliable(cpu_backend.installed_tensorflow(), cpu_backend.cpu_vendor())
+    expected = preset if preset is not None else ("1" if reliable else "None")
     assert result.stdout.startswith(expected + " ")
     assert ("set by the user" in result.stdout) == (preset is not None)
+    assert ("miscomputes with oneDNN" in result.stdout) == (preset is None and not reliable)
+
+
+@pytest.mark.parametrize("tensorflow, vendor, reliable", [
+    ((2, 15), "AuthenticAMD", True), ((2, 15), "GenuineIntel", True), ((2, 21), "unknown", True),
+    ((2, 6), "GenuineIntel", True), ((2, 6), "AuthenticAMD", False), ((2, 6), "unknown", False),
+    (None, "AuthenticAMD", False), (None, "GenuineIntel", True)])
+def test_onednn_is_left_off_where_the_tensorflow_of_the_stack_miscomputes_with_it(tensorflow, vendor, reliable):
+    assert cpu_backend.onednn_reliable(tensorflow, vendor) == reliable
+    assert cpu_backend.installed_tensorflow()[:2] == tuple(int(p) for p in tf.__version__.split(".")[:2])
