@@ -11,8 +11,10 @@
 # (Huawei's CANN environment variables): HCCL_CONNECT_TIMEOUT, how long the ranks wait for each
 # other to connect at start-up (120..7200 s; default here 600, since every rank first imports
 # TensorFlow and compiles its graphs), and HCCL_EXEC_TIMEOUT, how long a rank waits in a collective
-# for the others (68..17340 s, counted in whole steps of 68; default here 1836, 27 steps, above
-# Huawei's 1800: between two collectives the chief alone writes checkpoints and sample grids).
+# for the others (Atlas training: up to 17340 s, counted in whole steps of 68; Atlas A2: up to
+# 2147483647, 0 never; default here 1836, 27 steps, above Huawei's 1800: between two collectives the
+# chief alone writes checkpoints and sample grids). Each rank checks both as CANN reads them
+# (launch.hccl_timeout_notes) and says where a chip would round or refuse them.
 # A rank that hangs thus ends the others' collectives with an error after HCCL_EXEC_TIMEOUT. The
 # CANN and TF-plugin environments must be sourced first (docs/devices.md: Ascend NPU).
 # The job's exit status is the first failing rank's, else 0. A rank that fails stops the others;
@@ -43,14 +45,6 @@ for name in RANK_SIZE FIRST_DEVICE STOP_GRACE HCCL_CONNECT_TIMEOUT HCCL_EXEC_TIM
         exit 2
     fi
 done
-if ((10#$HCCL_CONNECT_TIMEOUT < 120 || 10#$HCCL_CONNECT_TIMEOUT > 7200)); then
-    echo "error: HCCL_CONNECT_TIMEOUT must lie in 120..7200 seconds (HCCL's range), got $HCCL_CONNECT_TIMEOUT" >&2
-    exit 2
-fi
-if ((10#$HCCL_EXEC_TIMEOUT < 68 || 10#$HCCL_EXEC_TIMEOUT > 17340)); then
-    echo "error: HCCL_EXEC_TIMEOUT must lie in 68..17340 seconds (HCCL's range), got $HCCL_EXEC_TIMEOUT" >&2
-    exit 2
-fi
 if ((RANK_SIZE < 1)); then
     echo "error: RANK_SIZE must be at least 1" >&2
     exit 2

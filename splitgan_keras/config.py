@@ -125,8 +125,8 @@ class RuntimeConfig:
     xla: bool = option(False, "compile the training step with XLA (CPU and GPU)", "--xla")
     iterations_per_call: int = option(
         1, "training iterations per tf.function call (Keras steps_per_execution); fewer calls save host overhead "
-           "(on the NPU too the loop runs on the host: the adapter sinks only a graph that returns nothing after its "
-           "loop). Intervals, splits and --iterations must be multiples of it",
+           "(on the NPU the adapter's loop size is set to it, so that each call is given its k batches). Intervals, "
+           "splits and --iterations must be multiples of it",
         "--iterations-per-call", limits=(1, 10 ** 6))
     deterministic: bool = option(False, "deterministic ops (TensorFlow's op determinism; on the NPU the adapter's "
                                         "deterministic option)", "--deterministic")

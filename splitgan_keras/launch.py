@@ -1,5 +1,5 @@
 """What a launcher says about this process, read from the environment without TensorFlow:
-whether it is one of several processes of a job and not the one that writes (the chief).
+whether it is one of several processes of a job, and whether it knows yet if it writes (the chief).
 
 NPU jobs run one process per device with Huawei's variables, in one of the adapter's two launch
 modes (npu_device.open): a rank table (RANK_TABLE_FILE, RANK_ID, RANK_SIZE; scripts/train_npu_8p.sh)
@@ -32,9 +32,34 @@ def _env_int(name: str, default: int, least: int, most: int) -> int:
     text = os.environ.get(name, "").strip()
     if not text:
         return default
-    if not re.fullmatch(r"[0-9]{1,9}", text) or not least <= int(text) <= most:
-        raise UserError("%s=%r in the environment: expected a whole number in %d..%d" % (name, text[:50], least, most))
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not least <= int(text) <= most:
+        raise UserError("%s=%s in the environment: expected a whole number in %d..%d" % (name, shown(text, 50), least,
+                                                                                         most))
     return int(text)
+
+
+# HCCL's timeouts as CANN reads them (HCCL environment variables, CANN 8.0): HCCL_CONNECT_TIMEOUT in
+# 120..7200 s; HCCL_EXEC_TIMEOUT up to 17340 s on Atlas training (the 910), which rounds it down to a
+# multiple of 68 s (68 at least), and up to 2147483647 s on Atlas A2, where 0 means never.
+HCCL_CONNECT_SECONDS = (120, 7200)
+HCCL_EXEC_STEP, HCCL_EXEC_MAX_ATLAS_TRAINING, HCCL_EXEC_MAX = 68, 17340, 2 ** 31 - 1
+
+
+def hccl_timeout_notes() -> List[str]:
+    """Checks HCCL_CONNECT_TIMEOUT and HCCL_EXEC_TIMEOUT; returns one line for each value that a chip
+    changes or refuses (which chip runs is not known here). Raises UserError for what no CANN takes."""
+    _env_int("HCCL_CONNECT_TIMEOUT", HCCL_CONNECT_SECONDS[0], *HCCL_CONNECT_SECONDS)
+    seconds = _env_int("HCCL_EXEC_TIMEOUT", -1, 0, HCCL_EXEC_MAX)
+    if seconds == 0:
+        return ["HCCL_EXEC_TIMEOUT=0 means never on Atlas A2; Atlas training (the 910) refuses 0"]
+    if seconds > HCCL_EXEC_MAX_ATLAS_TRAINING:
+        return ["HCCL_EXEC_TIMEOUT=%d is above the %d s Atlas training (the 910) accepts; Atlas A2 takes it"
+                % (seconds, HCCL_EXEC_MAX_ATLAS_TRAINING)]
+    rounded = max(HCCL_EXEC_STEP, seconds // HCCL_EXEC_STEP * HCCL_EXEC_STEP)
+    if seconds > 0 and rounded != seconds:
+        return ["HCCL_EXEC_TIMEOUT=%d: Atlas training (the 910) counts it in steps of %d s and waits %d s"
+                % (seconds, HCCL_EXEC_STEP, rounded)]
+    return []
 
 
 def npu_ranks() -> Tuple[int, int]:
@@ -46,27 +71,28 @@ def npu_ranks() -> Tuple[int, int]:
     return size, rank
 
 
-def _npu_cluster_chief() -> Optional[bool]:
-    """In the adapter's CM_* launch mode (CM_WORKER_SIZE > 1): whether this process is the chief,
-    the one on CM_CHIEF_IP's host and CM_CHIEF_DEVICE's device (ASCEND_DEVICE_ID); None in the
-    rank-table mode or alone. The two modes together are refused, as the adapter refuses them."""
-    if os.environ.get("CM_WORKER_SIZE") is not None and os.environ.get("RANK_SIZE") is not None:
-        raise UserError("RANK_SIZE and CM_WORKER_SIZE are both set in the environment: launch with a rank table "
-                        "(RANK_TABLE_FILE, RANK_ID, RANK_SIZE) or with the CM_* variables, not both")
-    if os.environ.get("CM_CHIEF_IP") is not None and os.environ.get("RANK_TABLE_FILE") is not None:
-        raise UserError("CM_CHIEF_IP and RANK_TABLE_FILE are both set in the environment: launch with a rank table "
-                        "or with the CM_* variables, not both")
+_RANK_TABLE_VARIABLES = ("RANK_TABLE_FILE", "RANK_ID", "RANK_SIZE")
+_CM_VARIABLES = ("CM_CHIEF_IP", "CM_CHIEF_PORT", "CM_CHIEF_DEVICE", "CM_WORKER_IP", "CM_WORKER_SIZE")
+
+
+def _cm_launch() -> bool:
+    """Whether the adapter's CM_* launch mode starts several processes (CM_WORKER_SIZE > 1), its
+    variables checked as Huawei documents them: never beside the rank table's (RANK_*), and the
+    chief's port in 0..65520."""
+    cm = [name for name in _CM_VARIABLES if os.environ.get(name) is not None]
+    rank_table = [name for name in _RANK_TABLE_VARIABLES if os.environ.get(name) is not None]
+    if cm and rank_table:
+        raise UserError("%s and %s are both set in the environment: launch with a rank table (RANK_TABLE_FILE, "
+                        "RANK_ID, RANK_SIZE) or with the CM_* variables, not both" % (rank_table[0], cm[0]))
     if _env_int("CM_WORKER_SIZE", 1, 1, MAX_PROCESSES) == 1:
-        return None
-    missing = [name for name in ("CM_CHIEF_IP", "CM_CHIEF_PORT", "CM_CHIEF_DEVICE", "CM_WORKER_IP")
-               if not os.environ.get(name, "").strip()]
+        return False
+    missing = [name for name in _CM_VARIABLES if not os.environ.get(name, "").strip()]
     if missing:
         raise UserError("CM_WORKER_SIZE=%s in the environment asks for the adapter's cluster launch, which needs %s"
                         % (os.environ["CM_WORKER_SIZE"], ", ".join(missing)))
-    _env_int("CM_CHIEF_PORT", 0, 1, 65535)
-    chief_device = _env_int("CM_CHIEF_DEVICE", 0, 0, MAX_PROCESSES - 1)
-    device = _env_int("ASCEND_DEVICE_ID", 0, 0, MAX_PROCESSES - 1)
-    return os.environ["CM_WORKER_IP"].strip() == os.environ["CM_CHIEF_IP"].strip() and device == chief_device
+    _env_int("CM_CHIEF_PORT", 0, 0, 65520)
+    _env_int("CM_CHIEF_DEVICE", 0, 0, MAX_PROCESSES - 1)
+    return True
 
 
 def tf_config() -> Optional[dict]:
@@ -133,15 +159,16 @@ def task_addresses(config: dict) -> List[Tuple[str, int, str]]:
     return [(t, i, a) for t, addresses in config["cluster"].items() for i, a in enumerate(addresses)]
 
 
-def launched_as_secondary() -> bool:
-    """Whether the launcher started this process as a replica that is not the chief, read from the
-    environment before TensorFlow starts: NPU rank RANK_ID > 0 of RANK_SIZE > 1 (Huawei's
-    variables), a process of the CM_* launch that is not on the chief's host and device, or a
-    TF_CONFIG task other than the chief. Such a process writes nothing, so it may start while the
-    chief creates the run dir. Raises UserError for malformed or conflicting variables."""
-    cluster_chief = _npu_cluster_chief()
-    if cluster_chief is not None:
-        return not cluster_chief
+def waits_for_rank() -> bool:
+    """Whether this process must not take the run dir before the runtime says it is the chief, read
+    from the environment before TensorFlow starts: NPU rank RANK_ID > 0 of RANK_SIZE > 1 (the rank
+    table's rank is HCCL's), a TF_CONFIG task other than the chief, and every process of the CM_*
+    launch, whose ranks HCCL numbers as the processes join (which host and device the chief is does
+    not say which one is rank 0): there the runtime's rank is the one truth. Such a process writes
+    nothing until then, so it may start while the chief creates the run dir. Raises UserError for
+    malformed or conflicting variables."""
+    if _cm_launch():
+        return True
     size, rank = npu_ranks()
     if size > 1 and rank > 0:
         return True

@@ -29,7 +29,7 @@ import importlib.metadata
 import json
 import os
 import random
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -64,6 +64,7 @@ class Runtime:
     device_name: str = ""         # the NPU handle's device name, for logs
     host_scope: Callable[[], Any] = contextlib.nullcontext          # places ops on the host CPU
     adapter_version: str = ""     # npu_device's version on the NPU, for parity records
+    overflow_mode: str = ""       # on the NPU: how the device reports fp16 overflows, and how that was learned
     replicas: Replicas = dataclasses.field(default_factory=Replicas)  # how an iteration is spread over devices
 
     def wrap_optimizer(self, optimizer):
@@ -72,6 +73,8 @@ class Runtime:
 
     def describe(self) -> str:
         scaling = "dynamic, %s" % self.loss_scale_optimizer.__name__ if self.loss_scale_optimizer else "none"
+        if self.overflow_mode:
+            scaling += " (%s)" % self.overflow_mode
         return "device %s%s, policy %s, loss scaling %s%s%s" % (
             self.device, " (%s)" % self.device_name if self.device_name else "", self.policy, scaling,
             ", XLA" if self.xla else "", ", %s" % self.replicas.description if self.replicas.count > 1 else "")
@@ -103,18 +106,21 @@ def setup(cfg: config_lib.Config) -> Runtime:
         raise UserError("--precision mixed on the CPU (the mixed_bfloat16 policy) needs bfloat16 convolutions, "
                         "which TensorFlow %s does not run reliably on the CPU; use --precision fp32 here, or "
                         "TensorFlow 2.15" % tf.__version__)
-    loss_scale, device_name, host_scope, adapter_version = None, "", contextlib.nullcontext, ""
+    loss_scale, device_name, host_scope, adapter_version, overflow_mode = None, "", contextlib.nullcontext, "", ""
     if device == "npu":
         npu, handle = _open_npu(cfg.npu, rt.deterministic, rt.threads)
         device_name = handle.name()
         replicas = _npu_replicas(npu, handle, rt.replicas)
         adapter_version = _installed_version(NPU_DISTRIBUTION)
-        # No npu.set_npu_loop_size: the adapter sinks a loop to the device only when every node of the graph
-        # feeds its one While loop (IsGraphNeedLoop, tf_adapter_2.x/npu_device/core/npu_utils.cpp), and Keras'
-        # train_function returns its logs after the loop, so --iterations-per-call runs as a host loop there.
+        # Keras' train_function reads its iterator inside a While when it runs k > 1 iterations per call; the
+        # adapter marks such a loop BUILTIN_LOOP and pushes npu_loop_size elements of the iterator per call
+        # (npu_trans_resource_input_to_node_optimizer.cpp, npu_concrete_graph.cpp): without this, a call of k
+        # steps would wait for elements that never come. Huawei documents NPU_LOOP_SIZE as steps per loop.
+        npu.set_npu_loop_size(rt.iterations_per_call)
         host_scope = _npu_host_scope
         if policy == "mixed_float16" or (cfg.npu.precision_mode or "") not in FP16_FREE_PRECISION_MODES:
-            loss_scale = (tf.keras.mixed_precision.LossScaleOptimizer if npu.is_inf_nan_enabled()
+            inf_nan, overflow_mode = _overflow_mode(npu)
+            loss_scale = (tf.keras.mixed_precision.LossScaleOptimizer if inf_nan
                           else npu.train.optimizer.NpuLossScaleOptimizer)
     else:
         gpus = tf.config.list_physical_devices("GPU")
@@ -135,7 +141,24 @@ def setup(cfg: config_lib.Config) -> Runtime:
     replicas.bn_groups(cfg.train.bn_groups)  # checks that they fit
     tf.keras.mixed_precision.set_global_policy(policy)
     seed_everything(cfg.train.seed)
-    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope, adapter_version, replicas)
+    return Runtime(device, policy, rt.xla, loss_scale, device_name, host_scope, adapter_version, overflow_mode,
+                   replicas)
+
+
+def _overflow_mode(npu) -> Tuple[bool, str]:
+    """Whether the NPU reports an fp16 overflow as INF/NaN (else it saturates to finite values, and
+    only the float status shows it), and how that was learned, for the start line. The adapter has
+    is_inf_nan_enabled from its branch r1.13, get_device_sat_mode on r1.12 only, and neither before;
+    those older releases' NpuLossScaleOptimizer always reads the float status, as in saturation mode."""
+    if hasattr(npu, "is_inf_nan_enabled"):
+        inf_nan = bool(npu.is_inf_nan_enabled())
+        return inf_nan, "%s mode, from npu.is_inf_nan_enabled()" % ("INF/NaN" if inf_nan else "saturation")
+    if hasattr(npu, "get_device_sat_mode"):
+        mode = npu.get_device_sat_mode()
+        if mode in (0, 1):
+            return mode == 1, "%s mode, from npu.get_device_sat_mode()" % ("INF/NaN" if mode else "saturation")
+        return False, "saturation mode assumed: npu.get_device_sat_mode() failed (%r)" % (mode,)
+    return False, "saturation mode assumed: this adapter (before r1.12) reports none, and reads the float status"
 
 
 def _npu_replicas(npu, handle, requested: int) -> Replicas:
@@ -276,6 +299,8 @@ def _open_npu(npu_cfg, deterministic: bool, threads: int):
         # open() replaces TensorFlow's eager context with its own, whose thread pools take their size from these
         # variables (TensorFlow reads them when the new context starts): the settings of the old context are lost.
         os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["TF_NUM_INTEROP_THREADS"] = str(threads)
+    for note in launch.hccl_timeout_notes():
+        print(note, flush=True)
     try:  # the device id comes from ASCEND_DEVICE_ID and the ranks from RANK_* or CM_*, as the adapter reads them
         handle = npu.open().as_default()
     except (RuntimeError, ValueError) as e:

@@ -119,8 +119,7 @@ def test_a_rank_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path):
 
 @pytest.mark.parametrize("name, value, message", [
     ("RANK_SIZE", "abc", "must be a whole number, got 'abc'"), ("STOP_GRACE", "-1", "must be a whole number"),
-    ("FIRST_DEVICE", "1e3", "must be a whole number"), ("HCCL_CONNECT_TIMEOUT", "60", "must lie in 120..7200 seconds"),
-    ("HCCL_EXEC_TIMEOUT", "20000", "must lie in 68..17340 seconds")])
+    ("FIRST_DEVICE", "1e3", "must be a whole number"), ("HCCL_CONNECT_TIMEOUT", "2m", "must be a whole number")])
 def test_bad_launcher_settings_are_one_line(tmp_path, name, value, message):
     rank_table = tmp_path / "hccl.json"
     rank_table.write_text("{}")

@@ -3,10 +3,13 @@ counted as the optimizer decided them in saturation mode, loss scaling whenever 
 thread settings that survive open(), both launch modes, and what an older adapter lacks."""
 import json
 import os
+import re
+import subprocess
+import sys
 
 import pytest
 
-from conftest import NPU_DOUBLE, TINY, npu_events, npu_ranks_env, run_npu_ranks, run_script, run_with_npu_double
+from conftest import NPU_DOUBLE, ROOT, TINY, npu_events, npu_ranks_env, run_npu_ranks, run_script, run_with_npu_double
 from splitgan_keras import launch
 
 
@@ -113,10 +116,32 @@ def test_two_ranks_in_the_cluster_launch_mode(tmp_path):
     assert [(e["workers_num"], e["worker_id"]) for e in opened] == [(2, 0), (2, 1)]
 
 
+@pytest.mark.slow
+def test_in_the_cluster_launch_mode_the_runtimes_rank_alone_says_who_writes(tmp_path):
+    """HCCL numbers the processes of a CM_* launch: here the process on the chief's host and device
+    (device 0, CM_CHIEF_DEVICE) is rank 1, and the other rank 0. The run dir is written by rank 0 alone."""
+    run_dir = tmp_path / "run"
+    args = TINY + ["--run-dir", run_dir, "--iterations", 2, "--device", "npu"]
+    env = dict(CM_ENV, CM_CHIEF_PORT=str(launch.free_ports(1)[0]))
+    results = run_npu_ranks(["train.py"] + args, tmp_path, [dict(env, NPU_DOUBLE_HCCL_RANK="1"),
+                                                            dict(env, NPU_DOUBLE_HCCL_RANK="0")], timeout=300)
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    device_0, device_1 = (result.stdout for result in results)
+    assert "this is rank 1" in device_0 and "the chief writes the run dir" in device_0
+    assert "this is rank 0" in device_1 and "| export %s" % (run_dir / "export") in device_1
+    assert sorted(os.listdir(run_dir / "checkpoints")) == ["checkpoint", "ckpt-2.data-00000-of-00001", "ckpt-2.index"]
+
+
 @pytest.mark.parametrize("env, message", [
-    (dict(CM_ENV, RANK_SIZE="2"), "RANK_SIZE and CM_WORKER_SIZE are both set"),
-    (dict(CM_ENV, RANK_TABLE_FILE="/x/hccl.json"), "CM_CHIEF_IP and RANK_TABLE_FILE are both set"),
+    (dict(CM_ENV, RANK_SIZE="2"), "RANK_SIZE and CM_CHIEF_IP are both set"),
+    (dict(CM_ENV, RANK_TABLE_FILE="/x/hccl.json"), "RANK_TABLE_FILE and CM_CHIEF_IP are both set"),
+    (dict(CM_ENV, RANK_ID="0"), "RANK_ID and CM_CHIEF_IP are both set"),
     ({k: v for k, v in CM_ENV.items() if k != "CM_CHIEF_PORT"}, "needs CM_CHIEF_PORT"),
+    (dict(CM_ENV, CM_CHIEF_PORT="65521"), "CM_CHIEF_PORT='65521' in the environment: expected a whole number in 0..65520"),
+    (dict(HCCL_CONNECT_TIMEOUT="60"), "HCCL_CONNECT_TIMEOUT='60' in the environment: expected a whole number in "
+                                      "120..7200"),
+    (dict(HCCL_EXEC_TIMEOUT="2147483648"), "expected a whole number in 0..2147483647"),
 ])
 def test_conflicting_or_partial_launch_variables_are_refused(tmp_path, env, message):
     result = run_script("train.py", TINY + ["--run-dir", tmp_path / "run", "--device", "npu"],
@@ -170,3 +195,75 @@ def test_a_collective_issued_otherwise_on_another_rank_fails_on_both(tmp_path, r
     message = "collective #1 differs between the ranks: rank 0 issued all_reduce sum float32[2], " + issued
     for result in results:
         assert result.returncode != 0 and message in result.stderr, result.stderr[-2000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("branch, sat_mode, optimizer, says", [
+    ("r1.11.0", "1", "NpuLossScaleOptimizer", "saturation mode assumed: this adapter (before r1.12) reports none"),
+    ("r1.12.0", "0", "NpuLossScaleOptimizer", "saturation mode, from npu.get_device_sat_mode()"),
+    ("r1.12.0", "1", "LossScaleOptimizer", "INF/NaN mode, from npu.get_device_sat_mode()"),
+    ("master", "0", "NpuLossScaleOptimizer", "saturation mode, from npu.is_inf_nan_enabled()"),
+    ("master", "1", "LossScaleOptimizer", "INF/NaN mode, from npu.is_inf_nan_enabled()")])
+def test_the_overflow_mode_is_read_as_each_adapter_release_can(tmp_path, branch, sat_mode, optimizer, says):
+    """r1.11 has neither is_inf_nan_enabled nor get_device_sat_mode, r1.12 only the second, r1.13 on
+    only the first: each release trains, and the start line says how the mode was learned."""
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 2, "--device", "npu",
+                                         "--precision", "mixed"], tmp_path / "npu.log", NPU_DOUBLE_BRANCH=branch,
+                                 NPU_DOUBLE_SAT_MODE=sat_mode)
+    assert result.returncode == 0, result.stderr[-3000:]
+    # TF 2.15 names Keras' class BaseLossScaleOptimizer
+    assert re.search(r"loss scaling dynamic, \w*%s \(%s" % (optimizer, re.escape(says)), result.stdout), result.stdout[:2000]
+
+
+def test_an_older_adapters_precision_modes_and_default_are_its_own(tmp_path):
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--device", "npu", "--npu-precision-mode",
+                                         "allow_mix_precision_bf16", "--iterations", 1], tmp_path / "npu.log",
+                                 NPU_DOUBLE_BRANCH="r1.11.0")
+    assert result.returncode == 2
+    last = result.stderr.strip().splitlines()[-1]
+    assert "--npu-precision-mode: the Ascend adapter refused precision_mode='allow_mix_precision_bf16'" in last
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("per_call", [1, 2])
+def test_iterations_per_call_set_the_adapters_loop_size_so_each_call_gets_its_batches(tmp_path, per_call):
+    log = tmp_path / "npu.log"
+    result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 4, "--device", "npu",
+                                         "--iterations-per-call", per_call], log)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [e["value"] for e in npu_events(log) if e["event"] == "loop_size"] == [per_call]
+
+
+def test_the_double_starves_a_loop_that_reads_more_than_the_loop_size(tmp_path):
+    """What the adapter does to a call whose loop reads more elements than npu_loop_size: the device
+    waits for ever; the double fails at the first element it was not given."""
+    code = ("import tensorflow as tf, npu_device as npu; npu.open().as_default()\n"
+            "@tf.function\n"
+            "def two(iterator):\n"
+            "    total = tf.constant(0, tf.int64)\n"
+            "    for _ in tf.range(2):\n"
+            "        total += next(iterator)\n"
+            "    return total\n"
+            "it = iter(tf.data.Dataset.range(10))\n"
+            "npu.set_npu_loop_size(2); print(int(two(it)), int(two(it)))\n"
+            "npu.set_npu_loop_size(1); two(it)\n")
+    script = tmp_path / "loop.py"  # a file: AutoGraph reads the function's source
+    script.write_text(code)
+    result = subprocess.run([sys.executable, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env=dict(os.environ, PYTHONPATH=NPU_DOUBLE, NPU_DOUBLE_LOG=str(tmp_path / "l")))
+    assert result.stdout.split() == ["1", "5"], result.stderr[-2000:]
+    assert result.returncode != 0 and "read more elements of its iterator than npu_loop_size=1" in result.stderr
+
+
+@pytest.mark.parametrize("seconds, note", [
+    ("1836", None), ("68", None), ("17340", None), (None, None),
+    ("100", "HCCL_EXEC_TIMEOUT=100: Atlas training (the 910) counts it in steps of 68 s and waits 68 s"),
+    ("10", "waits 68 s"), ("17341", "is above the 17340 s Atlas training (the 910) accepts; Atlas A2 takes it"),
+    ("0", "HCCL_EXEC_TIMEOUT=0 means never on Atlas A2; Atlas training (the 910) refuses 0")])
+def test_hccl_exec_timeouts_are_taken_as_cann_takes_them_with_a_note_where_a_chip_changes_them(monkeypatch, seconds,
+                                                                                                 note):
+    monkeypatch.delenv("HCCL_EXEC_TIMEOUT", raising=False)
+    if seconds is not None:
+        monkeypatch.setenv("HCCL_EXEC_TIMEOUT", seconds)
+    notes = launch.hccl_timeout_notes()
+    assert (notes == []) if note is None else (len(notes) == 1 and note in notes[0])

@@ -50,14 +50,14 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         requested = flags.overrides(args)
         resume_hint = ": the newest checkpoint in %s continues with --resume" % config_lib.run_dir_of(requested)
         # The chief of a job writes the run dir and holds its lock from before it decides between a
-        # fresh start and a resume. A process that the launcher's environment calls a secondary
-        # decides nothing yet: only the runtime can confirm it (the variables may be stale), and
-        # if it turns out to be the chief it takes the lock then (session.start).
+        # fresh start and a resume. A process that waits for its rank (a secondary by the launcher's
+        # variables, which may be stale, or any process of the CM_* launch) decides nothing yet: only
+        # the runtime knows, and if it turns out to be the chief it takes the lock then (session.start).
         writes = not args.parity_record and not args.dry_run
-        secondary = launch.launched_as_secondary()
+        waits = launch.waits_for_rank()
         lock = rundir_lock.RunDirLock(config_lib.run_dir_of(requested))
         try:
-            cfg = session.resolve(requested, args.resume, lock if writes and not secondary else None)
+            cfg = session.resolve(requested, args.resume, lock if writes and not waits else None)
             if args.dry_run:
                 _check_inputs(cfg, args)
                 print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))

@@ -21,8 +21,8 @@ def resolve(requested: config_lib.Overrides, resume: bool, lock: Optional[RunDir
       resume: continue the run in the run dir (its config.json, changed only where allowed).
       lock: the run dir's lock when this process writes the run dir: taken here, before the
         choice between a fresh start and a resume, and a fresh start then needs a fresh folder.
-        None for a dry run, a parity record, or a process the launcher's environment calls a
-        secondary (only the runtime can confirm that: it claims the run dir later, in `start`).
+        None for a dry run, a parity record, or a process that waits for its rank (launch.waits_for_rank:
+        only the runtime can say whether it is the chief; it claims the run dir later, in `start`).
     """
     run_dir = config_lib.run_dir_of(requested)
     if lock is not None:
@@ -45,7 +45,7 @@ def start(cfg: config_lib.Config, lock: RunDirLock, resume: bool = False, stop_a
     """Trains the run `cfg` describes (resolved by `resolve`); returns its run.Result.
 
     The data is loaded first, so that the common input errors fail before TensorFlow starts.
-    If the caller has not taken `lock` (the environment said secondary) and the runtime finds
+    If the caller has not taken `lock` (the process waits for its rank) and the runtime finds
     that this process is the chief after all, it takes the lock then and checks the run dir.
     """
     data = data if data is not None else datasets.load(cfg)
@@ -67,10 +67,10 @@ def train(requested: config_lib.Overrides, resume: bool = False, stop_at: Option
     Raises:
       UserError (NonFiniteError among them): as train.py's one-line errors.
     """
-    secondary = launch.launched_as_secondary()
+    waits = launch.waits_for_rank()
     lock = RunDirLock(config_lib.run_dir_of(requested))
     try:
-        cfg = resolve(requested, resume, None if secondary else lock)
+        cfg = resolve(requested, resume, None if waits else lock)
         return start(cfg, lock, resume, stop_at, init_from_tf1)
     finally:
         lock.release()

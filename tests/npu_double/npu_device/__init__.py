@@ -14,17 +14,18 @@ import contextlib
 import json
 import os
 
-from npu_device import configs, distribute, npu_device, ops, train  # noqa: F401
+from npu_device import branches, configs, distribute, npu_device, ops, train  # noqa: F401
 from npu_device.configs import global_options
 from npu_device.npu_device import open, npu_compat_function  # noqa: A004
 
 __all__ = ["open", "npu_compat_function", "gen_npu_ops", "global_options", "set_npu_loop_size", "npu_run_context",
-           "set_device_sat_mode", "is_inf_nan_enabled", "keep_dtype_scope", "npu_recompute_scope",
+           "set_device_sat_mode", "get_device_sat_mode", "is_inf_nan_enabled", "keep_dtype_scope", "npu_recompute_scope",
            "distribute", "train", "ops", "compat", "configs"]
 
 gen_npu_ops = None
 compat = None
-_state = {"loop_size": int(os.getenv("NPU_LOOP_SIZE", "1")), "sat_mode": 0}
+# The device's overflow mode: 0 saturation (the 910's), 1 INF/NaN; NPU_DOUBLE_SAT_MODE sets it for tests.
+_state = {"loop_size": int(os.getenv("NPU_LOOP_SIZE", "1")), "sat_mode": int(os.getenv("NPU_DOUBLE_SAT_MODE", "0"))}
 
 
 def record(event, **details):
@@ -50,8 +51,21 @@ def set_device_sat_mode(mode):
     _state["sat_mode"] = mode
 
 
+def get_device_sat_mode():
+    return _state["sat_mode"]
+
+
 def is_inf_nan_enabled():
     return _state["sat_mode"] == 1
+
+
+# What an older release lacks (branches.py).
+for _name, _present in (("set_device_sat_mode", branches.at_least(1, 12)),
+                        ("get_device_sat_mode", branches.at_least(1, 12) and not branches.at_least(1, 13)),
+                        ("is_inf_nan_enabled", branches.at_least(1, 13))):
+    if not _present:
+        del globals()[_name]
+        __all__.remove(_name)
 
 
 @contextlib.contextmanager

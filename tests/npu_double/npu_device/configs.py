@@ -3,11 +3,10 @@ tf_adapter_2.x/python/npu_device/configs/npu_config.py and option_base.py).
 
 Assignment of an unknown option raises ValueError; a value outside an option's list raises
 TypeError when the default is not None and the type differs, ValueError otherwise.
-NPU_DOUBLE_BRANCH=r1.11.0 (or any branch before r1.12.0) models an older adapter: its NpuConfig
-has no `deterministic` option, which the adapter added on branch r1.12.0.
+NPU_DOUBLE_BRANCH models older releases (branches.py): no `deterministic` before r1.12, precision_mode's
+shorter list before r1.12 and its 'allow_fp32_to_fp16' default before r1.13.
 """
-import os
-import re
+from npu_device import branches
 
 
 class _Option:
@@ -88,17 +87,20 @@ class NpuConfig(_Config):
 _GLOBAL = []
 
 
-def _has_deterministic():
-    match = re.fullmatch(r"r(\d+)\.(\d+)\.\d+", os.getenv("NPU_DOUBLE_BRANCH", "master"))
-    return match is None or (int(match.group(1)), int(match.group(2))) >= (1, 12)
+class _NpuConfigBefore1_12(NpuConfig):
+    _options = dict({k: v for k, v in NpuConfig._options.items() if k != "deterministic"},
+                    precision_mode=_Option("allow_fp32_to_fp16", PRECISION_MODES[:5]))
+
+
+class _NpuConfig1_12(NpuConfig):
+    _options = dict(NpuConfig._options, precision_mode=_Option("allow_fp32_to_fp16", PRECISION_MODES))
 
 
 def global_options():
     if not _GLOBAL:
-        options = NpuConfig()
-        if not _has_deterministic():
-            del options._values["deterministic"]
-        _GLOBAL.append(options)
+        config = NpuConfig if branches.at_least(1, 13) else _NpuConfig1_12 if branches.at_least(1, 12) \
+            else _NpuConfigBefore1_12
+        _GLOBAL.append(config())
     return _GLOBAL[0]
 
 

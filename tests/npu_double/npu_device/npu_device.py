@@ -6,6 +6,7 @@ import contextlib
 import os
 
 import tensorflow as tf
+from tensorflow.python.data.ops import iterator_ops
 from tensorflow.python.eager import context
 
 _handles = {}
@@ -71,6 +72,8 @@ def _worker_id(workers):
     if workers == 1:
         return 0
     if os.getenv("CM_CHIEF_IP") is not None:
+        if os.getenv("NPU_DOUBLE_HCCL_RANK"):  # tests: HCCL numbered the processes otherwise
+            return int(os.getenv("NPU_DOUBLE_HCCL_RANK"))
         return int(os.getenv("ASCEND_DEVICE_ID", "0")) - int(os.getenv("CM_CHIEF_DEVICE"))
     return int(os.getenv("RANK_ID"))
 
@@ -135,10 +138,86 @@ def npu_compat_function(func=None, *args, **kwargs):
 _original_function = tf.function
 
 
+def _fed_as_the_adapter_feeds(function, args, kwargs):
+    """`args` of an eager call of `function`, with its iterator replaced as the adapter feeds it when
+    the function's graph reads the iterator inside a While loop (Keras' train_function with
+    steps_per_execution > 1): the adapter marks the loop BUILTIN_LOOP and, per call, pushes
+    npu_loop_size elements of the iterator to the device (npu_trans_resource_input_to_node_optimizer.cpp,
+    npu_concrete_graph.cpp). A call whose loop reads more waits for ever on the device; here it fails
+    at the first element it was not given. Other functions read their iterators as TensorFlow does."""
+    from npu_device import _state
+    iterators = [i for i, a in enumerate(args) if isinstance(a, iterator_ops.OwnedIterator)]
+    if len(iterators) != 1:
+        return args
+    concrete = function.get_concrete_function(*args, **kwargs)
+    if not hasattr(concrete, "_npu_double_loop_reads_iterator"):
+        concrete._npu_double_loop_reads_iterator = _loop_reads_iterator(concrete.graph.as_graph_def())
+    if not concrete._npu_double_loop_reads_iterator:
+        return args
+    args = list(args)
+    args[iterators[0]] = _pushed(args[iterators[0]], _state["loop_size"])
+    return tuple(args)
+
+
+def _loop_reads_iterator(graph_def) -> bool:
+    """Whether a While loop of the graph reads an iterator in its body (through the functions it calls)."""
+    functions = {f.signature.name: f.node_def for f in graph_def.library.function}
+    reads = {}
+
+    def called(nodes):
+        return [value.func.name for node in nodes for value in node.attr.values() if value.func.name] + \
+            [f.name for node in nodes for value in node.attr.values() for f in value.list.func]
+
+    def body_reads(name):
+        if name not in reads:
+            reads[name] = False  # a cycle reads nothing new
+            nodes = functions.get(name, ())
+            reads[name] = any(n.op == "IteratorGetNext" for n in nodes) or any(body_reads(f) for f in called(nodes))
+        return reads[name]
+
+    every_node = list(graph_def.node) + [n for nodes in functions.values() for n in nodes]
+    return any(body_reads(n.attr["body"].func.name) for n in every_node if n.op in ("While", "StatelessWhile"))
+
+
+def _pushed(iterator, loop_size):
+    """An iterator of the next `loop_size` elements of `iterator`, then one that fails when read."""
+    elements = []
+    for _ in range(loop_size):
+        try:
+            elements.append(next(iterator))
+        except StopIteration:
+            break
+    spec = iterator.element_spec
+    starved = tf.data.Dataset.range(1).map(lambda _: _failing_element(spec, loop_size))
+    if not elements:
+        return iter(starved)
+    stacked = tf.nest.map_structure(lambda *parts: tf.stack(parts), *elements)
+    return iter(tf.data.Dataset.from_tensor_slices(stacked).concatenate(starved))
+
+
+def _failing_element(spec, loop_size):
+    message = ("npu_device double: this call's loop read more elements of its iterator than npu_loop_size=%d; the "
+               "adapter pushes npu_loop_size elements per call, and the device would wait for ever (set_npu_loop_size)"
+               % loop_size)
+    with tf.control_dependencies([tf.debugging.Assert(False, [message])]):
+        return tf.nest.map_structure(lambda s: tf.zeros(s.shape, s.dtype), spec)
+
+
 def _patch_tensorflow():
-    """As the adapter does: tf.function drops jit_compile, tf.device no longer moves work."""
+    """As the adapter does: tf.function drops jit_compile, tf.device no longer moves work, and the
+    Function class's __call__ is replaced (the adapter's inlines nested calls; the double's feeds
+    loops over iterators as the adapter does)."""
     from tensorflow.python.eager import def_function
     tf.function = tf.compat.v2.function = def_function.function = npu_compat_function
+    function_class = type(_original_function(lambda: None))
+    call = function_class.__call__
+
+    def fed_call(self, *args, **kwargs):
+        if tf.executing_eagerly():
+            args = _fed_as_the_adapter_feeds(self, args, kwargs)
+        return call(self, *args, **kwargs)
+
+    function_class.__call__ = fed_call
 
     @contextlib.contextmanager
     def device(name):

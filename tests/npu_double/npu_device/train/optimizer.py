@@ -70,8 +70,9 @@ class NpuLossScaleOptimizer(_KerasLossScaleOptimizer):
 
     def apply_gradients(self, grads_and_vars, name=None):
         import npu_device
-        from npu_device import npu_device as device
-        if device.global_npu_ctx() is None or npu_device.is_inf_nan_enabled():
+        from npu_device import branches, npu_device as device
+        # From r1.13 the adapter defers to Keras in INF/NaN mode; before, it always reads the float status.
+        if device.global_npu_ctx() is None or (branches.at_least(1, 13) and npu_device.is_inf_nan_enabled()):
             return super().apply_gradients(grads_and_vars, name=name)
         grads_and_vars = tuple(grads_and_vars)
         grads = [g for g, _ in grads_and_vars]
