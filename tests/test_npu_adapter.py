@@ -31,6 +31,20 @@ def test_saturated_overflows_are_counted_as_the_optimizer_skipped_them(tmp_path)
 
 
 @pytest.mark.slow
+def test_an_overflow_on_one_rank_skips_the_step_on_every_rank(tmp_path):
+    """The adapter all-reduces the float status over the ranks: calls 1 and 2 overflow on rank 1's
+    device only, and both ranks skip the same steps, rank 0 with its own status clear."""
+    args = TINY + ["--run-dir", tmp_path / "run", "--iterations", 3, "--device", "npu", "--precision", "mixed"]
+    envs = npu_ranks_env(tmp_path, NPU_DOUBLE_OVERFLOW="1,2", NPU_DOUBLE_OVERFLOW_RANK="1")
+    results = run_npu_ranks(["train.py"] + args, tmp_path, envs, timeout=300)
+    for result in results:
+        assert result.returncode == 0, result.stderr[-3000:]
+    steps = [[e for e in npu_events(tmp_path / ("rank%d.log" % r)) if e["event"] == "loss_scale_step"] for r in (0, 1)]
+    assert [e["applied"] for e in steps[0]] == [e["applied"] for e in steps[1]]
+    assert any(not e["applied"] and e["gradients_finite"] for e in steps[0])
+
+
+@pytest.mark.slow
 def test_training_that_no_longer_moves_stops_with_a_clear_message(tmp_path):
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 200, "--device", "npu",
                                          "--precision", "mixed", "--checkpoint-every", 0], tmp_path / "npu.log",

@@ -2,11 +2,13 @@
 does (tf_adapter_2.x/python/npu_device/train/optimizer/npu_loss_scale_optimizer.py).
 
 With an NPU context and the device in saturation mode (the 910's), an fp16 overflow saturates to
-finite values, so the decision comes from the device's float status, not from the gradients: the
+finite values, so the decision comes from the device's float status, not from the gradients (with
+several ranks, the status summed over all of them, as the adapter's all_reduce does): the
 update is skipped (the optimizer's iterations still count it), the loss scale halves down to 1,
 and last_step_finite records the decision. The double's float status is the gradients' finiteness,
 or an overflow that NPU_DOUBLE_OVERFLOW injects: "all", or the numbers (from 0) of the
-apply_gradients calls of each optimizer that overflow, e.g. "2,3". Without an NPU context, or in
+apply_gradients calls of each optimizer that overflow, e.g. "2,3", on every rank or on the rank
+NPU_DOUBLE_OVERFLOW_RANK names. Without an NPU context, or in
 INF/NaN mode, it is Keras' optimizer and records nothing, as the adapter's.
 
 On TF >= 2.11 the public LossScaleOptimizer is a dispatching base class, so the double subclasses
@@ -23,7 +25,12 @@ _UnwrapPreventer = importlib.import_module(_KerasLossScaleOptimizer.__module__).
 
 
 def _injected_overflow(call):
-    """Whether the float status reads an overflow at this apply_gradients call (int64 scalar)."""
+    """Whether the float status reads an overflow at this apply_gradients call (int64 scalar), on
+    this rank (NPU_DOUBLE_OVERFLOW_RANK: only that rank's device overflows)."""
+    from npu_device import npu_device
+    only_rank = os.environ.get("NPU_DOUBLE_OVERFLOW_RANK", "").strip()
+    if only_rank and int(only_rank) != npu_device.global_npu_ctx().worker_id:
+        return tf.constant(False)
     setting = os.environ.get("NPU_DOUBLE_OVERFLOW", "").strip()
     if setting == "all":
         return tf.constant(True)
@@ -78,7 +85,13 @@ class NpuLossScaleOptimizer(_KerasLossScaleOptimizer):
         grads = [g for g, _ in grads_and_vars]
         call = self._calls.assign_add(1) - 1
         status_clear = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads if g is not None])
-        finite = tf.logical_and(status_clear, tf.logical_not(_injected_overflow(call)))
+        # The adapter's _npu_finite_status_after_executed: the device's float status (here: the gradients, or an
+        # injected overflow), summed over the ranks when there are several, so that all skip the step together.
+        status = tf.cast(tf.logical_not(tf.logical_and(status_clear, tf.logical_not(_injected_overflow(call)))),
+                         tf.float32)
+        if device.global_npu_ctx().workers_num > 1:
+            status = npu_device.distribute.all_reduce([status], "sum", fusion=0)[0]
+        finite = tf.equal(status, 0.0)
         update = _update_loss_scale(self._loss_scale, finite) if self.dynamic else tf.no_op()
         self._last_step_finite.assign(finite)
         recorded = tf.py_function(lambda f, g: _record_step(bool(f), bool(g)), [finite, status_clear], tf.int32)
