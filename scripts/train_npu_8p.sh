@@ -7,7 +7,7 @@
 #
 # Environment: RANK_TABLE_FILE (required: the server's rank table), RANK_SIZE (default 8),
 # FIRST_DEVICE (device id of rank 0, default 0), PYTHON (default python3), LOG_DIR (default
-# npu_logs), and HCCL's own timeouts, which tf.distribute's collective timeout does not reach
+# npu_logs) and RANK_LOG (each rank's log in it, default rank_%d.log), and HCCL's own timeouts, which tf.distribute's collective timeout does not reach
 # (Huawei's CANN environment variables): HCCL_CONNECT_TIMEOUT, how long the ranks wait for each
 # other to connect at start-up (120..7200 s; default here 600, since every rank first imports
 # TensorFlow and compiles its graphs), and HCCL_EXEC_TIMEOUT, how long a rank waits in a collective
@@ -36,6 +36,7 @@ export JOB_ID=${JOB_ID:-10087}
 FIRST_DEVICE=${FIRST_DEVICE:-0}
 PYTHON=${PYTHON:-python3}
 LOG_DIR=${LOG_DIR:-npu_logs}
+RANK_LOG=${RANK_LOG:-rank_%d.log}  # each rank's log under LOG_DIR; %d: the rank (ModelZoo: %d/train_%d.log)
 STOP_GRACE=${STOP_GRACE:-300}
 export HCCL_CONNECT_TIMEOUT=${HCCL_CONNECT_TIMEOUT:-600}
 export HCCL_EXEC_TIMEOUT=${HCCL_EXEC_TIMEOUT:-1836}
@@ -82,13 +83,19 @@ trap 'stop_ranks "the launcher got SIGTERM"' TERM
 trap 'stop_ranks "the launcher got SIGHUP"' HUP
 trap 'stop_ranks "the launcher got SIGINT"' INT
 
+rank_log() {  # $1: the rank. Its log under LOG_DIR, RANK_LOG with the rank for each %d.
+    local name
+    name=$(printf "$RANK_LOG" "$1" "$1")
+    echo "$LOG_DIR/$name"
+}
 for ((rank = 0; rank < RANK_SIZE; rank++)); do
+    mkdir -p "$(dirname "$(rank_log $rank)")"
     RANK_ID=$rank ASCEND_DEVICE_ID=$((FIRST_DEVICE + rank)) \
-        setsid "$PYTHON" train.py --device npu "$@" > "$LOG_DIR/rank_$rank.log" 2>&1 &
+        setsid "$PYTHON" train.py --device npu "$@" > "$(rank_log $rank)" 2>&1 &
     pids+=("$!")
     rank_of[$!]=$rank
 done
-echo "started $RANK_SIZE ranks (devices $FIRST_DEVICE..$((FIRST_DEVICE + RANK_SIZE - 1))); logs in $LOG_DIR/rank_<id>.log"
+echo "started $RANK_SIZE ranks (devices $FIRST_DEVICE..$((FIRST_DEVICE + RANK_SIZE - 1))); logs in $(rank_log 0) and so on"
 
 status=0
 running=("${pids[@]}")
@@ -109,7 +116,7 @@ while ((${#running[@]} > 0)); do
         # 3: stopped by a signal after a checkpoint; the other ranks agree on that stop themselves.
         if ((finished != 0 && finished != 3)) && [[ -z $stopping ]]; then
             echo "a rank failed with status $finished; stopping the others with SIGTERM (rank ${rank_of[$pid]}:" \
-                 "see $LOG_DIR/rank_${rank_of[$pid]}.log)" >&2
+                 "see $(rank_log "${rank_of[$pid]}"))" >&2
             stop_ranks "rank ${rank_of[$pid]} failed"
         fi
     done

@@ -25,22 +25,44 @@ def _summary(path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("script, case, extra", [
-    ("train_performance_1p.sh", "ClassSplittingGAN_for_TensorFlow2_1p_perf", {}),
-    ("train_full_8p.sh", "ClassSplittingGAN_for_TensorFlow2_8p_acc", {"RANK_SIZE": "2"}),
+    ("train_performance_1p.sh", "ClassSplittingGAN_for_TensorFlow2_bs4_1p_perf", {}),
+    ("train_full_8p.sh", "ClassSplittingGAN_for_TensorFlow2_bs4_2p_acc", {"RANK_SIZE": "2"}),
 ])
-def test_the_modelzoo_scripts_train_and_summarise(tmp_path, script, case, extra):
+def test_the_modelzoo_scripts_train_and_summarise_as_the_cards_do(tmp_path, script, case, extra):
     write_cifar_batches(tmp_path / "dataset" / "cifar-10-batches-py")
     if extra:
         extra = dict(extra, RANK_TABLE_FILE=str(write_rank_table(tmp_path / "hccl.json")))
-    result = _run(script, tmp_path, "--data_path=dataset", *TINY_CIFAR, **extra)  # relative to where it is run
+    stale = tmp_path / "output" / "0" / "from_the_last_run.log"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("an earlier run's")
+    (tmp_path / "ops_info.json").write_text('{"black-list": {"to-add": []}}')
+    card = ["--over_dump=False", "--data_dump_flag=False", "--profiling=False", "--use_mixlist=True",
+            "--mixlist_file=%s" % (tmp_path / "ops_info.json"), "--fusion_off_flag=False", "--auto_tune=False",
+            "--bind_core=True"]
+    result = _run(script, tmp_path, "--data_path=dataset", *card, *TINY_CIFAR, **extra)  # relative to where it is run
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "Final Performance images/sec : " in result.stdout
-    summary = _summary(tmp_path / "output" / "0" / (case + ".log"))
-    assert summary["CaseName"] == case and summary["RankSize"] == script.split("_")[-1][0]
+    assert "Final Performance images/sec : " in result.stdout and "note: --bind_core is ignored" in result.stdout
+    output = tmp_path / "output" / "0"
+    assert not stale.exists()  # as the cards: each run starts from an empty output/<id>
+    summary = _summary(output / (case + ".log"))
+    ranks = int(extra.get("RANK_SIZE", 1))
+    assert summary["CaseName"] == case and summary["RankSize"] == str(ranks) and summary["BatchSize"] == "4"
     assert float(summary["ActualFPS"]) > 0 and float(summary["TrainingTime"]) > 0
     assert float(summary["ActualLoss"]) != 0 and int(summary["E2ETrainingTime"]) >= 0
+    assert ("TrainAccuracy" in summary) == ("full" in script)
+    losses = (output / ("train_%s_loss.txt" % case)).read_text().split()
+    assert len(losses) == 4 and float(losses[-1]) == float(summary["ActualLoss"])  # --log-every 1, 4 iterations
+    for rank in range(ranks):  # each rank's log where the cards put it
+        assert "done: 4 iterations" in (tmp_path / "output" / str(rank) / ("train_%d.log" % rank)).read_text()
+    events = [line for line in (tmp_path / "npu.log").read_text().splitlines() if "modify_mixlist" in line]
+    assert events, "--use_mixlist=True --mixlist_file reaches the adapter's modify_mixlist"
 
 
-def test_the_modelzoo_scripts_need_the_data_path(tmp_path):
-    result = _run("train_full_1p.sh", tmp_path)
-    assert result.returncode == 2 and result.stderr.startswith("error: --data_path=DIR is required")
+@pytest.mark.parametrize("args, status, message", [
+    ([], 1, '[Error] para "data_path" must be config'),
+    (["--help"], 1, "usage: bash test/train_full_1p.sh --data_path=DIR"),
+    (["--data_path=x", "--over_dump=yes"], 2, "error: --over_dump takes True or False, got 'yes'"),
+])
+def test_the_modelzoo_scripts_refuse_as_the_cards_do(tmp_path, args, status, message):
+    result = _run("train_full_1p.sh", tmp_path, *args)
+    assert result.returncode == status and message in result.stdout + result.stderr
