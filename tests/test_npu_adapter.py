@@ -239,13 +239,15 @@ def test_an_older_adapters_precision_modes_and_default_are_its_own(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("per_call", [1, 2])
-def test_iterations_per_call_set_the_adapters_loop_size_so_each_call_gets_its_batches(tmp_path, per_call):
+@pytest.mark.parametrize("per_call, precision", [(1, "fp32"), (2, "mixed")])
+def test_iterations_per_call_set_the_adapters_loop_size_so_each_call_gets_its_batches(tmp_path, per_call, precision):
+    """...and the training step runs on the device whole: no op the NPU leaves to the host."""
     log = tmp_path / "npu.log"
     result = run_with_npu_double(TINY + ["--run-dir", tmp_path / "run", "--iterations", 4, "--device", "npu",
-                                         "--iterations-per-call", per_call], log)
+                                         "--iterations-per-call", per_call, "--precision", precision], log)
     assert result.returncode == 0, result.stderr[-3000:]
     assert [e["value"] for e in npu_events(log) if e["event"] == "loop_size"] == [per_call]
+    assert [e for e in npu_events(log) if e["event"] == "host_fallback"] == []
 
 
 def test_the_double_starves_a_loop_that_reads_more_than_the_loop_size(tmp_path):
@@ -260,6 +262,10 @@ def test_the_double_starves_a_loop_that_reads_more_than_the_loop_size(tmp_path):
             "    return total\n"
             "it = iter(tf.data.Dataset.range(10))\n"
             "npu.set_npu_loop_size(2); print(int(two(it)), int(two(it)))\n"
+            "@tf.function\n"
+            "def on_the_host(iterator):\n"
+            "    return tf.py_function(lambda x: x, [next(iterator)], tf.int64)\n"
+            "on_the_host(it)\n"
             "npu.set_npu_loop_size(1); two(it)\n")
     script = tmp_path / "loop.py"  # a file: AutoGraph reads the function's source
     script.write_text(code)
@@ -267,6 +273,8 @@ def test_the_double_starves_a_loop_that_reads_more_than_the_loop_size(tmp_path):
                             env=dict(os.environ, PYTHONPATH=NPU_DOUBLE, NPU_DOUBLE_LOG=str(tmp_path / "l")))
     assert result.stdout.split() == ["1", "5"], result.stderr[-2000:]
     assert result.returncode != 0 and "read more elements of its iterator than npu_loop_size=1" in result.stderr
+    fallbacks = [e for e in npu_events(tmp_path / "l") if e["event"] == "host_fallback"]
+    assert len(fallbacks) == 1 and fallbacks[0]["ops"] == ["EagerPyFunc"] and "on_the_host" in fallbacks[0]["function"]
 
 
 @pytest.mark.parametrize("seconds, note", [

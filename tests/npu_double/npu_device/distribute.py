@@ -30,7 +30,7 @@ def _exchange(value, header):
     """value after the collective `header` over the ranks (the link of npu_device.open())."""
     link = npu_device.global_npu_ctx().link
     result = tf.numpy_function(lambda array: link.collective(header, array), [value], value.dtype,
-                               name=header["op"])
+                               name=npu_device.DOUBLE_OP_PREFIX + header["op"])
     result.set_shape(value.shape)
     return result
 
@@ -41,7 +41,8 @@ def _all_reduce(values, reduction):
     times 1/workers (floats) or divided by workers (integers)."""
     workers = npu_device.global_npu_ctx().workers_num
     summed = "sum" if reduction == "mean" else reduction
-    ran = tf.py_function(lambda: _record("all_reduce", reduction=reduction, tensors=len(values)) or 0, [], tf.int32)
+    ran = tf.py_function(lambda: _record("all_reduce", reduction=reduction, tensors=len(values)) or 0, [], tf.int32,
+                         name=npu_device.DOUBLE_OP_PREFIX + "record")
     reduced = []
     with tf.control_dependencies([ran]):
         for value in values:

@@ -136,6 +136,18 @@ def npu_compat_function(func=None, *args, **kwargs):
 
 
 _original_function = tf.function
+DOUBLE_OP_PREFIX = "npu_double_"  # the double's own host ops (its HCCL, its records): not the model's
+
+
+def _host_fallbacks(graph_def):
+    """Op types of the graph (and the functions it calls) that the NPU does not run, so the adapter
+    places them on the host: Python functions, stateless random ops and string ops (the adapter's
+    TF 2.6 API support list, convert_tf2npu/v2/TF2.6_api_support_list.xlsx: py_function and strings
+    unsupported). The double's own ops are left out."""
+    nodes = list(graph_def.node) + [n for f in graph_def.library.function for n in f.node_def]
+    return sorted({n.op for n in nodes if DOUBLE_OP_PREFIX not in n.name and (
+        n.op in ("PyFunc", "EagerPyFunc", "PyFuncStateless") or n.op.startswith("StatelessRandom")
+        or "String" in n.op or n.op.startswith("Regex"))})
 
 
 def _fed_as_the_adapter_feeds(function, args, kwargs):
@@ -148,10 +160,16 @@ def _fed_as_the_adapter_feeds(function, args, kwargs):
     from npu_device import _state
     iterators = [i for i, a in enumerate(args) if isinstance(a, iterator_ops.OwnedIterator)]
     if len(iterators) != 1:
-        return args
+        return args  # functions without an iterator are not inspected: the training step has one
     concrete = function.get_concrete_function(*args, **kwargs)
     if not hasattr(concrete, "_npu_double_loop_reads_iterator"):
-        concrete._npu_double_loop_reads_iterator = _loop_reads_iterator(concrete.graph.as_graph_def())
+        graph_def = concrete.graph.as_graph_def()
+        concrete._npu_double_loop_reads_iterator = _loop_reads_iterator(graph_def)
+        fallbacks = _host_fallbacks(graph_def)
+        if fallbacks:
+            from npu_device import record
+            record("host_fallback", function=concrete.name.decode() if isinstance(concrete.name, bytes)
+                   else str(concrete.name), ops=fallbacks)
     if not concrete._npu_double_loop_reads_iterator:
         return args
     args = list(args)

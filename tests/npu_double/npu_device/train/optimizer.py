@@ -94,7 +94,8 @@ class NpuLossScaleOptimizer(_KerasLossScaleOptimizer):
         finite = tf.equal(status, 0.0)
         update = _update_loss_scale(self._loss_scale, finite) if self.dynamic else tf.no_op()
         self._last_step_finite.assign(finite)
-        recorded = tf.py_function(lambda f, g: _record_step(bool(f), bool(g)), [finite, status_clear], tf.int32)
+        recorded = tf.py_function(lambda f, g: _record_step(bool(f), bool(g)), [finite, status_clear], tf.int32,
+                                  name=device.DOUBLE_OP_PREFIX + "record")
         with tf.control_dependencies([recorded]):
             finite = tf.identity(finite)
         wrapped = _UnwrapPreventer([v for _, v in grads_and_vars])
