@@ -74,7 +74,8 @@ class TrainConfig:
         2, "every generator batch runs as this many groups with their own batch-norm statistics "
            "(the original's two-device split)", limits=(1, 1024))
     n_critic: int = option(5, "critic steps per generator step", "--n-critic", limits=(1, 1000))
-    learning_rate: float = option(2e-4, "initial Adam learning rate of both networks", limits=(0, 10))
+    learning_rate: float = option(2e-4, "initial Adam learning rate of both networks", "--learning-rate",
+                                  limits=(0, 10))
     adam_beta1: float = option(0.0, "Adam beta1 of both networks")
     adam_beta2: float = option(0.9, "Adam beta2 of both networks")
     adam_epsilon: float = option(1e-8, "Adam epsilon (the TF1 default the original ran with)", limits=(0, 1))
@@ -188,7 +189,8 @@ class Config:
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
 
-# (source name, {dotted key: value}) in increasing precedence, e.g. a config file, then flags, then --set.
+# (source name, {dotted key: value}) in increasing precedence: a config file, then --set, then the flags
+# (cli.flags.overrides; a --set and a flag that set one key to two values are refused).
 Overrides = List[Tuple[str, Mapping[str, Any]]]
 
 # Sections a resumed run may change: they do not alter what is trained.

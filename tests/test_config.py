@@ -65,6 +65,26 @@ def test_command_line_precedence(tmp_path):
     assert (cfg.train.batch_size, cfg.train.n_critic, cfg.model.width) == (16, 4, 64)
 
 
+@pytest.mark.parametrize("argv, width", [
+    (["--set", "model.width=16", "--width", "64"], None), (["--width", "64", "--set", "model.width=16"], None),
+    (["--set", "model.width=64", "--width", "64"], 64), (["--set", "model.width=16"], 16)])
+def test_a_set_and_a_flag_on_one_key_must_agree(argv, width):
+    args = cli_flags.train_parser().parse_args(argv)
+    if width is None:
+        with pytest.raises(UserError, match=r"--set model.width=16 and --width 64 both set model.width; give it once"):
+            cli_flags.overrides(args)
+        return
+    assert config.resolve(cli_flags.overrides(args)).model.width == width
+
+
+def test_options_are_not_abbreviated_and_the_learning_rate_has_its_flag(capsys):
+    with pytest.raises(SystemExit):
+        cli_flags.eval_parser().parse_args(["run", "--metric", "is50k"])
+    assert "unrecognized arguments: --metric" in capsys.readouterr().err
+    args = cli_flags.train_parser().parse_args(["--learning-rate", "1e-3"])
+    assert config.resolve(cli_flags.overrides(args)).train.learning_rate == 1e-3
+
+
 def test_config_file_errors(tmp_path):
     with pytest.raises(UserError, match="config file .*missing.json does not exist"):
         config.read_json(str(tmp_path / "missing.json"))

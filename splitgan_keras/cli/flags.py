@@ -34,7 +34,12 @@ def _argparse_type(tp):
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line and a hint, not the whole usage text."""
+    """An argparse parser whose errors are one line and a hint, not the whole usage text, and which
+    takes no abbreviation of an option (--metric is not silently --metrics)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         hint = ""
@@ -165,10 +170,17 @@ def overrides(args: argparse.Namespace):
     result = []
     if args.config:
         result.append(("config file %s" % args.config, config_lib.read_json(args.config)))
-    if args.set:
-        result.append(("--set", set_overrides(args.set)))
+    set_values = set_overrides(args.set) if args.set else {}
+    if set_values:
+        result.append(("--set", set_values))
     flags = {k: v for k, v in vars(args).items() if "." in k}
     flags = {k: tuple(v) if isinstance(v, list) else v for k, v in flags.items()}
+    for key in sorted(set(set_values) & set(flags)):
+        if config_lib.with_overrides(config_lib.Config(), {key: set_values[key]}, "--set") != \
+                config_lib.with_overrides(config_lib.Config(), {key: flags[key]}, "the command line"):
+            raise UserError("--set %s=%s and %s %s both set %s; give it once"
+                            % (key, shown(set_values[key]), config_lib.describe(key).split(" ")[0], shown(flags[key]),
+                               key))
     if flags:
         result.append(("command line", flags))
     return result
