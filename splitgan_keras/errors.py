@@ -2,22 +2,30 @@
 
 Exit statuses of train.py and eval.py: 0 done; 1 a parity comparison exceeded its tolerance;
 2 bad input (UserError); 3 stopped by SIGTERM/SIGINT after saving a checkpoint (resumable);
-4 stopped by the non-finite guard (NonFiniteError). Anything else is a bug and keeps its traceback.
+4 stopped by the non-finite guard (NonFiniteError). Both are a CommandEnd, which the commands print
+as one line. Anything else is a bug and keeps its traceback.
 """
 import re
 
 INTERRUPTED = 3
 
 
-class UserError(Exception):
+class CommandEnd(Exception):
+    """What ends a command with a one-line reason and `exit_status`, not with a traceback."""
+
+    exit_status = 1
+
+
+class UserError(CommandEnd):
     """Bad input (a flag, a file, a dataset, a checkpoint) or a problem of the machine (a full
     disk) that the user can fix."""
 
     exit_status = 2
 
 
-class NonFiniteError(UserError):
-    """A loss or gradient became NaN or infinite; the run stopped without saving the broken state."""
+class NonFiniteError(CommandEnd):
+    """A loss or gradient became NaN or infinite; the run stopped without saving the broken state.
+    Not bad input: the run's own numbers went wrong."""
 
     exit_status = 4
 

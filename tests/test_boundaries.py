@@ -7,6 +7,7 @@ import string
 from unittest import mock
 
 import numpy as np
+import tensorflow as tf
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
@@ -233,3 +234,23 @@ def test_fuzzed_launcher_environments(tmp_path, capsys, tf_config, rank_size, ra
 def test_fuzzed_eval_flags(tmp_path, capsys, flags):
     argv = [tmp_path / "no-run"] + [x for pair in flags for x in pair]
     _ends_cleanly(cli_main.main_eval, argv, capsys)
+
+
+def test_a_bug_is_not_bad_input(tmp_path, monkeypatch):
+    """A programming error keeps its traceback instead of becoming the user's fault (exit 2), and a
+    run whose numbers went non-finite is not bad input either."""
+    from splitgan_keras import errors
+    assert not issubclass(errors.NonFiniteError, UserError) and issubclass(errors.NonFiniteError, errors.CommandEnd)
+    cfg = config.with_overrides(config.Config(), {"model.width": 8, "model.image_size": 16, "train.batch_size": 4},
+                                "test")
+    gan = build.build_gan(cfg, builtin_data.make(16, 16), runtime.Runtime("cpu", "float32"))
+    store = checkpoints.TrainingCheckpoints(str(tmp_path), gan, keep=1)
+    path = store.save()
+
+    class Broken:
+        def __init__(self, **objects):
+            raise TypeError("a bug in the restore")
+
+    monkeypatch.setattr(tf.train, "Checkpoint", Broken)
+    with pytest.raises(TypeError, match="a bug in the restore"):
+        store.restore(path)

@@ -242,7 +242,7 @@ class TrainingCheckpoints:
             tf.train.Checkpoint(**self.core).restore(path).assert_existing_objects_matched()
             if self.loss_scales:
                 tf.train.Checkpoint(**self.loss_scales).restore(path).expect_partial()
-        except Exception as e:  # torn files surface as OpError, ValueError, IndexError, AssertionError...
+        except (tf.errors.OpError, ValueError, IndexError, AssertionError) as e:  # how torn or foreign files fail
             raise UserError("checkpoint %s cannot be restored into this model: %s"
                             % (path, (str(e).splitlines() or [type(e).__name__])[0]))
 

@@ -9,7 +9,7 @@ from typing import List, Optional
 
 from splitgan_keras import config as config_lib, config_checks, metric_names
 from splitgan_keras.cli import flags
-from splitgan_keras.errors import INTERRUPTED, UserError, error_line
+from splitgan_keras.errors import INTERRUPTED, CommandEnd, UserError, error_line
 
 
 def _check_inputs(cfg, args) -> None:
@@ -72,7 +72,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
             return INTERRUPTED if result.interrupted else 0
         finally:
             lock.release()
-    except UserError as e:
+    except CommandEnd as e:
         print(error_line(e), file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt:
@@ -104,7 +104,7 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
         config_checks.validate_evaluation(job)
         from splitgan_keras.evaluate import evaluation
         evaluation.evaluate(job)
-    except UserError as e:
+    except CommandEnd as e:
         print(error_line(e), file=sys.stderr)
         return e.exit_status
     except KeyboardInterrupt:

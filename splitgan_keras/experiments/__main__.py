@@ -6,7 +6,7 @@ import sys
 from typing import List, Optional
 
 from splitgan_keras.cli import flags
-from splitgan_keras.errors import UserError, error_line
+from splitgan_keras.errors import CommandEnd, UserError, error_line
 from splitgan_keras.experiments import ablation, report
 
 
@@ -48,7 +48,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         budget = ablation.Budget(args.config, tuple(args.set), args.eval_every, args.fid_samples, args.ema_decay)
         results = ablation.run_ablation(budget, args.seeds, args.out, args.conditions)
         paths = report.write(results, args.out)
-    except UserError as e:
+    except CommandEnd as e:
         print(error_line(e), file=sys.stderr)
         return e.exit_status
     print(report.table(results))

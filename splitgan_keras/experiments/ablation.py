@@ -30,7 +30,7 @@ import tensorflow as tf
 from splitgan_keras import config as config_lib, config_checks, metric_names
 from splitgan_keras.cli import flags
 from splitgan_keras.artefacts import rundir
-from splitgan_keras.errors import UserError
+from splitgan_keras.errors import CommandEnd, UserError
 from splitgan_keras.train import session
 
 CONDITIONS = ("no_split", "split", "oracle", "split_ema")
@@ -129,7 +129,7 @@ def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations:
         started = time.perf_counter()
         try:
             result = session.train(layers, resume=resume)
-        except UserError as e:
+        except CommandEnd as e:  # bad input, or a run whose numbers went non-finite
             raise type(e)("the ablation's run %s (%s, seed %d): %s; run the ablation again to resume it"
                           % (run_dir, condition, seed, e)) from e
         seconds = time.perf_counter() - started

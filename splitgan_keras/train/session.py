@@ -65,7 +65,7 @@ def train(requested: config_lib.Overrides, resume: bool = False, stop_at: Option
     """`resolve` and `start` under the run dir's lock, as train.py does; returns the run.Result.
 
     Raises:
-      UserError (NonFiniteError among them): as train.py's one-line errors.
+      UserError, NonFiniteError: as train.py's one-line errors.
     """
     waits = launch.waits_for_rank()
     lock = RunDirLock(config_lib.run_dir_of(requested))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import tarfile
 from typing import Optional, Tuple
 
 import numpy as np
@@ -63,7 +64,7 @@ def load_module(handle: str):
         os.environ["TFHUB_CACHE_DIR"] = os.path.join(config_lib.user_cache_dir(), "tfhub")
     try:
         return hub.load(handle)
-    except Exception as e:  # network, cache and format errors come in many types
+    except (OSError, ValueError, tarfile.TarError, tf.errors.OpError) as e:  # network, download, cache, format
         raise UserError("cannot load the Inception module %s (%s: %s); %s"
                         % (handle, type(e).__name__, str(e).splitlines()[0][:200], _HOW_TO_GET))
 
