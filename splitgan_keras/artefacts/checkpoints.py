@@ -67,11 +67,13 @@ def _read_state(directory: str) -> Tuple[Optional[object], List[str]]:
     latest = state.model_checkpoint_path
     if not _inside(directory, latest):
         dropped.append(shown(latest))
+    if not kept:
+        return None, sorted(set(dropped))
     clean = tf.compat.v1.train.generate_checkpoint_state_proto(
-        directory, kept[-1][0] if kept else "", [p for p, _ in kept],
+        directory, kept[-1][0], [p for p, _ in kept],
         all_model_checkpoint_timestamps=[t for _, t in kept] if all(t is not None for _, t in kept) else None,
         last_preserved_timestamp=state.last_preserved_timestamp)
-    return (clean if kept else None), sorted(set(dropped))
+    return clean, sorted(set(dropped))
 
 
 def _inside(directory: str, entry: str) -> bool:
@@ -107,6 +109,8 @@ def confine_state(directory: str, report: Callable[[str], None]) -> None:
            % (os.path.join(directory, STATE_FILE), ", ".join(dropped[:3]) + (" ..." if len(dropped) > 3 else ""),
               directory))
     path = os.path.join(directory, STATE_FILE)
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise UserError("%s is a folder where TensorFlow keeps its list of checkpoints; remove it" % path)
     if state is None:
         os.remove(path)
     else:
