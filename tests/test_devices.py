@@ -37,8 +37,8 @@ def test_npu_mixed_sets_options_before_open_and_wraps_both_optimizers(tmp_path):
     wrapped = [e for e in events if e["event"] == "npu_loss_scale_optimizer"]
     assert len(wrapped) == 2 and all(e["dynamic"] for e in wrapped)
     assert "jit_compile_requested" not in kinds
-    # Keras' 3-iteration loop runs on the host: the adapter would not sink a graph that returns logs
-    assert "loop_size" not in kinds
+    # the adapter's loop size follows --iterations-per-call (here 3: a call's loop is given 3 batches)
+    assert [e["value"] for e in events if e["event"] == "loop_size"] == [3]
     assert "device npu (/job:localhost/replica:0/task:0/device:NPU:3), policy mixed_float16" in result.stdout
     assert "loss scaling dynamic, NpuLossScaleOptimizer" in result.stdout
     assert "done: 3 iterations" in result.stdout
