@@ -83,10 +83,8 @@ trap 'stop_ranks "the launcher got SIGTERM"' TERM
 trap 'stop_ranks "the launcher got SIGHUP"' HUP
 trap 'stop_ranks "the launcher got SIGINT"' INT
 
-rank_log() {  # $1: the rank. Its log under LOG_DIR, RANK_LOG with the rank for each %d.
-    local name
-    name=$(printf "$RANK_LOG" "$1" "$1")
-    echo "$LOG_DIR/$name"
+rank_log() {  # $1: the rank. Its log under LOG_DIR: RANK_LOG with each %d replaced by the rank.
+    echo "$LOG_DIR/${RANK_LOG//%d/$1}"
 }
 for ((rank = 0; rank < RANK_SIZE; rank++)); do
     mkdir -p "$(dirname "$(rank_log $rank)")"
