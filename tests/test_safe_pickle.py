@@ -81,7 +81,7 @@ def test_every_known_layout_of_the_real_batches_loads(writer):
         assert b"_codecs\nencode" in data
     if writer == "numpy2":  # numpy 2 names its reconstructor under numpy._core
         data = data.replace(b"numpy.core.multiarray", b"numpy._core.multiarray")
-    loaded = safe_pickle.load(io.BytesIO(data), "batch")
+    loaded = safe_pickle.loads(data, "batch")
     assert sorted(loaded) == sorted(batch)
     np.testing.assert_array_equal(loaded[b"data"], batch[b"data"])
     assert loaded[b"labels"] == batch[b"labels"] and loaded[b"filenames"] == batch[b"filenames"]
@@ -167,9 +167,24 @@ def test_bombs_are_refused_before_they_grow():
     deep = b"\x80\x02]" + b"\x85" * 10 ** 6 + b"."  # a tuple in a tuple ... a million deep
     with pytest.raises(UserError, match="nested more than 16 deep"):
         safe_pickle.loads(deep, "deep.pkl")
+    with pytest.raises(UserError, match="more than 1048576 remembered values"):
+        safe_pickle.loads(b"\x80\x02N" + b"\x94" * (safe_pickle.MAX_MEMO + 1) + b".", "memo.pkl")
+    many = b"\x80\x02" + (b"](" + b"K\x01" * 60000 + b"e") * 80 + b"."  # 80 lists of 60000, under the per-list bound
+    with pytest.raises(UserError, match="more than 4194304 values in all"):
+        safe_pickle.loads(many, "many.pkl")
     wide = b"\x80\x02" + b"N" * (safe_pickle.MAX_STACK + 1) + b"."
     with pytest.raises(UserError, match="more than 65536 values on the pickle's stack"):
         safe_pickle.loads(wide, "wide.pkl")
+
+
+@pytest.mark.parametrize("payload", [
+    b"\x80\x02L" + b"9" * 10 ** 6 + b"L\n.",  # protocol 0's long: quadratic to convert before Python 3.11
+    b"\x80\x02c" + b"x" * 10 ** 6 + b"\nname\n.",
+    b"\x80\x02\x8b\x00\x00\x10\x00" + b"\x01" * (1 << 20) + b".",  # LONG4 of a megabyte
+])
+def test_numbers_and_text_instructions_without_end_are_refused_at_once(payload):
+    with pytest.raises(UserError, match="longer than 4096 bytes|beyond 64 bits"):
+        safe_pickle.loads(payload, "long.pkl")
 
 
 def test_a_shared_list_cannot_grow_after_it_was_put_into_another():
@@ -190,7 +205,8 @@ def _batch_bytes(batch, writer=pickle.Pickler):
     ({b"\xff\xfe": 1, 7: 2}, "keys b'\\\\xff\\\\xfe', 7; expected 'data' and 'labels' once each"),
     ({b"data": np.zeros((2, 3072), np.uint8), "data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1]},
      "expected 'data' and 'labels' once each"),
-    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 2 ** 70]}, r"labels must lie in 0\.\.9"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 2 ** 62]}, r"labels must lie in 0\.\.9"),
+    ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 2 ** 70]}, "a number beyond 64 bits"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 1.0]}, r"'labels' must be 2 integers, got a list"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": [[0], [1]]}, r"'labels' must be 2 integers"),
     ({b"data": np.zeros((2, 3072), np.uint8), b"labels": np.zeros((2, 1), np.int64)}, r"'labels' must be 2 int"),

@@ -9,10 +9,12 @@ dtypes. The few names a numpy pickle mentions are recognised as markers and neve
 is made only from numpy's `_reconstruct` + BUILD pattern, from exactly the bytes its shape and dtype
 need, with `np.frombuffer`. Everything else is refused with a one-line UserError naming the file.
 
-Bounds, so that a small file cannot ask for much memory or recursion:
-  - `MAX_ITEMS` values in any one container, counting a shared container once per use;
+Bounds, so that a small file cannot ask for much memory, time or recursion:
+  - `MAX_ITEMS` values in any one container, counting a shared container once per use, and
+    `MAX_VALUES` values and containers in all; `MAX_MEMO` values remembered for reuse;
   - `MAX_DEPTH` levels of nesting;
-  - `MAX_STACK` values on the stack and `MAX_ARRAYS` arrays;
+  - `MAX_STACK` values on the stack and `MAX_ARRAYS` arrays; numbers within 64 bits; text
+    instructions of `MAX_LINE` bytes;
   - a container cannot change after it was put into another (no cycles, no growing shared lists).
 The caller bounds the file's size (cifar10.py: what a batch can be).
 """
@@ -28,9 +30,12 @@ import numpy as np
 from splitgan_keras.errors import UserError, shown
 
 MAX_ITEMS = 1_000_000  # a CIFAR-10 batch holds 2 x 10000 list items
+MAX_VALUES = 1 << 22  # values put into containers in all, and containers made: a batch has ~20000
+MAX_MEMO = 1 << 20  # values the file refers to again: a batch has ~10000 (its file names)
 MAX_DEPTH = 16  # a batch is 2 deep (dict -> list -> value)
 MAX_STACK = 1 << 16  # picklers write lists in runs of 1000 items
 MAX_ARRAYS = 64  # a batch holds one
+MAX_LINE = 4096  # the text of a name or a protocol-0 value; the real batches (protocol 2) use names only
 
 # Plain numeric dtypes an array may have: numpy's pickled type codes. Object, structured, subarray,
 # void, string and datetime dtypes are refused.
@@ -76,14 +81,23 @@ class RefusedName(Refused):
     """The file names a global outside the few a numpy pickle mentions."""
 
 
-_MARK = object()
-_SCALARS = (bytes, str, int, float, bool, type(None))
 _TEXT_OPS = {"STRING", "BINSTRING", "SHORT_BINSTRING"}  # Python 2's str: bytes (pickletools gives latin-1 text)
 _CONSTANT_OPS = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}  # pickletools gives no argument
 _VALUE_OPS = _TEXT_OPS | {
     "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT",
     "BINFLOAT", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE",
     "BINUNICODE8"}
+
+
+class _Lines(io.BytesIO):
+    """The file as pickletools reads it, with text instructions (names, protocol 0's numbers and
+    strings) bounded: converting a line of millions of digits to a number takes quadratic time."""
+
+    def readline(self, size=-1):
+        line = super().readline(MAX_LINE + 1)
+        if len(line) > MAX_LINE:
+            raise Refused("a text instruction longer than %d bytes" % MAX_LINE)
+        return line
 
 
 class _Walker:
@@ -100,13 +114,16 @@ class _Walker:
         self._sealed = set()
         self._arguments = set()  # tuples that hold a marker
         self._arrays = 0
+        self._values = 0  # put into containers so far
 
     def run(self, data: bytes) -> Any:
-        for op, arg, _ in pickletools.genops(io.BytesIO(data)):
+        for op, arg, _ in pickletools.genops(_Lines(data)):
             name = op.name
             if name in _CONSTANT_OPS:
                 self._push(_CONSTANT_OPS[name])
             elif name in _VALUE_OPS:
+                if type(arg) is int and not -(1 << 63) <= arg < 1 << 64:  # no field of the format needs more
+                    raise Refused("a number beyond 64 bits")
                 self._push(arg.encode("latin-1") if name in _TEXT_OPS else arg)
             elif name == "STOP":
                 if len(self.stack) != 1 or self.marks:
@@ -139,6 +156,8 @@ class _Walker:
         return items
 
     def _new(self, container, items=()):
+        if len(self._made) >= MAX_VALUES:
+            raise Refused("more than %d containers" % MAX_VALUES)
         self._made.append(container)
         self._size[id(container)], self._depth[id(container)] = 1, 1
         self._add(container, items)
@@ -149,6 +168,9 @@ class _Walker:
         if id(container) in self._sealed and type(container) is not tuple:
             raise Refused("a container changed after it was put into another (a cycle or a growing shared list)")
         size, depth = self._size[id(container)], self._depth[id(container)]
+        self._values += len(items)
+        if self._values > MAX_VALUES:
+            raise Refused("more than %d values in all" % MAX_VALUES)
         for item in items:
             item = self._resolved(item)
             if item is container:
@@ -264,12 +286,14 @@ class _Walker:
     # The memo: values the file refers to again.
 
     def _op_put(self, index):
+        if index not in self.memo and len(self.memo) >= MAX_MEMO:
+            raise Refused("more than %d remembered values" % MAX_MEMO)
         self.memo[index] = self._top()
 
     _op_binput = _op_long_binput = _op_put
 
     def _op_memoize(self, _):
-        self.memo[len(self.memo)] = self._top()
+        self._op_put(len(self.memo))
 
     def _op_get(self, index):
         if index not in self.memo:
@@ -417,8 +441,3 @@ def loads(data: bytes, where: str, what: str = "a pickle of plain data") -> Any:
     except (ValueError, struct.error, EOFError, OverflowError) as e:
         reason = (str(e).splitlines() or [""])[0][:200]
         raise UserError("%s is not %s (%s: %s)" % (where, what, type(e).__name__, reason)) from None
-
-
-def load(f, where: str, what: str = "a pickle of plain data") -> Any:
-    """`loads` of a file object's contents (the caller bounds its size)."""
-    return loads(f.read(), where, what)
