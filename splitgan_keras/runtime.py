@@ -1,4 +1,6 @@
-"""Device and precision setup: the only module that knows about CPU, GPU and NPU.
+"""Device and precision setup for CPU, GPU and NPU: the only module that imports npu_device or sets
+a precision policy (train/build.py asks the Runtime it returns; launch.py reads only the launcher's
+environment).
 
 `setup` runs before any model is built and returns a small Runtime object that the rest of the
 code asks for what differs between devices. One mixed-precision mechanism per device:

@@ -1,5 +1,5 @@
-"""Keras callbacks that act at iteration boundaries: progress, class splits, checkpoints, sample
-grids, parity records.
+"""Keras callbacks that act at iteration boundaries: signals, the non-finite guard, class splits,
+checkpoints, progress, sample grids and evaluations.
 
 Each reads the completed-iteration counter of the SplitGAN (which survives resumes) rather
 than Keras' per-fit batch index.
