@@ -121,7 +121,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
         npu.set_npu_loop_size(rt.iterations_per_call)
         host_scope = _npu_host_scope
         if policy == "mixed_float16" or (cfg.npu.precision_mode or "") not in FP16_FREE_PRECISION_MODES:
-            inf_nan, overflow_mode = _overflow_mode(npu)
+            inf_nan, overflow_mode = read_overflow_mode(npu)
             loss_scale = (tf.keras.mixed_precision.LossScaleOptimizer if inf_nan
                           else npu.train.optimizer.NpuLossScaleOptimizer)
     else:
@@ -147,7 +147,7 @@ def setup(cfg: config_lib.Config) -> Runtime:
                    replicas)
 
 
-def _overflow_mode(npu) -> Tuple[bool, str]:
+def read_overflow_mode(npu) -> Tuple[bool, str]:
     """Whether the NPU reports an fp16 overflow as INF/NaN (else it saturates to finite values, and
     only the float status shows it), and how that was learned, for the start line. The adapter has
     is_inf_nan_enabled from its branch r1.13, get_device_sat_mode on r1.12 only, and neither before;
