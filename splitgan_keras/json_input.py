@@ -20,10 +20,11 @@ class _Invalid(ValueError):
 
 
 def _object(pairs):
-    keys = [key for key, _ in pairs]
-    if len(set(keys)) != len(keys):
-        twice = next(key for i, key in enumerate(keys) if key in keys[:i])
-        raise _Invalid("key %s is given twice (which one was meant?)" % shown(twice))
+    seen = set()
+    for key, _ in pairs:  # one pass: an object of many keys from outside costs linear time
+        if key in seen:
+            raise _Invalid("key %s is given twice (which one was meant?)" % shown(key))
+        seen.add(key)
     return dict(pairs)
 
 
