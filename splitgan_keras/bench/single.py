@@ -21,19 +21,17 @@ import sys
 import time
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import tensorflow as tf
 
-import tensorflow as tf  # noqa: E402
-
-from splitgan_keras import cpu_backend, files, runtime as runtime_lib  # noqa: E402
-from splitgan_keras.cli import flags  # noqa: E402
-from splitgan_keras.bench.common import (BENCH_DEFAULTS, bench_config, fit_iterations, summary,  # noqa: E402
+from splitgan_keras import cpu_backend, files, runtime as runtime_lib
+from splitgan_keras.cli import flags
+from splitgan_keras.bench.common import (BENCH_DEFAULTS, bench_config, fit_iterations, summary,
                                          sync, synthetic, time_calls)
-from splitgan_keras.data import pipeline  # noqa: E402
-from splitgan_keras.artefacts import sampling  # noqa: E402
-from splitgan_keras.evaluate.metrics import inception  # noqa: E402
-from splitgan_keras.split import features as features_lib, rule as rule_lib  # noqa: E402
-from splitgan_keras.train import build  # noqa: E402
+from splitgan_keras.data import pipeline
+from splitgan_keras.artefacts import sampling
+from splitgan_keras.evaluate.metrics import inception
+from splitgan_keras.split import features as features_lib, rule as rule_lib
+from splitgan_keras.train import build
 
 
 def graph_flops(concrete_function) -> float:
@@ -99,8 +97,8 @@ def run(args) -> dict:
     inputs = next(iter(pipeline.iteration_inputs(data.images, cfg.train)))
     gan.iteration.assign(1)  # past iteration 0, where the generator step changes nothing
 
-    critic_step = tf.function(lambda: gan.critic_step_on(inputs, 0), jit_compile=cfg.runtime.xla or None)
-    generator_step = tf.function(lambda: gan.generator_step_on(inputs), jit_compile=cfg.runtime.xla or None)
+    critic_step = tf.function(lambda: gan.critic_step(*gan.critic_inputs(inputs, 0)), jit_compile=cfg.runtime.xla or None)
+    generator_step = tf.function(lambda: gan.generator_step(*gan.generator_inputs(inputs)), jit_compile=cfg.runtime.xla or None)
     iteration = tf.function(lambda: gan.iteration_step(inputs), jit_compile=cfg.runtime.xla or None)
     compiled = {name: {"first_call_s": first_call(fn), "ops": graph_ops(fn.get_concrete_function())}
                 for name, fn in (("iteration", iteration), ("critic_step", critic_step),

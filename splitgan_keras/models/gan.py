@@ -15,6 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from splitgan_keras.models import losses, optimizers
+from splitgan_keras.models.repeat import repeat
 from splitgan_keras.replicas import Replicas
 
 STOP_REQUESTED = "run/stop_requested"  # the log of an iteration: > 0 when some replica's process asked to stop
@@ -111,7 +112,7 @@ class SplitGAN(tf.keras.Model):
 
         With `xla`, each iteration is compiled with XLA, as Keras' own `jit_compile` does it (a
         jit-compiled tf.function around train_step), which Keras 2.6's compile does not offer.
-        critic_loop: whether the critic steps run in a loop (see critic_steps_on) or unrolled.
+        critic_loop: whether the critic steps run in a loop or unrolled (see repeat.py).
         """
         super().compile(**kwargs)
         self.critic_loop = critic_loop
@@ -206,82 +207,49 @@ class SplitGAN(tf.keras.Model):
 
     def generator_step(self, z, y, gate=None) -> Dict[str, tf.Tensor]:
         """One generator update (see generator_losses); adds g/grad_norm (and g/loss_scale).
-        With `gate` 0 (see _apply) nothing changes and every log is 0."""
+        With `gate` 0 (see _apply) nothing changes: the losses are logged, the gradient is 0."""
         with tf.GradientTape() as tape:
             logs = self.generator_losses(z, y)
-            cost = logs["g/cost"] if gate is None else logs["g/cost"] * gate
-            loss = _scaled(cost, self.g_optimizer)
+            loss = _scaled(logs["g/cost"] if gate is None else logs["g/cost"] * gate, self.g_optimizer)
         logs.update(_apply(tape, loss, self.generator.trainable_variables, self.g_optimizer, "g", self.replicas,
                            gate))
-        return logs if gate is None else {key: value * gate for key, value in logs.items()}
+        return logs
 
-    def critic_step_on(self, inputs: Dict[str, tf.Tensor], k: int) -> Dict[str, tf.Tensor]:
-        """Critic step k of an iteration on its inputs (data/pipeline.py: pixels, indices and the
-        random draws of this replica's shard); the labels are looked up in example_labels."""
+    def generator_inputs(self, inputs: Dict[str, tf.Tensor]):
+        """The generator step's (z, y) from an iteration's inputs (data/pipeline.py): its noise, float32 [M, 128], and
+        uniform labels of the active classes, int32 [M] (the original's floor(draw * classes))."""
+        classes = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
+        return inputs["generator_noise"], tf.cast(inputs["label_draws"] * classes, tf.int32)
+
+    def critic_inputs(self, inputs: Dict[str, tf.Tensor], k):
+        """Critic step k's (x_real, y_real, z, alpha) from an iteration's inputs: its real batch scaled, the batch's
+        labels looked up in example_labels, and its random draws."""
         x_real = scale_real(inputs["pixels"][k], inputs["dequant_noise"][k])
         y_real = tf.gather(self.example_labels, inputs["indices"][k])
-        return self.critic_step(x_real, y_real, inputs["critic_noise"][k], inputs["alpha"][k])
-
-    def generator_step_on(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        """The generator step of an iteration on its noise and uniform labels of the active classes
-        (the original's floor(draw * classes)), then the average's update. In iteration 0 the
-        original has no generator step: here it is gated to change nothing (see _apply)."""
-        gate = tf.cast(self.iteration > 0, tf.float32)
-        active = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
-        y = tf.cast(inputs["label_draws"] * active, tf.int32)
-        logs = self.generator_step(inputs["generator_noise"], y, gate)
-        if self.ema_generator is not None:
-            self._update_average(gate)
-        return logs
+        return x_real, y_real, inputs["critic_noise"][k], inputs["alpha"][k]
 
     def train_step(self, data):
         """Keras' step: one iteration (iteration_step), XLA-compiled when compiled with xla."""
         return self._iteration_function(data)
 
-    def critic_log_names(self):
-        """The names of critic_step's logs: critic_losses' and _apply's."""
-        names = ["d/wgan", "d/gp", "d/acgan", "d/cost", "d/acc_real", "d/acc_fake", "d/grad_norm"]
-        return names + (["d/loss_scale", "d/skipped"] if _scales_loss(self.d_optimizer) else [])
-
-    def critic_steps_on(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-        """The n_critic critic steps of an iteration, one after the other. Returns the last step's
-        logs (float32 scalars), with d/skipped counting the skipped updates of all of them.
-
-        With critic_loop they run in a tf.while_loop, so that the graph holds one critic step,
-        which a graph compiler (XLA, the NPU's graph engine) compiles once instead of n_critic
-        times. Under a tf.distribute strategy they are unrolled: a strategy updates its mirrored
-        variables in a merge_call, which TensorFlow does not allow inside control flow."""
-        if self.replicas.strategy is not None or not self.critic_loop:
-            logs, skipped = {}, 0.0
-            for k in range(self.cfg.n_critic):
-                logs = self.critic_step_on(inputs, k)
-                skipped += logs.get("d/skipped", 0.0)
-        else:
-            names = self.critic_log_names()
-
-            def step(k, skipped, last):
-                logs = self.critic_step_on(inputs, k)
-                if sorted(logs) != sorted(names):
-                    raise AssertionError("critic_log_names %s != critic_step's logs %s" % (names, sorted(logs)))
-                logs = {name: tf.cast(logs[name], tf.float32) for name in names}
-                return k + 1, skipped + logs.get("d/skipped", 0.0), logs
-
-            zeros = {name: tf.constant(0.0) for name in names}
-            # One iteration at a time: each step's updates must land before the next reads the weights.
-            _, skipped, logs = tf.while_loop(lambda k, skipped, last: k < self.cfg.n_critic, step,
-                                             (tf.constant(0), tf.constant(0.0), zeros),
-                                             maximum_iterations=self.cfg.n_critic, parallel_iterations=1)
-        if "d/skipped" in logs:
-            logs["d/skipped"] = skipped  # all critic steps of the iteration
-        return logs
-
-    def iteration_step(self, inputs: Dict[str, tf.Tensor]):
-        """One iteration on one replica's inputs (data/pipeline.iteration_inputs). Returns the logs,
-        averaged over the replicas (every replica logs the values of the whole batch)."""
-        logs = self.generator_step_on(inputs)
-        logs.update(self.critic_steps_on(inputs))
-        logs["lr"] = self.learning_rate()
-        logs["split/num_classes"] = tf.cast(self.generator.class_state.num_active_tensor(), tf.float32)
-        logs[STOP_REQUESTED] = tf.identity(self._stop_request)
+    def iteration_step(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+        """One iteration on one replica's inputs (data/pipeline.iteration_inputs), in the original's order.
+        Returns the logs (float32 scalars), averaged over the replicas (each replica logs the whole batch's)."""
+        # 1. The generator step, then the average. The original has none in iteration 0: there the step is
+        #    gated to change nothing (a branch would stop a tf.distribute strategy from synchronising replicas).
+        gate = tf.cast(self.iteration > 0, tf.float32)
+        logs = self.generator_step(*self.generator_inputs(inputs), gate)
+        if self.ema_generator is not None:
+            self._update_average(gate)
+        # 2. n_critic critic steps, each on its own real batch; d/skipped counts the skipped updates of all.
+        critic_logs, critic_totals = repeat(lambda k: self.critic_step(*self.critic_inputs(inputs, k)),
+                                            self.cfg.n_critic, in_loop=self.critic_loop and self.replicas.strategy is None)
+        logs.update(critic_logs)
+        if "d/skipped" in critic_totals:
+            logs["d/skipped"] = critic_totals["d/skipped"]
+        # 3. What else the iteration reports, then the count that drives the learning rate and the random inputs.
+        logs.update({"lr": self.learning_rate(),
+                     "split/num_classes": tf.cast(self.generator.class_state.num_active_tensor(), tf.float32),
+                     STOP_REQUESTED: tf.identity(self._stop_request)})
         self.iteration.assign_add(1)
         return self.replicas.mean(logs)
