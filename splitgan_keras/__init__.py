@@ -2,13 +2,15 @@
 
 The public names are imported on first use, so that the command-line tools can check their
 input before TensorFlow is loaded. Importing the package turns on TensorFlow's oneDNN CPU kernels
-unless TF_ENABLE_ONEDNN_OPTS is set (cpu_backend.py).
+unless TF_ENABLE_ONEDNN_OPTS is set, and quiets TensorFlow's C++ start-up unless TF_CPP_MIN_LOG_LEVEL is set
+(cpu_backend.py).
 """
 import importlib
 
 from splitgan_keras import cpu_backend
 
 cpu_backend.choose()  # before anything imports TensorFlow (cpu_backend.py says why)
+cpu_backend.quiet()
 
 _PUBLIC = {"Generator": "models.networks", "Critic": "models.networks", "MAX_CLASSES": "models.networks",
            "NOISE_DIM": "models.networks",

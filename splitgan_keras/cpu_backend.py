@@ -1,4 +1,4 @@
-"""The CPU's fast path, decided before TensorFlow loads: its oneDNN kernels.
+"""What TensorFlow's start is decided before it loads: the CPU's kernels (oneDNN) and its C++ log level.
 
 TensorFlow 2.15 turns oneDNN on by itself only on CPUs with AVX-512 VNNI, AVX-512 BF16 or AMX, and
 TensorFlow 2.6 never; elsewhere it runs its Eigen kernels. On a 2-core AMD EPYC with AVX2 only, the
@@ -10,16 +10,24 @@ Except on TensorFlow before 2.9 on a CPU that is not Intel's: the oneDNN 2.x tho
 wrong there. On a 2-core AMD EPYC with AVX-512 BF16, TF 2.6.5's first convolution ended the process
 with SIGFPE (an integer division by zero inside oneDNN), and with DNNL_MAX_CPU_ISA=AVX2 a 3-channel
 convolution returned zeros. There the package leaves TensorFlow's own choice (Eigen).
+On a machine without a GPU or NPU, TensorFlow 2.15's C++ start-up writes ERROR lines that are not errors (cuDNN,
+cuFFT and cuBLAS factories registered twice, TensorRT not found, the grappler remapper giving up on a graph):
+quiet() hides everything below FATAL there (a failure still raises in Python), and only INFO where an accelerator
+may speak, unless the user set TF_CPP_MIN_LOG_LEVEL.
+
 The golden, determinism and resume tests run with the package's choice on both stacks
 (tests/conftest.py imports the package before TensorFlow).
 """
 from __future__ import annotations
 
+import glob
 import os
 import sys
 from typing import Optional, Tuple
 
 VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
+LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL"
+_ACCELERATOR_DEVICES = ("/dev/nvidia[0-9]*", "/dev/davinci[0-9]*")  # NVIDIA's and Ascend's device files
 _TENSORFLOW_DISTRIBUTIONS = ("tensorflow", "tensorflow-cpu", "tensorflow-intel", "tensorflow-gpu")
 _decided_by = []  # who decided, as describe() says it
 
@@ -83,3 +91,12 @@ def describe() -> str:
                "TensorFlow being imported before splitgan_keras"
     kernels = "Eigen" if value.strip() in ("0", "false", "False") else "oneDNN"
     return "%s (%s=%s, set by %s)" % (kernels, VARIABLE, value, who)
+
+
+def quiet() -> None:
+    """Sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads (see the module's docstring), unless the user set it:
+    3 (FATAL only) without a GPU or NPU device file, else 1 (INFO lines hidden; they drown the progress lines)."""
+    if LOG_LEVEL in os.environ or "tensorflow" in sys.modules:
+        return
+    accelerated = any(glob.glob(pattern) for pattern in _ACCELERATOR_DEVICES)
+    os.environ[LOG_LEVEL] = "1" if accelerated else "3"

@@ -6,14 +6,13 @@ import subprocess
 import sys
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # One cache (FID statistics) for the session, never the user's own.
 os.environ["SPLITGAN_CACHE"] = tempfile.mkdtemp(prefix="splitgan-test-cache-")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import splitgan_keras  # noqa: E402,F401  before TensorFlow, as every entry point: it picks the CPU kernels (oneDNN)
+import splitgan_keras  # noqa: E402,F401  before TensorFlow, as every entry point: CPU kernels, log level
 import tensorflow as tf  # noqa: E402
 
 # Two logical CPU devices, so that tests can run two replicas in this process (MirroredStrategy).

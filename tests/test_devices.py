@@ -160,6 +160,20 @@ def test_the_package_turns_onednn_on_before_tensorflow_unless_the_user_chose(pre
     assert ("miscomputes with oneDNN" in result.stdout) == (preset is None and not reliable)
 
 
+@pytest.mark.parametrize("preset", [None, "0"])
+def test_tensorflows_start_up_lines_are_quiet_on_the_cpu_unless_the_user_chose(preset):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    if preset is not None:
+        env["TF_CPP_MIN_LOG_LEVEL"] = preset
+    code = ("import os, splitgan_keras, tensorflow as tf; print(os.environ['TF_CPP_MIN_LOG_LEVEL']); "
+            "tf.function(lambda x: tf.nn.conv2d(x, tf.ones([3, 3, 3, 2]), 1, 'SAME'))(tf.ones([1, 8, 8, 3]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [preset or "3"]  # this machine has no GPU or NPU
+    if preset is None:
+        assert result.stderr == ""  # TensorFlow 2.15 writes cuDNN/cuFFT/cuBLAS "Unable to register" lines at level 0
+
+
 @pytest.mark.parametrize("tensorflow, vendor, reliable", [
     ((2, 15), "AuthenticAMD", True), ((2, 15), "GenuineIntel", True), ((2, 21), "unknown", True),
     ((2, 6), "GenuineIntel", True), ((2, 6), "AuthenticAMD", False), ((2, 6), "unknown", False),
