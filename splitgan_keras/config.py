@@ -107,9 +107,8 @@ class EvalConfig:
     every: int = option(0, "compute the metrics every N iterations (0: never; the original: 1000)", "--eval-every",
                         limits=(0, 10 ** 9))
     metrics: Tuple[str, ...] = option(
-        ("is50k",), "metrics in training, by protocol name (metric_names.py): is<N> (Inception Score of N samples), "
-                    "fid<N>_train (against the training set), builtin_quality<N> and builtin_fid<N>_train (built-in "
-                    "dataset); the original: is50k", "--eval-metrics")
+        ("is50k",), "metrics in training, by protocol name: %s (eval.py --help says what each is); the original: "
+                    "is50k" % ", ".join(kind.pattern() for kind in metric_names.KINDS), "--eval-metrics")
     inception: Optional[str] = option(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
                                             "needs network)", "--inception", metavar="DIR")
     best_after: int = option(10000, "keep the checkpoint with the best Inception Score seen after this many "

@@ -58,7 +58,7 @@ def validate_evaluation(job: EvaluateConfig) -> None:
     if job.real is not None and (not metrics or job.grid or job.out or job.export_to):
         raise UserError("--real %s scores real images with --metrics, and only that (no --grid, --samples/--out or "
                         "--export-to)" % job.real)
-    if job.class_chart is not None and not any(m.kind in metric_names.PER_CLASS_TABLES for m in metrics):
+    if job.class_chart is not None and not any(m.kind.class_table for m in metrics):
         raise UserError("--class-chart draws the figures of a per-class metric; add one to --metrics, e.g. %s"
                         % metric_names.IFID.example())
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional, Tuple
 
+from splitgan_keras import metric_names
 from splitgan_keras.config import MAX_SEED, DataConfig, EvalConfig, option
 
 # The run's settings that eval.py takes too, with their flags (evaluate/evaluation.py).
@@ -21,8 +22,7 @@ class EvaluateConfig:
     checkpoint: Optional[str] = option(None, "with a run dir: this checkpoint instead of the latest", "--checkpoint",
                                        metavar="CKPT")
     metrics: Tuple[str, ...] = option(
-        (), "comma-separated protocol names: is<N> (Inception Score of N samples, e.g. is50k), fid<N>_train (FID "
-            "against the training set, e.g. fid50k_train), builtin_quality<N>, builtin_fid<N>_train", "--metrics")
+        (), "comma-separated protocol names: " + metric_names.help_text(), "--metrics")
     grid: Optional[str] = option(None, "write a grid with one row of samples per class", "--grid", metavar="FILE.png")
     per_class: int = option(10, "samples per class in --grid", "--per-class", limits=(1, 1000))
     samples: Optional[int] = option(None, "with --out: N samples with uniform labels, or N of each of --classes",

@@ -11,7 +11,7 @@ import json
 import os
 from typing import Dict
 
-from splitgan_keras import config as config_lib, config_checks, files, json_input, metric_names
+from splitgan_keras import config as config_lib, config_checks, files, json_input
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
@@ -53,7 +53,7 @@ def report(evaluator: registry.Evaluator, names, loaded: sources.Loaded, seed: i
         key = hashlib.sha256((images + described["id"] + json.dumps(loaded.record, sort_keys=True)).encode())
         paths[metric.name] = os.path.join(evaluator.cache_dir, "real_%s_%s.json" % (metric.name, key.hexdigest()[:16]))
         entry = _read(paths[metric.name])
-        if entry is None or metric.kind in metric_names.PER_CLASS_TABLES:  # tables are not cached: computed anew
+        if entry is None or metric.kind.class_table:  # tables are not cached: computed anew
             missing.append(metric.name)
         else:
             cached.values.update(entry["values"])

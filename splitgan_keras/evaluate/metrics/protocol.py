@@ -14,27 +14,12 @@ from typing import Any, Dict, Mapping, Optional
 
 from splitgan_keras import metric_names
 from splitgan_keras.artefacts import sampling
-from splitgan_keras.evaluate.metrics import inception, scores
+from splitgan_keras.evaluate.metrics import inception
 from splitgan_keras.metric_names import Metric
 
 RESIZER = ("uint8 -> [-1, 1], then tf.compat.v1.image.resize_bilinear to %dx%d (align_corners=False), as the "
            "2015 graph of the OpenAI Inception Score" % (inception.IMAGE_SIZE, inception.IMAGE_SIZE))
 PROBE = "the built-in probe's 8 features per image (evaluate/metrics/builtin_quality.features)"
-
-_CONVENTIONS = {
-    metric_names.INCEPTION_SCORE: {"inception_score": {
-        "splits": scores.IS_SPLITS, "std": "population std over the splits",
-        "score": "tfgan.eval.classifier_score_from_logits on each split"}},
-    metric_names.FID: {"frechet": "tfgan's trace_sqrt_product on float64 statistics (unbiased covariance)"},
-    metric_names.FID_TEST: {"frechet": "tfgan's trace_sqrt_product on float64 statistics (unbiased covariance)"},
-    metric_names.KID: {"kid": {"kernel": "(x.y / D + 1)^3", "estimator": "tfgan's unbiased block estimator",
-                               "block": scores.KID_BLOCK}},
-    metric_names.PRECISION_RECALL: {"precision_recall": {"k": scores.PR_NEIGHBOURS,
-                                                         "paper": "Kynkaanniemi et al. 2019"}},
-    metric_names.IFID: {"per_class": "each class's samples against the training images now in that class"},
-    metric_names.BUILTIN_IFID: {"per_class": "each class's samples against the training images now in that class"},
-}
-
 
 def software() -> Dict[str, str]:
     """The installed versions of what computes the figures."""
@@ -69,7 +54,7 @@ def describe(metric: Metric, seed: int, reference: Optional[Mapping[str, Any]], 
                               "sha256": inception.module_sha256(inception_handle), "resizer": RESIZER}
     elif metric_names.APPEARANCE in metric.kind.needs:
         record["features"] = {"network": PROBE}
-    record.update(_CONVENTIONS.get(metric.kind, {}))
+    record.update(metric.kind.conventions)
     record["software"] = software()
     record["id"] = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
     record["generator"] = dict(generator)

@@ -1,4 +1,5 @@
-"""Computes metrics by their protocol names (metric_names.py, which says what each needs).
+"""Computes metrics by their protocol names: metric_names.KINDS says what each needs and which function of
+computations.py computes it; the Evaluator checks the needs, draws the samples once and calls it.
 
 IS and FID use tfgan's Inception module: the values are comparable with published ones only with
 its real weights (tfgan.eval.INCEPTION_TFHUB).
@@ -6,6 +7,7 @@ its real weights (tfgan.eval.INCEPTION_TFHUB).
 from __future__ import annotations
 
 import dataclasses
+import importlib
 from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
@@ -14,7 +16,7 @@ from splitgan_keras import config as config_lib, metric_names
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate.metrics import builtin_quality, inception, per_class, protocol, real_features, scores
+from splitgan_keras.evaluate.metrics import inception, per_class, protocol, real_features
 from splitgan_keras.metric_names import Metric
 from splitgan_keras.replicas import Replicas
 
@@ -72,12 +74,6 @@ class Evaluator:
         self.class_state = class_state
         self._network = None
         self._real: Dict[str, real_features.RealFeatures] = {}  # split -> its features, kept between evaluations
-        self._compute = {
-            metric_names.INCEPTION_SCORE: self._inception_score, metric_names.FID: self._fid,
-            metric_names.FID_TEST: self._fid, metric_names.KID: self._kid,
-            metric_names.PRECISION_RECALL: self._precision_recall, metric_names.IFID: self._intra_class_fid,
-            metric_names.BUILTIN_QUALITY: self._builtin_quality, metric_names.BUILTIN_FID: self._builtin_fid,
-            metric_names.BUILTIN_IFID: self._intra_class_fid}
 
     def _has(self, need: str) -> bool:
         if need == metric_names.INCEPTION:
@@ -119,10 +115,10 @@ class Evaluator:
         """The named metrics of the generator behind `source` (a sampling.SampleSource), with the
         protocol of each; `generator` says what the source is, for the protocols."""
         metrics = self.check(names)
-        drawn = _Samples(source, seed, self.network, self.progress)
+        drawn = DrawnSamples(source, seed, self.network, self.progress)
         report = Report({}, {}, {})
         for metric in metrics:
-            report.values.update(self._compute[metric.kind](metric, drawn, report.tables))
+            report.values.update(_computation(metric.kind)(self, metric, drawn, report.tables))
             report.protocols[metric.name] = self.protocol(metric, seed, generator or {})
         return report
 
@@ -140,49 +136,8 @@ class Evaluator:
             data, split = self.data, "train"
         else:
             return None
-        whole = metric.kind.per_class or metric.kind == metric_names.BUILTIN_QUALITY
-        return {"split": split, "data": data.source, "images": len(data) if whole else min(metric.samples, len(data))}
-
-    @staticmethod
-    def _inception_score(metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        mean, std = scores.inception_score(drawn.outputs(metric.samples)[0])
-        return {metric.name: mean, metric.name + "_std": std}
-
-    def _fid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        split = "test" if metric.kind == metric_names.FID_TEST else "train"
-        pool = drawn.outputs(metric.samples)[1]
-        return {metric.name: scores.frechet_distance(self.real(split).statistics(metric.samples),
-                                                     scores.activation_statistics(pool))}
-
-    def _kid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        kid, se = scores.kernel_distance(self.real("train").features(metric.samples), drawn.outputs(metric.samples)[1])
-        return {metric.name: kid, metric.name + "_se": se}
-
-    def _precision_recall(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        precision, recall = scores.precision_recall(self.real("train").features(metric.samples),
-                                                    drawn.outputs(metric.samples)[1])
-        return {metric.name + "/precision": precision, metric.name + "/recall": recall}
-
-    def _intra_class_fid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        example_labels, parents = self.class_state()
-        if metric.kind == metric_names.IFID:
-            generated = drawn.per_class_outputs(metric.samples)[1]
-            real = self.real("train").features(len(self.data))
-        else:  # in the built-in probe's feature space
-            generated = builtin_quality.features(drawn.per_class_images(metric.samples))
-            real = builtin_quality.features(self.data.images)
-        tables[metric.name] = per_class.class_figures(generated, real, example_labels, parents)
-        return per_class.summary(metric.name, tables[metric.name])
-
-    def _builtin_quality(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        appearance = self.data.appearance
-        probe = builtin_quality.QualityProbe(appearance.colour, appearance.kind, self.class_state, metric.samples,
-                                             labels_carry_kind=appearance.labels_carry_kind)
-        return {metric.name + "/" + key: value for key, value in probe.measure(drawn.source, drawn.seed).items()}
-
-    def _builtin_fid(self, metric: Metric, drawn: "_Samples", tables) -> Dict[str, float]:
-        return {metric.name: builtin_quality.frechet_distance(self.data.images[:metric.samples],
-                                                              drawn.images(metric.samples))}
+        return {"split": split, "data": data.source,
+                "images": len(data) if metric.kind.per_class else min(metric.samples, len(data))}
 
     @staticmethod
     def format(results: Dict[str, float]) -> str:
@@ -196,7 +151,14 @@ class Evaluator:
             parts.append("%s %.4g" % (key, value) + (" +- %.3g" % spread if spread is not None else ""))
         return ", ".join(parts)
 
-class _Samples:
+
+def _computation(kind: metric_names.MetricKind) -> Callable:
+    """The function kind.compute names ("module:function")."""
+    module, _, function = kind.compute.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+class DrawnSamples:
     """The samples of one evaluation, drawn once per count and shared by the metrics of that count
     (is50k and fid50k_train score the same 50000 images), with their Inception outputs."""
 

@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_gan as tfgan
 
-IS_SPLITS = 10
+from splitgan_keras.metric_names import IS_SPLITS, KID_BLOCK, PR_NEIGHBOURS
 
 
 def inception_score(logits: np.ndarray, splits: int = IS_SPLITS) -> Tuple[float, float]:
@@ -65,9 +65,6 @@ def frechet_distance(stats_a: Tuple[np.ndarray, np.ndarray], stats_b: Tuple[np.n
     return float(np.sum((m_a - m_b) ** 2) + np.trace(c_a) + np.trace(c_b) - 2.0 * float(sqrt_trace))
 
 
-KID_BLOCK = 1024  # tfgan's default block size
-
-
 def kernel_distance(real: np.ndarray, generated: np.ndarray) -> Tuple[float, float]:
     """(KID, its standard error): tfgan's unbiased block estimator of the squared MMD with the
     polynomial kernel (x.y / D + 1)^3, between activations real [N, D] and generated [M, D]. The
@@ -75,9 +72,6 @@ def kernel_distance(real: np.ndarray, generated: np.ndarray) -> Tuple[float, flo
     kid, std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
         tf.constant(real, tf.float32), tf.constant(generated, tf.float32), max_block_size=KID_BLOCK)
     return float(kid), float(std)
-
-
-PR_NEIGHBOURS = 3  # k of Kynkaanniemi et al. 2019
 
 
 def _inside_manifold(reference: np.ndarray, queries: np.ndarray, k: int) -> np.ndarray:

@@ -1,0 +1,72 @@
+"""How each kind of metric is computed (metric_names.KINDS names these functions).
+
+Each is function(evaluator, metric, drawn, tables) -> {value key: float}: `evaluator` (registry.Evaluator) gives
+the real images' features (real), the training set (data) and the class state (class_state); `drawn`
+(registry.DrawnSamples) the generator's samples and their Inception outputs, drawn once per count and shared by
+the metrics of an evaluation; a metric with a table of every class writes it to tables[metric.name].
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Dict, List
+
+from splitgan_keras import metric_names
+from splitgan_keras.evaluate.metrics import builtin_quality, per_class, scores
+from splitgan_keras.metric_names import Metric
+
+if TYPE_CHECKING:
+    from splitgan_keras.evaluate.metrics.registry import DrawnSamples, Evaluator
+
+Tables = Dict[str, List[per_class.ClassFigure]]
+
+
+def inception_score(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
+    mean, std = scores.inception_score(drawn.outputs(metric.samples)[0])
+    return {metric.name: mean, metric.name + "_std": std}
+
+
+def frechet_inception_distance(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples",
+                               tables: Tables) -> Dict[str, float]:
+    split = "test" if metric_names.TEST_IMAGES in metric.kind.needs else "train"
+    pool = drawn.outputs(metric.samples)[1]
+    return {metric.name: scores.frechet_distance(evaluator.real(split).statistics(metric.samples),
+                                                 scores.activation_statistics(pool))}
+
+
+def kernel_inception_distance(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples",
+                              tables: Tables) -> Dict[str, float]:
+    kid, se = scores.kernel_distance(evaluator.real("train").features(metric.samples),
+                                     drawn.outputs(metric.samples)[1])
+    return {metric.name: kid, metric.name + "_se": se}
+
+
+def precision_recall(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
+    precision, recall = scores.precision_recall(evaluator.real("train").features(metric.samples),
+                                                drawn.outputs(metric.samples)[1])
+    return {metric.name + "/precision": precision, metric.name + "/recall": recall}
+
+
+def intra_class_fid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
+    """Each class's samples against the training images now in that class: on pool_3 (ifid) or on the built-in
+    probe's features (builtin_ifid, which needs no Inception module)."""
+    example_labels, parents = evaluator.class_state()
+    if metric_names.INCEPTION in metric.kind.needs:
+        generated = drawn.per_class_outputs(metric.samples)[1]
+        real = evaluator.real("train").features(len(evaluator.data))
+    else:
+        generated = builtin_quality.features(drawn.per_class_images(metric.samples))
+        real = builtin_quality.features(evaluator.data.images)
+    tables[metric.name] = per_class.class_figures(generated, real, example_labels, parents)
+    return per_class.summary(metric.name, tables[metric.name])
+
+
+def builtin_quality_figures(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples",
+                            tables: Tables) -> Dict[str, float]:
+    appearance = evaluator.data.appearance
+    probe = builtin_quality.QualityProbe(appearance.colour, appearance.kind, evaluator.class_state, metric.samples,
+                                         labels_carry_kind=appearance.labels_carry_kind)
+    return {metric.name + "/" + key: value for key, value in probe.measure(drawn.source, drawn.seed).items()}
+
+
+def builtin_fid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
+    return {metric.name: builtin_quality.frechet_distance(evaluator.data.images[:metric.samples],
+                                                          drawn.images(metric.samples))}
