@@ -13,7 +13,7 @@ import os
 import typing
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
-from splitgan_keras import json_input, metric_names
+from splitgan_keras import dataset_names, json_input, metric_names
 from splitgan_keras.errors import UserError, shown
 
 MAX_SEED = 2 ** 31 - 1  # seeds go to numpy, Python and TensorFlow, which all take this range
@@ -48,11 +48,8 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    dataset: str = option("builtin", "training data (stl10 is unlabelled: one class to start with)", "--dataset",
-                          ("builtin", "cifar10", "stl10"))
-    data_dir: Optional[str] = option(
-        None, "cifar10: a folder with data_batch_1..5, or the cifar-10-python.tar.gz file; "
-              "stl10: the folder with stl10_binary/unlabeled_X.bin", "--data-dir", metavar="PATH")
+    dataset: str = option("builtin", dataset_names.help_text(), "--dataset", dataset_names.names())
+    data_dir: Optional[str] = option(None, dataset_names.data_dir_help(), "--data-dir", metavar="PATH")
     builtin_size: int = option(10000, "number of images of the built-in procedural dataset", "--builtin-size",
                                limits=(1, 10 ** 7))
     builtin_seed: int = option(0, "seed of the built-in dataset (independent of the training seed)",
@@ -194,8 +191,6 @@ Overrides = List[Tuple[str, Mapping[str, Any]]]
 
 # Sections a resumed run may change: they do not alter what is trained.
 RESUMABLE_SECTIONS = ("eval", "runtime", "npu", "output")
-# The image size of the data sets that have one (the original's): the built-in one is drawn at any size.
-FIXED_IMAGE_SIZES = {"cifar10": 32, "stl10": 48}
 
 
 def sections(cfg_type=Config):

@@ -6,8 +6,8 @@ import dataclasses
 import os
 import re
 
-from splitgan_keras import metric_names
-from splitgan_keras.config import FIXED_IMAGE_SIZES, Config, describe, sections
+from splitgan_keras import dataset_names, metric_names
+from splitgan_keras.config import Config, describe, sections
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate_config import EvaluateConfig
 
@@ -79,18 +79,17 @@ def validate(cfg: Config) -> None:
     need(m.width >= 1, "model.width", "must be at least 1, got %d" % m.width)
     need(m.image_size >= 8 and m.image_size % 8 == 0, "model.image_size",
          "must be a positive multiple of 8 (three 2x upsamplings from image_size/8), got %d" % m.image_size)
-    if d.dataset in ("cifar10", "stl10"):
-        need(d.data_dir is not None, "data.data_dir", "is required for --dataset %s" % d.dataset)
+    dataset = dataset_names.spec(d.dataset)
+    if dataset.data_dir:
+        need(d.data_dir is not None, "data.data_dir", "is required for --dataset %s: %s" % (d.dataset, dataset.data_dir))
     else:
+        readers = " or ".join(spec.name for spec in dataset_names.reading_files())
         need(d.data_dir is None, "data.data_dir",
-             "%s is for --dataset cifar10 or stl10, and --dataset is %s: add --dataset cifar10 (or stl10), or leave "
-             "--data-dir out to train on the built-in dataset" % (d.data_dir, d.dataset))
-    if d.dataset == "cifar10":
-        need(m.image_size == FIXED_IMAGE_SIZES["cifar10"], "model.image_size",
-             "must be 32 for CIFAR-10, got %d" % m.image_size)
-    if d.dataset == "stl10":
-        need(m.image_size == FIXED_IMAGE_SIZES["stl10"], "model.image_size",
-             "must be 48 for STL-10 (its images are resized to 48x48), got %d" % m.image_size)
+             "%s is for --dataset %s, and --dataset is %s: add --dataset %s, or leave --data-dir out to train on %s"
+             % (d.data_dir, readers, d.dataset, readers, dataset.help))
+    if dataset.image_size is not None:
+        need(m.image_size == dataset.image_size, "model.image_size",
+             "must be %d for --dataset %s (%s), got %d" % (dataset.image_size, d.dataset, dataset.help, m.image_size))
     need(d.builtin_size >= 1, "data.builtin_size", "must be at least 1, got %d" % d.builtin_size)
     need(t.iterations >= 1, "train.iterations", "must be at least 1, got %d" % t.iterations)
     need(t.n_critic >= 1, "train.n_critic", "must be at least 1, got %d" % t.n_critic)

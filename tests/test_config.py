@@ -43,7 +43,7 @@ def test_bad_overrides_are_named(overrides, message):
     ({"train.n_critic": 0}, "--n-critic"),
     ({"train.iterations": 0}, "--iterations"),
     ({"data.dataset": "cifar10"}, r"--data-dir \(data.data_dir\) is required"),
-    ({"data.dataset": "cifar10", "data.data_dir": "x", "model.image_size": 16}, "must be 32 for CIFAR-10"),
+    ({"data.dataset": "cifar10", "data.data_dir": "x", "model.image_size": 16}, "must be 32 for --dataset cifar10 \\(CIFAR-10\\)"),
     ({"output.log_every": -1}, "--log-every"),
     ({"runtime.threads": -1}, r"--threads \(runtime.threads\) must be 0"),
 ])

@@ -9,7 +9,7 @@ import re
 import typing
 from typing import Any, Collection, Dict, List, Optional
 
-from splitgan_keras import config as config_lib
+from splitgan_keras import config as config_lib, dataset_names
 from splitgan_keras.errors import UserError, one_line, shown
 from splitgan_keras.evaluate_config import EVALUATE_SECTION_KEYS, EvaluateConfig
 
@@ -207,7 +207,8 @@ def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names}
     sections = {k: v for k, v in vars(args).items() if k in EVALUATE_SECTION_KEYS}
     if "data.data_dir" in sections and "data.dataset" not in sections:
-        raise UserError("--data-dir %s needs --dataset (cifar10 or stl10)" % sections["data.data_dir"])
+        raise UserError("--data-dir %s needs --dataset (%s)" % (
+            sections["data.data_dir"], " or ".join(spec.name for spec in dataset_names.reading_files())))
     run_settings = config_lib.with_overrides(config_lib.Config(), sections, "eval.py flags")
     return EvaluateConfig(**given, data=run_settings.data if "data.dataset" in sections else None,
                                      eval=run_settings.eval)

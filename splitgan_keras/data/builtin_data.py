@@ -114,3 +114,26 @@ def labelled_by_colour_and_kind(data: ImageData) -> ImageData:
     return ImageData(data.images, (data.labels + NUM_CLASSES * data.subclasses).astype(np.int32),
                      num_classes(COLOUR_AND_KIND), data.source + ", labelled by colour and kind", data.subclasses,
                      dataclasses.replace(data.appearance, labels_carry_kind=True))
+
+
+# The loader interface (dataset_names.py): what data/datasets.py calls for --dataset builtin.
+
+def where(cfg) -> str:
+    return "the built-in dataset"
+
+
+def training_set(cfg) -> ImageData:
+    data = make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed)
+    return labelled_by_colour_and_kind(data) if cfg.data.builtin_labels == COLOUR_AND_KIND else data
+
+
+def test_set(cfg) -> ImageData:
+    return make(cfg.data.builtin_size, cfg.model.image_size, cfg.data.builtin_seed, test=True)
+
+
+def classes(cfg) -> int:
+    return num_classes(cfg.data.builtin_labels)
+
+
+def appearance_of(cfg) -> Appearance:
+    return appearance(cfg.data.builtin_size, cfg.data.builtin_seed, cfg.data.builtin_labels)

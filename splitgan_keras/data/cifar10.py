@@ -207,3 +207,21 @@ def _kind(value) -> str:
         kinds = sorted({type(v).__name__ for v in value})
         return "a list of %d (%s)" % (len(value), ", ".join(kinds) or "empty")
     return "a %s" % type(value).__name__
+
+
+# The loader interface (dataset_names.py): what data/datasets.py calls for --dataset cifar10.
+
+def where(cfg) -> str:
+    return locate(cfg.data.data_dir)
+
+
+def training_set(cfg) -> ImageData:
+    return load(cfg.data.data_dir)
+
+
+def test_set(cfg) -> ImageData:
+    return load(cfg.data.data_dir, test=True)
+
+
+def classes(cfg) -> int:
+    return NUM_CLASSES

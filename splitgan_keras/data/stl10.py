@@ -66,3 +66,17 @@ def _resize(images: np.ndarray, size: int) -> np.ndarray:
         return images
     resized = tf.image.resize(tf.cast(images, tf.float32), [size, size], method="bilinear", antialias=True)
     return tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8).numpy()
+
+
+# The loader interface (dataset_names.py): what data/datasets.py calls for --dataset stl10 (no test split).
+
+def where(cfg) -> str:
+    return locate(cfg.data.data_dir)
+
+
+def training_set(cfg) -> ImageData:
+    return load(cfg.data.data_dir, cfg.model.image_size)
+
+
+def classes(cfg) -> int:
+    return NUM_CLASSES

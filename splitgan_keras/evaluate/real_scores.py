@@ -11,7 +11,7 @@ import json
 import os
 from typing import Dict
 
-from splitgan_keras import config as config_lib, config_checks, files, json_input
+from splitgan_keras import config as config_lib, config_checks, dataset_names, files, json_input
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
@@ -28,7 +28,7 @@ def load(job: EvaluateConfig) -> sources.Loaded:
                             % (job.real, job.source))
         cfg = rundir.read_config(job.source)
     else:
-        size = config_lib.FIXED_IMAGE_SIZES.get(job.data.dataset, config_lib.ModelConfig().image_size)
+        size = dataset_names.spec(job.data.dataset).image_size or config_lib.ModelConfig().image_size
         cfg = dataclasses.replace(config_lib.Config(), data=job.data,
                                   model=dataclasses.replace(config_lib.ModelConfig(), image_size=size))
         config_checks.validate(cfg)
