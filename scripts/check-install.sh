@@ -27,7 +27,7 @@ check() {
                          % (sys.version_info[:2] + (tf.__version__,)))"
   (cd "$work" && TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/splitgan-train" --run-dir "run-$version" --iterations 2 \
       --width 8 --image-size 16 --batch-size 4 --n-critic 1 --builtin-size 64 --log-every 0 --sample-every 0 \
-      --split-at 0 --min-split-size 10 --set output.samples_per_class=2 > "train-$version.log" 2>&1 \
+      --split-at 0 --split-above 10 --set output.samples_per_class=2 > "train-$version.log" 2>&1 \
    && TF_CPP_MIN_LOG_LEVEL=2 "$venv/bin/splitgan-eval" "run-$version/export" --grid "grid-$version.png" \
       > "eval-$version.log" 2>&1) || { tail -n 30 "$work"/*-"$version".log; exit 1; }
   grep -h "^done: 2 iterations" "$work/train-$version.log"

@@ -91,7 +91,7 @@ class SplitConfig:
     split_at: Tuple[int, ...] = option(
         (), "split the classes after these iterations, numbered from 0 as the original counts "
             "(supervised CIFAR-10: 15620)", "--split-at")
-    min_split_size: int = option(2000, "only classes with more images than this are split", "--min-split-size",
+    split_above: int = option(2000, "split only the classes with more images than this", "--split-above",
                                  limits=(1, 10 ** 9))
     unsupervised: bool = option(False, "ignore the data set's labels: start from one class", "--unsupervised")
     feature_norm: str = option("batch", "normalisation of the critic features before k-means: batch (the original: "
@@ -105,7 +105,7 @@ class EvalConfig:
                         limits=(0, 10 ** 9))
     metrics: Tuple[str, ...] = option(
         ("is50k",), "metrics in training, by protocol name: %s (eval.py --help says what each is); the original: "
-                    "is50k" % ", ".join(kind.pattern() for kind in metric_names.KINDS), "--eval-metrics")
+                    "is50k" % ", ".join(kind.pattern() for kind in metric_names.KINDS), ("--metrics", "--eval-metrics"))
     inception: Optional[str] = option(None, "folder of tfgan's Inception module (default: its TF-Hub handle, which "
                                             "needs network)", "--inception", metavar="DIR")
     best_after: int = option(10000, "keep the checkpoint with the best Inception Score seen after this many "
@@ -185,7 +185,7 @@ class Config:
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
 
 
-# (source name, {dotted key: value}) in increasing precedence: a config file, then --set, then the flags
+# (origin name, {dotted key: value}) in increasing precedence: a config file, then --set, then the flags
 # (cli.flags.overrides; a --set and a flag that set one key to two values are refused).
 Overrides = List[Tuple[str, Mapping[str, Any]]]
 
@@ -221,24 +221,24 @@ def to_dict(cfg: Config) -> Dict[str, Dict[str, Any]]:
     return json.loads(json.dumps(dataclasses.asdict(cfg)))
 
 
-def _coerce(value: Any, tp, key: str, source: str):
+def _coerce(value: Any, tp, key: str, origin: str):
     """Checks `value` against the annotation `tp`; returns it in the field's own type."""
-    origin = getattr(tp, "__origin__", None)
+    generic = getattr(tp, "__origin__", None)
     args = getattr(tp, "__args__", ())
-    if origin is typing.Union and type(None) in args:  # Optional[X]
+    if generic is typing.Union and type(None) in args:  # Optional[X]
         if value is None:
             return None
-        return _coerce(value, next(a for a in args if a is not type(None)), key, source)
-    if origin in (tuple, Tuple):
+        return _coerce(value, next(a for a in args if a is not type(None)), key, origin)
+    if generic in (tuple, Tuple):
         if isinstance(value, (list, tuple)):
             if len(value) > MAX_LIST_ITEMS:
                 raise UserError("%s in %s: %d items, more than the %d any setting takes"
-                                % (describe(key), source, len(value), MAX_LIST_ITEMS))
-            return tuple(_coerce(v, args[0], key, source) for v in value)
+                                % (describe(key), origin, len(value), MAX_LIST_ITEMS))
+            return tuple(_coerce(v, args[0], key, origin) for v in value)
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < _HUGE:
             if not math.isfinite(float(value)):
-                raise UserError("%s in %s: expected a finite number, got %s" % (describe(key), source, shown(value)))
+                raise UserError("%s in %s: expected a finite number, got %s" % (describe(key), origin, shown(value)))
             return float(value)
     elif tp is int:
         if isinstance(value, int) and not isinstance(value, bool) and abs(value) < _HUGE:
@@ -247,13 +247,13 @@ def _coerce(value: Any, tp, key: str, source: str):
         if isinstance(value, str):
             if len(value) > MAX_TEXT_CHARS:  # a path or a name; the OS refuses longer paths, less clearly
                 raise UserError("%s in %s: %s is %d characters long; at most %d"
-                                % (describe(key), source, shown(value), len(value), MAX_TEXT_CHARS))
+                                % (describe(key), origin, shown(value), len(value), MAX_TEXT_CHARS))
             if "\x00" in value:  # no path or name holds one; the OS would refuse it later, less clearly
-                raise UserError("%s in %s: %s holds a NUL character" % (describe(key), source, shown(value)))
+                raise UserError("%s in %s: %s holds a NUL character" % (describe(key), origin, shown(value)))
             return value
     elif isinstance(value, tp):
         return value
-    raise UserError("%s in %s: expected %s, got %s" % (describe(key), source, _type_name(tp), shown(value)))
+    raise UserError("%s in %s: expected %s, got %s" % (describe(key), origin, _type_name(tp), shown(value)))
 
 
 _HUGE = 2 ** 63  # no setting needs more, and TensorFlow's integers stop there
@@ -263,10 +263,10 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def with_overrides(cfg: Config, overrides: Mapping[str, Any], source: str) -> Config:
+def with_overrides(cfg: Config, overrides: Mapping[str, Any], origin: str) -> Config:
     """Returns `cfg` with dotted keys replaced, e.g. {"train.batch_size": 32}.
 
-    Raises UserError naming `source` for an unknown key, a wrong type or a value outside the
+    Raises UserError naming `origin` for an unknown key, a wrong type or a value outside the
     field's choices.
     """
     by_section: Dict[str, Dict[str, Any]] = {}
@@ -275,35 +275,40 @@ def with_overrides(cfg: Config, overrides: Mapping[str, Any], source: str) -> Co
         section, _, name = key.partition(".")
         if section not in section_types:
             raise UserError("unknown configuration key %s in %s (sections: %s)"
-                            % (shown(key), source, ", ".join(section_types)))
+                            % (shown(key), origin, ", ".join(section_types)))
         known = {f.name: (f, tp) for f, tp in fields(section_types[section])}
         if name not in known:
             raise UserError("unknown configuration key %s in %s (%s has: %s)"
-                            % (shown(key), source, section, ", ".join(known)))
+                            % (shown(key), origin, section, ", ".join(known)))
         f, tp = known[name]
-        value = _coerce(value, tp, key, source)
+        value = _coerce(value, tp, key, origin)
         choices = f.metadata["choices"]
         if choices and value not in choices:
-            raise UserError("%s in %s: %s is not one of %s" % (describe(key), source, shown(value), ", ".join(choices)))
+            raise UserError("%s in %s: %s is not one of %s" % (describe(key), origin, shown(value), ", ".join(choices)))
         by_section.setdefault(section, {})[name] = value
     return dataclasses.replace(cfg, **{
         s: dataclasses.replace(getattr(cfg, s), **changes) for s, changes in by_section.items()})
 
 
-def flatten(nested: Mapping[str, Any], source: str) -> Dict[str, Any]:
+def flatten(nested: Mapping[str, Any], origin: str) -> Dict[str, Any]:
     """{"train": {"batch_size": 8}} -> {"train.batch_size": 8}."""
     flat = {}
     for section, values in nested.items():
         if not isinstance(values, Mapping):
-            raise UserError("%s: %s must be a section object such as {\"batch_size\": 64}" % (source, shown(section)))
+            raise UserError("%s: %s must be a section object such as {\"batch_size\": 64}" % (origin, shown(section)))
         for name, value in values.items():
             flat["%s.%s" % (section, name)] = value
     return flat
 
 
+# Keys renamed since configs were first saved: old name -> new name.
+_RENAMED_KEYS = {"split.min_split_size": "split.split_above"}
+
+
 def _from_legacy(flat: Dict[str, Any]) -> Dict[str, Any]:
-    """Keys of a config written before the metrics had protocol names: eval.samples and kind
-    names (is, fid, ...) in eval.metrics become protocol names (is50000, ...)."""
+    """Keys of a config written before their present names (_RENAMED_KEYS), or before the metrics had protocol
+    names: eval.samples and kind names (is, fid, ...) in eval.metrics become protocol names (is50000, ...)."""
+    flat = {_RENAMED_KEYS.get(key, key): value for key, value in flat.items()}
     samples, metrics = flat.get("eval.samples"), flat.get("eval.metrics", ("is",))
     if not isinstance(samples, int) or not isinstance(metrics, (list, tuple)) or \
             not all(isinstance(m, str) for m in metrics):
@@ -323,9 +328,9 @@ def read_json(path: str) -> Dict[str, Any]:
     return _from_legacy(flatten(data, "config file %s" % path))
 
 
-def from_dict(nested: Mapping[str, Any], source: str) -> Config:
+def from_dict(nested: Mapping[str, Any], origin: str) -> Config:
     """A full config from its nested JSON form (missing keys keep their defaults)."""
-    return with_overrides(Config(), _from_legacy(flatten(nested, source)), source)
+    return with_overrides(Config(), _from_legacy(flatten(nested, origin)), origin)
 
 
 def run_dir_of(overrides: Overrides) -> str:
@@ -345,25 +350,25 @@ def resolve(overrides: Overrides, saved: Optional[Config] = None, saved_from: st
     """
     if saved is None:
         cfg = Config()
-        for source, values in overrides:
-            cfg = with_overrides(cfg, values, source)
+        for origin, values in overrides:
+            cfg = with_overrides(cfg, values, origin)
         return cfg
     # What the layers ask for together (a later layer wins, e.g. --set over the config file), and
     # for each key the layer that has the last word.
     requested, last_word = saved, {}
-    for source, values in overrides:
-        requested = with_overrides(requested, values, source)
-        last_word.update((key, source) for key in values)
+    for origin, values in overrides:
+        requested = with_overrides(requested, values, origin)
+        last_word.update((key, origin) for key in values)
     cfg = saved
-    for key, source in last_word.items():
+    for key, origin in last_word.items():
         section, name = key.split(".")
         new, old = getattr(getattr(requested, section), name), getattr(getattr(saved, section), name)
         if section in RESUMABLE_SECTIONS:
-            cfg = with_overrides(cfg, {key: new}, source)
+            cfg = with_overrides(cfg, {key: new}, origin)
         elif new != old:
             raise UserError(
                 "%s is %s in %s, but the run in %s was made with %s (%s); a resumed run keeps its "
                 "configuration except %s. Leave it out, or start a new --run-dir"
-                % (describe(key), shown(new), source, os.path.dirname(saved_from), shown(old), saved_from,
+                % (describe(key), shown(new), origin, os.path.dirname(saved_from), shown(old), saved_from,
                    ", ".join(s + ".*" for s in RESUMABLE_SECTIONS)))
     return cfg

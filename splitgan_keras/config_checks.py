@@ -9,7 +9,7 @@ import re
 from splitgan_keras import dataset_names, metric_names
 from splitgan_keras.config import Config, describe, sections
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate_config import EvaluateConfig
+from splitgan_keras.eval_job import EvalJob
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
 SAMPLE_FILE = re.compile(r"class\d+_\d+\.png")  # eval.py --out DIR's files: a folder of only these may be replaced
@@ -29,7 +29,7 @@ def format_number(value) -> str:
     return "%d" % value if isinstance(value, int) else "%g" % value
 
 
-def validate_evaluation(job: EvaluateConfig) -> None:
+def validate_evaluation(job: EvalJob) -> None:
     """Cross-field checks of an eval.py job. Raises UserError naming the flag."""
     _check_limits(job, lambda f: f.metadata["flags"][0] if f.metadata["flags"] else f.name)
     for flag, path in (("--grid", job.grid), ("--json", job.json_path), ("--class-chart", job.class_chart)):
@@ -106,7 +106,7 @@ def validate(cfg: Config) -> None:
          "must list distinct iterations in increasing order, got %s" % list(s.split_at))
     need(all(i < t.iterations for i in s.split_at), "split.split_at",
          "%s lies beyond the run (--iterations %d: iterations 0..%d)" % (list(s.split_at), t.iterations, t.iterations - 1))
-    need(s.min_split_size >= 1, "split.min_split_size", "must be at least 1 (k-means needs two images)")
+    need(s.split_above >= 1, "split.split_above", "must be at least 1 (k-means needs two images)")
     e = cfg.eval
     need(e.every >= 0, "eval.every", "must be 0 or more")
     need(bool(e.metrics), "eval.metrics", "must name at least one metric, e.g. is50k")

@@ -26,7 +26,7 @@ INCEPTION = "the Inception module"
 TRAINING_IMAGES = "the training images"
 TEST_IMAGES = "the test split of the training set's data set"
 APPEARANCE = "a training set that knows what its images show (the built-in dataset)"
-CLASS_STATE = "the class of every training image"
+EXAMPLE_CLASSES = "the class of every training image"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,19 +97,19 @@ PRECISION_RECALL = MetricKind(
     conventions={"precision_recall": {"k": PR_NEIGHBOURS, "paper": "Kynkaanniemi et al. 2019"}}, usual=10000)
 IFID = MetricKind(
     "ifid", "_train", "intra-class FID: N samples of every class against the training images of that class, per "
-                      "class, their mean and the worst", (INCEPTION, TRAINING_IMAGES, CLASS_STATE),
+                      "class, their mean and the worst", (INCEPTION, TRAINING_IMAGES, EXAMPLE_CLASSES),
     _COMPUTED_IN + "intra_class_fid", least=2, per_class=True, class_table=True, conventions=_PER_CLASS, usual=5000)
 BUILTIN_QUALITY = MetricKind(
     "builtin_quality", "", "how often N samples of every class show their class's colour and sub-class, read off "
                            "the pixels (the built-in dataset); builtin_quality is builtin_quality100",
-    (APPEARANCE, CLASS_STATE), _COMPUTED_IN + "builtin_quality_figures", least=1, per_class=True, default_samples=100,
+    (APPEARANCE, EXAMPLE_CLASSES), _COMPUTED_IN + "builtin_quality_figures", least=1, per_class=True, default_samples=100,
     usual=100)
 BUILTIN_FID = MetricKind(
     "builtin_fid", "_train", "the Frechet distance of N samples against the first N training images in the built-in "
                              "probe's feature space: the built-in FID", (TRAINING_IMAGES, APPEARANCE),
     _COMPUTED_IN + "builtin_fid", least=2, usual=2000)
 BUILTIN_IFID = MetricKind(
-    "builtin_ifid", "_train", "ifid in the built-in probe's feature space", (TRAINING_IMAGES, APPEARANCE, CLASS_STATE),
+    "builtin_ifid", "_train", "ifid in the built-in probe's feature space", (TRAINING_IMAGES, APPEARANCE, EXAMPLE_CLASSES),
     _COMPUTED_IN + "intra_class_fid", least=2, per_class=True, class_table=True, conventions=_PER_CLASS, usual=200)
 KINDS = (INCEPTION_SCORE, FID, FID_TEST, KID, PRECISION_RECALL, IFID, BUILTIN_QUALITY, BUILTIN_FID, BUILTIN_IFID)
 

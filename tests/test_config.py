@@ -37,7 +37,7 @@ def test_bad_overrides_are_named(overrides, message):
      r"data.builtin_labels colour_and_kind makes no sense with --unsupervised"),
     ({"data.builtin_labels": "colour_and_kind", "data.dataset": "cifar10", "data.data_dir": "x"},
      "data.builtin_labels is for --dataset builtin"),
-    ({"eval.metrics": ("is",)}, r"--eval-metrics \(eval.metrics\): unknown metric 'is': use is<N>"),
+    ({"eval.metrics": ("is",)}, r"--metrics \(eval.metrics\): unknown metric 'is': use is<N>"),
     ({"eval.metrics": ()}, "must name at least one metric"),
     ({"train.batch_size": 7}, r"--batch-size \(train.batch_size\) must be a positive multiple of train.bn_groups=2"),
     ({"train.n_critic": 0}, "--n-critic"),
@@ -163,10 +163,16 @@ def test_configs_written_before_protocol_names_read_as_protocol_names(tmp_path):
         config.from_dict({"eval": {"samples": "many"}}, "a hand-written file")
 
 
+def test_configs_written_with_a_renamed_key_read_under_its_present_name():
+    saved = config.to_dict(config.Config())
+    saved["split"]["min_split_size"] = saved["split"].pop("split_above") + 5  # before split.split_above
+    assert config.from_dict(saved, "an old config.json").split.split_above == config.SplitConfig().split_above + 5
+
+
 def test_metrics_that_need_more_than_the_data_set_knows_are_refused_before_the_run(tmp_path):
     requested = [("test", {"eval.metrics": ("builtin_fid2000_train",), "data.dataset": "cifar10",
                            "data.data_dir": "x", "output.run_dir": str(tmp_path / "run")})]
-    with pytest.raises(UserError, match=r"--eval-metrics builtin_fid2000_train needs a training set that knows what "
+    with pytest.raises(UserError, match=r"--metrics builtin_fid2000_train needs a training set that knows what "
                                         r"its images show .*: --dataset builtin"):
         session.resolve(requested, resume=False, lock=None)
     assert not (tmp_path / "run").exists()

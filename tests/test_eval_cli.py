@@ -29,7 +29,7 @@ def run_dir(tmp_path_factory):
     with contextlib.redirect_stdout(output):
         status = cli_main.main_train([str(a) for a in TINY + ["--run-dir", path, "--iterations", 4,
                                                               "--checkpoint-every", 2, "--split-at", 1,
-                                                              "--min-split-size", 3]])
+                                                              "--split-above", 3]])
     assert status == 0
     _TRAINING_OUTPUT[path] = output.getvalue()
     return path
@@ -158,7 +158,7 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, 
     run = tmp_path / "run"
     # IS only: FID's two 2048x2048 matrix square roots take 13 s here and are tested elsewhere.
     status, out, err = train_cli(TINY + ["--run-dir", run, "--iterations", 4, "--eval-every", 2, "--split-at", 1,
-                                         "--min-split-size", 3, "--eval-metrics", "is20,builtin_ifid5_train",
+                                         "--split-above", 3, "--eval-metrics", "is20,builtin_ifid5_train",
                                          "--inception", inception_dir, "--set", "eval.best_after=0"], capsys)
     assert status == 0, err
     assert out.count("evaluation after iteration") == 2 and "is20 " in out
@@ -260,7 +260,7 @@ def test_real_images_are_scored_by_the_same_pipeline_once(run_dir, tmp_path, cap
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--real", "train", "--metrics", "builtin_fid20_train"], "give a source to evaluate, --real with --dataset"),
+    (["--real", "train", "--metrics", "builtin_fid20_train"], "give a PATH to evaluate (a run dir, checkpoint or export), --real with --dataset"),
     (["{run}/export", "--real", "train", "--metrics", "builtin_fid20_train"], "is not a run dir"),
     (["{run}", "--real", "train", "--metrics", "builtin_fid20_train", "--grid", "{tmp}/g.png"],
      "--real train scores real images with --metrics, and only that"),
@@ -269,7 +269,7 @@ def test_real_images_are_scored_by_the_same_pipeline_once(run_dir, tmp_path, cap
 ])
 def test_real_scores_refuse_what_makes_no_sense(run_dir, tmp_path, capsys, args, message):
     args = [a.format(tmp=tmp_path, run=run_dir) for a in args]
-    if message.startswith("give a source"):
+    if message.startswith("give a PATH"):
         with pytest.raises(SystemExit):
             cli_main.main_eval(args)
         assert message in capsys.readouterr().err

@@ -119,7 +119,7 @@ class _SiblingsDrawing(Members):
 def test_the_builtin_per_class_figures_show_a_child_drawing_its_siblings_sub_class():
     data = builtin_data.make(2000, 16, seed=0)
     example_labels, parents = split_along_kinds(data)  # class c: colour c's blobs; class 10 + c: its stripes
-    evaluator = registry.Evaluator(data=data, class_state=lambda: (example_labels, parents))
+    evaluator = registry.Evaluator(data=data, example_classes=lambda: (example_labels, parents))
     faithful = evaluator.report(["builtin_ifid40_train"], Members(data.images, example_labels, 20))
     astray = evaluator.report(["builtin_ifid40_train"], _SiblingsDrawing(data.images, example_labels, 20, 13, 3))
     assert faithful.values["builtin_ifid40_train/closer_to_own"] == 1.0
@@ -134,7 +134,7 @@ def test_every_figure_states_its_protocol(tmp_path):
     data = builtin_data.make(2000, 16, seed=0)
     test = builtin_data.make(2000, 16, seed=0, test=True)
     example_labels, parents = split_along_kinds(data)
-    evaluator = registry.Evaluator(data=data, class_state=lambda: (example_labels, parents), test_data=test)
+    evaluator = registry.Evaluator(data=data, example_classes=lambda: (example_labels, parents), test_data=test)
     source = Members(data.images, example_labels, 20)
     names = ["builtin_fid50_train", "builtin_quality10"]
     first = evaluator.report(names, source, 0, {"export": "x"}).protocols
@@ -142,14 +142,14 @@ def test_every_figure_states_its_protocol(tmp_path):
     other_seed = evaluator.report(names, source, 1, {"export": "x"}).protocols
     other_count = evaluator.report(["builtin_fid60_train"], source, 0, {"export": "x"}).protocols
     fid = first["builtin_fid50_train"]
-    assert fid["reference"] == {"split": "train", "data": data.source, "images": 50} and fid["seed"] == 0
+    assert fid["reference"] == {"split": "train", "data": data.description, "images": 50} and fid["seed"] == 0
     assert fid["samples"] == 50 and "uniform" in fid["samples_drawn"] and fid["generator"] == {"export": "x"}
     assert {"tensorflow", "tensorflow-gan"} <= set(fid["software"])
     assert first["builtin_quality10"]["samples_drawn"] == "10 of every class"
     assert [again[n]["id"] for n in names] == [first[n]["id"] for n in names]  # another generator, one protocol
     assert all(other_seed[n]["id"] != first[n]["id"] for n in names)
     assert other_count["builtin_fid60_train"]["id"] != fid["id"]
-    assert test.source.startswith("built-in dataset test split") and len(test) == 400
+    assert test.description.startswith("built-in dataset test split") and len(test) == 400
     assert not np.array_equal(test.images[:40], data.images[:40])
 
 

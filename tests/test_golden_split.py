@@ -93,7 +93,7 @@ def test_split_matches_the_original(golden):
     np.testing.assert_allclose(normalised, expected["features_normalised"], atol=1e-5, rtol=0)
 
     classes_before = golden.num_classes
-    two_means = rule.TwoMeansRule(min_split_size=20, seed=golden.seed)  # the golden run's: more than 20 images
+    two_means = rule.TwoMeansRule(split_above=20, seed=golden.seed)  # the golden run's: more than 20 images
     plan = two_means.plan(normalised, inputs["labels_before"], classes_before)
     np.testing.assert_array_equal(plan.parent_of_child, _parent_of_child(expected["new_classes"]))
     np.testing.assert_array_equal(plan.parent_of_child, _parent_of_child(np.array(checks["new_classes"])))

@@ -234,7 +234,7 @@ def test_builtin_quality_is_a_function_of_generator_and_seed(tmp_path):
     generator = networks.Generator(width=8, image_size=16, initial_classes=20).build_variables()
     source = sampling.GeneratorSource(generator)
     values = [registry.Evaluator(cache_dir=str(tmp_path / str(i)), data=data,
-                                 class_state=lambda: (example_labels, parents)).evaluate(
+                                 example_classes=lambda: (example_labels, parents)).evaluate(
         ["builtin_quality20", "builtin_fid50_train"], source, 5) for i in range(2)]
     assert values[0] == values[1] and set(values[0]) == {"builtin_quality20/" + k for k in (
         "class_accuracy", "class_accuracy_se", "subclass_accuracy", "subclass_accuracy_se")} | {"builtin_fid50_train"}

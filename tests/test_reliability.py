@@ -17,7 +17,7 @@ from splitgan_keras import files
 from splitgan_keras.train import callbacks
 
 # Split after iteration 2, a checkpoint after every iteration, deterministic ops.
-RUN = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3, "--checkpoint-every", 1, "--deterministic"]
+RUN = TINY + ["--iterations", 6, "--split-at", 2, "--split-above", 3, "--checkpoint-every", 1, "--deterministic"]
 
 
 def _train_process(args, kill_at=None):
@@ -68,6 +68,8 @@ def test_kills_at_any_moment_then_resume_ends_in_the_same_weights(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_checkpoints_and_exits_cleanly(tmp_path, signum):
     run = tmp_path / "run"
+    # Without --deterministic, in a process of its own: the default path, as users run it (the suite enables op
+    # determinism in its own process).
     args = TINY + ["--run-dir", run, "--iterations", 2000, "--log-every", 1]
     process = subprocess.Popen([sys.executable, os.path.join(ROOT, "train.py")] + [str(a) for a in args],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

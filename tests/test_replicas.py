@@ -21,7 +21,7 @@ from splitgan_keras.parity import records as parity
 from splitgan_keras.split import features as features_lib
 
 # Six iterations across a split (after iteration 2) on the tiny model, with a moving average.
-SPLIT_RUN = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3, "--ema-decay", 0.9]
+SPLIT_RUN = TINY + ["--iterations", 6, "--split-at", 2, "--split-above", 3, "--ema-decay", 0.9]
 # Replicas average their gradients in another order than one device sums them. Where a gradient
 # entry is near zero, that rounding can flip the sign of Adam's normalised update, so a weight may
 # move by up to one step (the learning rate, 2e-4) differently; everything else agrees to float32.

@@ -30,7 +30,7 @@ def _splitter(cfg, data, gan, tmp_path, split_rule=None):
 def _tiny(tmp_path, unsupervised=False, split_rule=None, **train):
     cfg = config.with_overrides(config.Config(), {
         "model.width": 8, "model.image_size": SIZE, "data.builtin_size": 200, "train.batch_size": 4,
-        "train.n_critic": 2, "split.min_split_size": 5, "split.unsupervised": unsupervised,
+        "train.n_critic": 2, "split.split_above": 5, "split.unsupervised": unsupervised,
         "output.run_dir": str(tmp_path), **{"train." + k: v for k, v in train.items()}}, "test")
     data = builtin_data.make(200, SIZE, seed=0)
     if unsupervised:
@@ -134,7 +134,7 @@ def _final_state(run_dir, number):
 
 @pytest.mark.slow
 def test_resume_before_and_right_after_a_split(tmp_path, capsys):
-    common = TINY + ["--iterations", 6, "--split-at", 2, "--min-split-size", 3]
+    common = TINY + ["--iterations", 6, "--split-at", 2, "--split-above", 3]
     assert train_cli(common + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0
     expected = _final_state(tmp_path / "straight", 6)
     for stop in (2, 3):  # 3: the split follows iteration 2 (0-based), i.e. the 3rd, and is checkpointed
@@ -166,7 +166,7 @@ def test_builtin_split_recovers_the_hidden_subclasses(tmp_path, capsys):
     # seeds 1 and 2 (chance: 0 and about 0.5); the quick start's width-16 critic reaches 0.74 to 0.81.
     run_dir = tmp_path / "run"
     status, out, err = train_cli(TINY + ["--run-dir", run_dir, "--builtin-size", 1000, "--iterations", 21,
-                                         "--split-at", 20, "--min-split-size", 10, "--batch-size", 16,
+                                         "--split-at", 20, "--split-above", 10, "--batch-size", 16,
                                          "--set", "train.learning_rate=0.004"], capsys)
     assert status == 0, err
     record = json.loads((run_dir / "splits" / "iteration_0000020" / "hierarchy.json").read_text())

@@ -190,7 +190,7 @@ def test_init_from_tf1_checkpoint(tmp_path, capsys, golden_dir):
 @pytest.mark.slow
 def test_train_script_in_a_fresh_process(tmp_path):
     ok = run_script("train.py", TINY + ["--run-dir", tmp_path / "run", "--iterations", 3, "--split-at", 1,
-                                        "--min-split-size", 2])
+                                        "--split-above", 2])
     assert ok.returncode == 0, ok.stderr
     assert re.search(r"^done: 3 iterations in \dm\d\ds \| ", ok.stdout, re.M)
     assert ok.stdout.count("split after iteration 1") == 1
@@ -223,7 +223,7 @@ def test_the_generator_average_is_split_checkpointed_resumed_and_exported(tmp_pa
     from splitgan_keras.artefacts import sampling
     from splitgan_keras.evaluate import sources
     from splitgan_keras.models import networks
-    common = TINY + ["--iterations", 4, "--ema-decay", 0.5, "--split-at", 1, "--min-split-size", 2]
+    common = TINY + ["--iterations", 4, "--ema-decay", 0.5, "--split-at", 1, "--split-above", 2]
     assert train_cli(common + ["--run-dir", tmp_path / "straight"], capsys)[0] == 0
     assert train_cli(common + ["--run-dir", tmp_path / "resumed", "--stop-at", 2], capsys)[0] == 0
     assert train_cli(common + ["--run-dir", tmp_path / "resumed", "--resume"], capsys)[0] == 0

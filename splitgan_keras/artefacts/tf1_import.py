@@ -94,17 +94,17 @@ class _CheckpointValues(collections.abc.Mapping):
 class _Reader:
     """TF1 values by name, each read checked against the model's expectation."""
 
-    def __init__(self, values: Mapping[str, np.ndarray], source: str):
-        self.values, self.source = values, source
+    def __init__(self, values: Mapping[str, np.ndarray], origin: str):
+        self.values, self.origin = values, origin
 
     def get(self, name: str, expected_shape) -> np.ndarray:
         if name not in self.values:
             raise UserError("%s has no variable %r: not a checkpoint of the original Class-Splitting GAN code?"
-                            % (self.source, name))
+                            % (self.origin, name))
         value = np.asarray(self.values[name])
         if list(value.shape) != list(expected_shape):
             raise UserError("%s: %s has shape %s, the model expects %s (was it trained with another width or "
-                            "image size?)" % (self.source, name, list(value.shape), list(expected_shape)))
+                            "image size?)" % (self.origin, name, list(value.shape), list(expected_shape)))
         return value
 
 
@@ -161,7 +161,7 @@ def load_tf1_checkpoint(path: str, generator=None, critic=None, g_optimizer=None
         Nothing is assigned in that case.
     """
     return restore_tf1_values(_CheckpointValues(path), generator, critic, g_optimizer, d_optimizer,
-                              source="TF1 checkpoint %s" % path)
+                              origin="TF1 checkpoint %s" % path)
 
 
 def _build(generator, critic, g_optimizer, d_optimizer) -> None:
@@ -177,9 +177,9 @@ def _build(generator, critic, g_optimizer, d_optimizer) -> None:
 
 
 def restore_tf1_values(values: Mapping[str, np.ndarray], generator=None, critic=None, g_optimizer=None,
-                       d_optimizer=None, source: str = "TF1 values") -> int:
+                       d_optimizer=None, origin: str = "TF1 values") -> int:
     """load_tf1_checkpoint from any mapping of TF1 variable names to arrays."""
-    reader = _Reader(values, source)
+    reader = _Reader(values, origin)
     num_classes = int(reader.get(NUM_CLASSES_NAME, []))
     _build(generator, critic, g_optimizer, d_optimizer)
     # Read and check everything before the first assignment, so that bad input changes nothing.
@@ -192,7 +192,7 @@ def restore_tf1_values(values: Mapping[str, np.ndarray], generator=None, critic=
             parents = allocation.parents_from_original_tree(tree, num_classes, state.initial_classes)
         except ValueError as e:
             raise UserError("%s: its class tree (%s) does not fit a run that started from %d classes (%s)"
-                            % (source, TREE_NAME, state.initial_classes, e))
+                            % (origin, TREE_NAME, state.initial_classes, e))
     if critic is not None:
         assignments += _collect(reader, critic_entries(critic), d_optimizer, "critic")
     for variable, value in assignments:

@@ -11,7 +11,7 @@ from typing import Any, Collection, Dict, List, Optional
 
 from splitgan_keras import config as config_lib, dataset_names
 from splitgan_keras.errors import UserError, one_line, shown
-from splitgan_keras.evaluate_config import EVALUATE_SECTION_KEYS, EvaluateConfig
+from splitgan_keras.eval_job import RUN_KEYS, EvalJob
 
 
 def list_parser(element_type):
@@ -70,14 +70,14 @@ def value_name(tp, name: str) -> str:
     return {int: "N", float: "X"}.get(tp, name.upper())
 
 
-def _add_flags(parser: argparse.ArgumentParser, section_type, prefix: str = "",
+def _add_flags(parser, section_type, prefix: str = "",
                keys: Optional[Collection[str]] = None, defaults: Optional[Dict[str, Any]] = None) -> None:
     """A flag for every field of a config dataclass that has one (of those named in `keys`, if
     given); the value lands in `prefix + name` and only when given (defaults stay the dataclass's;
     `defaults` names a tool's own, which --help shows and the tool applies below the overrides)."""
     defaults = defaults or {}
     for f, tp in config_lib.fields(section_type):
-        flags = f.metadata.get("flags")  # None: a section (EvaluateConfig.eval)
+        flags = f.metadata.get("flags")  # None: a section (EvalJob.eval)
         if not flags or (keys is not None and prefix + f.name not in keys):
             continue
         help_text = f.metadata["help"]
@@ -102,8 +102,9 @@ def add_config_flags(parser: argparse.ArgumentParser, keys: Optional[Collection[
     for flags, keywords in TRAIN_COMMAND_OPTIONS:
         if flags[0] in ("--config", "--set"):
             parser.add_argument(*flags, **keywords)
-    for section, section_type in config_lib.sections():
-        _add_flags(parser, section_type, section + ".", keys, defaults)
+    for section, section_type in config_lib.sections():  # --help lists them by section (empty ones are left out)
+        group = parser.add_argument_group("%s settings (config section %r)" % (section, section))
+        _add_flags(group, section_type, section + ".", keys, defaults)
 
 
 # train.py's options that are not settings of the run (config.json does not keep them): (flags,
@@ -126,10 +127,10 @@ TRAIN_COMMAND_OPTIONS = [
     (("--dry-run",), dict(action="store_true", help="print the resolved configuration and exit")),
 ]
 
-# eval.py's defaults of the run's settings it takes (config.EVALUATE_SECTION_KEYS), as --help shows them.
+# eval.py's defaults of the run's settings it takes (config.RUN_KEYS), as --help shows them.
 EVAL_DEFAULTS = {"data.dataset": "the run's"}
 
-# eval.py's options beside those of its EvaluateConfig.
+# eval.py's options beside those of its EvalJob.
 EVAL_COMMAND_OPTIONS = [
     (("--compare",), dict(nargs=2, metavar=("A", "B"),
                           help="instead: compare two parity records (train.py --parity-record) quantity by quantity; "
@@ -190,25 +191,26 @@ def eval_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="eval.py", description="Evaluate a Class-Splitting GAN: metrics, sample grids, samples, export; or "
                                     "compare two parity records (see README.md). --dataset and --data-dir name the "
-                                    "training set where the source has no run config (an export, a TF1 checkpoint).")
-    source = next(f for f, _ in config_lib.fields(EvaluateConfig) if f.name == "source")
-    parser.add_argument("source", nargs="?", default=argparse.SUPPRESS, help=source.metadata["help"])
-    _add_flags(parser, EvaluateConfig)
+                                    "training set where PATH has no run config (an export, a TF1 checkpoint).")
+    path = next(f for f, _ in config_lib.fields(EvalJob) if f.name == "path")
+    parser.add_argument("path", nargs="?", default=argparse.SUPPRESS, help=path.metadata["help"])
+    _add_flags(parser, EvalJob)
+    group = parser.add_argument_group("the run's settings (where PATH has no run config, or to override it)")
     for section, section_type in config_lib.sections():
-        _add_flags(parser, section_type, section + ".", EVALUATE_SECTION_KEYS, EVAL_DEFAULTS)
+        _add_flags(group, section_type, section + ".", RUN_KEYS, EVAL_DEFAULTS)
     for flags, keywords in EVAL_COMMAND_OPTIONS:
         parser.add_argument(*flags, **keywords)
     return parser
 
 
-def evaluate_config(args: argparse.Namespace) -> EvaluateConfig:
-    """The EvaluateConfig an eval.py command line asks for."""
-    names = {f.name for f, _ in config_lib.fields(EvaluateConfig)}
+def eval_job(args: argparse.Namespace) -> EvalJob:
+    """The EvalJob an eval.py command line asks for."""
+    names = {f.name for f, _ in config_lib.fields(EvalJob)}
     given = {k: tuple(v) if isinstance(v, list) else v for k, v in vars(args).items() if k in names}
-    sections = {k: v for k, v in vars(args).items() if k in EVALUATE_SECTION_KEYS}
+    sections = {k: v for k, v in vars(args).items() if k in RUN_KEYS}
     if "data.data_dir" in sections and "data.dataset" not in sections:
         raise UserError("--data-dir %s needs --dataset (%s)" % (
             sections["data.data_dir"], " or ".join(spec.name for spec in dataset_names.reading_files())))
     run_settings = config_lib.with_overrides(config_lib.Config(), sections, "eval.py flags")
-    return EvaluateConfig(**given, data=run_settings.data if "data.dataset" in sections else None,
+    return EvalJob(**given, data=run_settings.data if "data.dataset" in sections else None,
                                      eval=run_settings.eval)

@@ -90,10 +90,10 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
     parser = flags.eval_parser()
     args = parser.parse_args(argv)
     try:
-        job = flags.evaluate_config(args)
-        if not args.compare and not job.source and job.needs_source():
-            parser.error("give a source to evaluate, --real with --dataset, or --compare A B")
-        if job.source and not job.has_work():
+        job = flags.eval_job(args)
+        if not args.compare and not job.path and job.needs_path():
+            parser.error("give a PATH to evaluate (a run dir, checkpoint or export), --real with --dataset, or --compare A B")
+        if job.path and not job.has_work():
             parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
         if args.compare:
             from splitgan_keras.parity import records as parity_records

@@ -12,7 +12,7 @@ from typing import List
 
 from splitgan_keras import config as config_lib, config_checks
 from splitgan_keras.cli import flags
-from splitgan_keras.evaluate_config import EVALUATE_SECTION_KEYS, EvaluateConfig
+from splitgan_keras.eval_job import RUN_KEYS, EvalJob
 
 _INTRO = """# Options
 
@@ -44,7 +44,7 @@ def _allowed(field, tp) -> str:
 
 def _settings_table(section_type, prefix: str, keys=None, defaults=None) -> List[str]:
     """A row per setting of a section (of those named in `keys`, if given; `defaults`: a command's
-    own defaults of some), skipping the sections an EvaluateConfig holds."""
+    own defaults of some), skipping the sections an EvalJob holds."""
     rows = ["| key | flag | default | allowed | meaning |", "|---|---|---|---|---|"]
     for field, tp in config_lib.fields(section_type):
         if _is_section(tp) or (keys is not None and prefix + field.name not in keys):
@@ -58,7 +58,7 @@ def _settings_table(section_type, prefix: str, keys=None, defaults=None) -> List
 
 
 def _is_section(tp) -> bool:
-    """A section type, or Optional[one] (EvaluateConfig.data)."""
+    """A section type, or Optional[one] (EvalJob.data)."""
     return dataclasses.is_dataclass(tp) or any(dataclasses.is_dataclass(a) for a in getattr(tp, "__args__", ()))
 
 
@@ -78,15 +78,15 @@ def render() -> str:
     lines += _command_table(flags.TRAIN_COMMAND_OPTIONS)
     for section, section_type in config_lib.sections():
         lines += ["", "### `%s`" % section, ""] + _settings_table(section_type, section + ".")
-    lines += ["", "## eval.py", "", "`python eval.py SOURCE ...`: SOURCE is a run dir, a checkpoint, an export or a "
+    lines += ["", "## eval.py", "", "`python eval.py PATH ...`: PATH is a run dir, a checkpoint, an export or a "
               "TF1 checkpoint.", ""]
-    lines += _settings_table(EvaluateConfig, "")
-    lines += ["", "The run's settings that eval.py takes too (for a source without a run config, `--dataset` and "
+    lines += _settings_table(EvalJob, "")
+    lines += ["", "The run's settings that eval.py takes too (for a PATH without a run config, `--dataset` and "
               "`--data-dir` name the training set; else the run's is used):", ""]
     for section, section_type in config_lib.sections():
-        lines += _settings_table(section_type, section + ".", EVALUATE_SECTION_KEYS, flags.EVAL_DEFAULTS)[
+        lines += _settings_table(section_type, section + ".", RUN_KEYS, flags.EVAL_DEFAULTS)[
             0 if section == "data" else 2:]
-    lines += ["", "Instead of a source:", ""] + _command_table(flags.EVAL_COMMAND_OPTIONS)
+    lines += ["", "Instead of a PATH:", ""] + _command_table(flags.EVAL_COMMAND_OPTIONS)
     return "\n".join(lines) + "\n"
 
 

@@ -112,7 +112,7 @@ def num_classes(labels: str) -> int:
 def labelled_by_colour_and_kind(data: ImageData) -> ImageData:
     """The same images, each in class colour + 10 * kind (0..19): the 20 true groups as labels."""
     return ImageData(data.images, (data.labels + NUM_CLASSES * data.subclasses).astype(np.int32),
-                     num_classes(COLOUR_AND_KIND), data.source + ", labelled by colour and kind", data.subclasses,
+                     num_classes(COLOUR_AND_KIND), data.description + ", labelled by colour and kind", data.subclasses,
                      dataclasses.replace(data.appearance, labels_carry_kind=True))
 
 

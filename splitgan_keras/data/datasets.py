@@ -25,11 +25,11 @@ def check_metrics(cfg) -> None:
     spec = dataset_names.spec(cfg.data.dataset)
     for metric in metric_names.parse_all(cfg.eval.metrics):
         if metric_names.APPEARANCE in metric.kind.needs and not spec.knows_appearance:
-            raise UserError("--eval-metrics %s needs %s: --dataset %s" % (
+            raise UserError("--metrics %s needs %s: --dataset %s" % (
                 metric.name, metric_names.APPEARANCE,
                 " or ".join(s.name for s in dataset_names.DATASETS if s.knows_appearance)))
         if metric_names.TEST_IMAGES in metric.kind.needs and not spec.test_split:
-            raise UserError("--eval-metrics %s needs %s: %s has none" % (metric.name, metric_names.TEST_IMAGES,
+            raise UserError("--metrics %s needs %s: %s has none" % (metric.name, metric_names.TEST_IMAGES,
                                                                          spec.name))
 
 

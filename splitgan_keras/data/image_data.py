@@ -37,7 +37,7 @@ class ImageData:
       images: uint8 [N, H, W, 3], NHWC.
       labels: int32 [N], initial class of each image, in [0, num_classes).
       num_classes: number of initial classes.
-      source: where the data came from, for logs and errors.
+      description: where the data came from, for logs and errors.
       subclasses: int32 [N] hidden ground truth finer than the labels, or None. The built-in data
         set's blob/stripe sub-classes (0 or 1); in unsupervised mode the dropped labels.
       appearance: what every image shows, where the data set knows it (Appearance), or None.
@@ -46,7 +46,7 @@ class ImageData:
     images: np.ndarray
     labels: np.ndarray
     num_classes: int
-    source: str
+    description: str
     subclasses: Optional[np.ndarray] = None
     appearance: Optional[Appearance] = None
 
@@ -60,24 +60,24 @@ def unsupervised(data: ImageData) -> ImageData:
     truth = data.labels if data.num_classes > 1 else None
     if data.subclasses is not None:
         truth = data.labels * (int(data.subclasses.max()) + 1) + data.subclasses
-    return ImageData(data.images, np.zeros(len(data.images), np.int32), 1, data.source + ", unsupervised",
+    return ImageData(data.images, np.zeros(len(data.images), np.int32), 1, data.description + ", unsupervised",
                      None if truth is None else truth.astype(np.int32), data.appearance)
 
 
 def check(data: ImageData, image_size: int, min_examples: int) -> None:
-    """Checks shapes, dtype and label range; raises UserError naming the data source."""
+    """Checks shapes, dtype and label range; raises UserError naming the data set."""
     images, labels = data.images, data.labels
     if images.dtype != np.uint8 or images.ndim != 4 or images.shape[1:] != (image_size, image_size, 3):
         raise UserError("%s: expected uint8 images of shape [N, %d, %d, 3], got %s %s"
-                        % (data.source, image_size, image_size, images.dtype, list(images.shape)))
+                        % (data.description, image_size, image_size, images.dtype, list(images.shape)))
     if labels.shape != (len(images),):
-        raise UserError("%s: %d labels for %d images" % (data.source, labels.size, len(images)))
+        raise UserError("%s: %d labels for %d images" % (data.description, labels.size, len(images)))
     if len(images) < min_examples:
         raise UserError("%s: %d images, fewer than one critic batch of %d"
-                        % (data.source, len(images), min_examples))
+                        % (data.description, len(images), min_examples))
     if labels.size and (labels.min() < 0 or labels.max() >= data.num_classes):
         raise UserError("%s: labels must lie in [0, %d), found %d..%d"
-                        % (data.source, data.num_classes, labels.min(), labels.max()))
+                        % (data.description, data.num_classes, labels.min(), labels.max()))
     missing = sorted(set(range(data.num_classes)) - set(np.unique(labels).tolist()))
     if missing:
-        raise UserError("%s: no images for class(es) %s of %d" % (data.source, missing, data.num_classes))
+        raise UserError("%s: no images for class(es) %s of %d" % (data.description, missing, data.num_classes))

@@ -19,7 +19,7 @@ from splitgan_keras.artefacts import export, pictures, sampling
 from splitgan_keras.data import datasets
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate_config import EvaluateConfig
+from splitgan_keras.eval_job import EvalJob
 from splitgan_keras.evaluate import real_scores, sources
 from splitgan_keras.evaluate.metrics import per_class, registry
 
@@ -27,7 +27,7 @@ from splitgan_keras.evaluate.metrics import per_class, registry
 JSON_FORMAT = "splitgan-keras evaluation 2"
 
 
-def _run_config(loaded: sources.Loaded, job: EvaluateConfig) -> Optional[config_lib.Config]:
+def _run_config(loaded: sources.Loaded, job: EvalJob) -> Optional[config_lib.Config]:
     """The configuration whose data set the metrics need: the source's run's, or one made of the
     job's data section (job.data) at the source's image size, checked; None if neither is there."""
     if loaded.cfg is not None or job.data is None:
@@ -38,7 +38,7 @@ def _run_config(loaded: sources.Loaded, job: EvaluateConfig) -> Optional[config_
     return cfg
 
 
-def _training_set(loaded: sources.Loaded, job: EvaluateConfig) -> Optional[ImageData]:
+def _training_set(loaded: sources.Loaded, job: EvalJob) -> Optional[ImageData]:
     """The training set of the source's run, or the one the job names (job.data), or None."""
     cfg = _run_config(loaded, job)
     return None if cfg is None else datasets.load(cfg)
@@ -53,7 +53,7 @@ def _class_names(loaded: sources.Loaded):
     return pictures.ClassNames(appearance)(loaded.example_labels, parents)
 
 
-def _class_state(loaded: sources.Loaded):
+def _example_classes(loaded: sources.Loaded):
     """(every training image's class, every class's parent) of a checkpoint, or None."""
     if loaded.example_labels is None:
         return None
@@ -61,7 +61,7 @@ def _class_state(loaded: sources.Loaded):
     return lambda: (loaded.example_labels, parents)
 
 
-def _test_split(loaded: sources.Loaded, job: EvaluateConfig) -> ImageData:
+def _test_split(loaded: sources.Loaded, job: EvalJob) -> ImageData:
     """The test split of the data set of the source's run, or of the one the job names."""
     cfg = _run_config(loaded, job)
     if cfg is None:
@@ -74,13 +74,13 @@ def _plain(value):
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def _measure(job: EvaluateConfig, loaded: sources.Loaded) -> dict:
+def _measure(job: EvalJob, loaded: sources.Loaded) -> dict:
     """The job's metrics: printed, per-class tables and charts, the JSON file; returns the values."""
     needs = metric_names.needed(metric_names.parse_all(job.metrics))
     data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
     test = _test_split(loaded, job) if metric_names.TEST_IMAGES in needs else None
     evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
-                                   class_state=_class_state(loaded), test_data=test)
+                                   example_classes=_example_classes(loaded), test_data=test)
     if job.real:
         report = real_scores.report(evaluator, job.metrics, loaded, job.seed)
     else:
@@ -102,7 +102,7 @@ def _measure(job: EvaluateConfig, loaded: sources.Loaded) -> dict:
     return report.values
 
 
-def _check_classes(job: EvaluateConfig, loaded: sources.Loaded) -> None:
+def _check_classes(job: EvalJob, loaded: sources.Loaded) -> None:
     active = loaded.source.num_active()
     beyond = [c for c in job.classes if c >= active]
     if beyond:
@@ -110,7 +110,7 @@ def _check_classes(job: EvaluateConfig, loaded: sources.Loaded) -> None:
                                                                  active - 1))
 
 
-def _write_samples(job: EvaluateConfig, loaded: sources.Loaded) -> None:
+def _write_samples(job: EvalJob, loaded: sources.Loaded) -> None:
     """--samples N --out FILE.npz|DIR, of every class (uniform labels) or of --classes."""
     if job.classes:
         images, labels = sampling.class_samples(loaded.source, job.classes, job.samples, job.seed)
@@ -126,11 +126,11 @@ def _write_samples(job: EvaluateConfig, loaded: sources.Loaded) -> None:
         job.out, len(images), " of classes " + ",".join(map(str, job.classes)) if job.classes else ""), flush=True)
 
 
-def evaluate(job: EvaluateConfig) -> dict:
+def evaluate(job: EvalJob) -> dict:
     """Does what the job asks for on its source (see eval.py --help); returns the metric values.
     The job must have passed config_checks.validate_evaluation (eval.py checks it before TensorFlow
     starts)."""
-    loaded = real_scores.load(job) if job.real else sources.load(job.source, job.checkpoint, job.tf1_initial_classes)
+    loaded = real_scores.load(job) if job.real else sources.load(job.path, job.checkpoint, job.tf1_initial_classes)
     print("evaluating %s (%d classes)" % (loaded.description, loaded.source.num_active()), flush=True)
     _check_classes(job, loaded)  # before anything is written
     results = _measure(job, loaded) if job.metrics else {}
@@ -141,7 +141,7 @@ def evaluate(job: EvaluateConfig) -> dict:
         _write_samples(job, loaded)
     if job.export_to:
         if loaded.generator is None:
-            raise UserError("--export-to: %s is an export already" % job.source)
+            raise UserError("--export-to: %s is an export already" % job.path)
         export.export_generator(loaded.generator, job.export_to)
         print("exported to %s" % job.export_to, flush=True)
     return results

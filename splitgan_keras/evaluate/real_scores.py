@@ -15,18 +15,18 @@ from splitgan_keras import config as config_lib, config_checks, dataset_names, f
 from splitgan_keras.artefacts import rundir
 from splitgan_keras.data import datasets
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate_config import EvaluateConfig
+from splitgan_keras.eval_job import EvalJob
 from splitgan_keras.evaluate import sources
 from splitgan_keras.evaluate.metrics import registry
 
 
-def load(job: EvaluateConfig) -> sources.Loaded:
+def load(job: EvalJob) -> sources.Loaded:
     """The real images of job.real ("train" or "test") as a source, with the run's training labels."""
-    if job.source:
-        if not rundir.holds_run(job.source):
+    if job.path:
+        if not rundir.holds_run(job.path):
             raise UserError("--real %s takes its data set from a run dir or from --dataset; %s is not a run dir"
-                            % (job.real, job.source))
-        cfg = rundir.read_config(job.source)
+                            % (job.real, job.path))
+        cfg = rundir.read_config(job.path)
     else:
         size = dataset_names.spec(job.data.dataset).image_size or config_lib.ModelConfig().image_size
         cfg = dataclasses.replace(config_lib.Config(), data=job.data,
@@ -35,8 +35,8 @@ def load(job: EvaluateConfig) -> sources.Loaded:
     images = datasets.load_test(cfg) if job.real == "test" else None  # a data set without one fails first
     training = datasets.load(cfg)
     images = training if images is None else images
-    return sources.Loaded(sources.RealSource(images), "real images: %s" % images.source,
-                          {"real": job.real, "data": images.source}, cfg=cfg, example_labels=training.labels)
+    return sources.Loaded(sources.RealSource(images), "real images: %s" % images.description,
+                          {"real": job.real, "data": images.description}, cfg=cfg, example_labels=training.labels)
 
 
 def _belongs(key: str, name: str) -> bool:

@@ -93,7 +93,7 @@ class SplitGAN(tf.keras.Model):
         kwargs.setdefault("name", "splitgan")
         super().__init__(**kwargs)
         self.generator, self.critic = generator, critic
-        # The average shares the generator's class state: a split changes both at once.
+        # The EMA generator shares the generator's class state: a split changes both at once.
         self.ema_generator = (type(generator)(**generator.get_config(), class_state=generator.class_state)
                               if train_cfg.ema_decay else None)
         self.cfg, self.replicas = train_cfg, replicas
@@ -126,12 +126,12 @@ class SplitGAN(tf.keras.Model):
         optimizers.build(d_optimizer, self.critic.trainable_variables)
 
     def build_networks(self) -> None:
-        """Creates all network variables (the average starts as a copy of the generator)."""
+        """Creates all network variables (the EMA generator starts as a copy of the generator)."""
         self.generator.build_variables()
         self.critic.build_variables(self.generator.image_size)
         if self.ema_generator is not None:
             self.ema_generator.build_variables()
-            self.reset_average()
+            self.reset_ema()
 
     def request_stop(self) -> None:
         """Asks every replica to stop after the next iteration (see callbacks.StopOnSignal)."""
@@ -139,23 +139,21 @@ class SplitGAN(tf.keras.Model):
 
     @property
     def sampling_generator(self):
-        """The generator that samples, evaluation and export use: the average when there is one."""
+        """The generator that samples, evaluation and export use: the EMA generator when there is one."""
         return self.ema_generator if self.ema_generator is not None else self.generator
 
-    def reset_average(self) -> None:
-        """Sets the average to the generator's current weights (after they were loaded from elsewhere)."""
-        for average, variable in zip(self.ema_generator.variables, self.generator.variables):
-            average.assign(variable)
+    def reset_ema(self) -> None:
+        """Sets the EMA generator to the generator's current weights (after they were loaded from elsewhere)."""
+        for ema, variable in zip(self.ema_generator.variables, self.generator.variables):
+            ema.assign(variable)
 
-    def _update_average(self, gate) -> None:
-        """average <- d average + (1 - d) weights, with d = the decay, or 1 where gate is 0."""
+    def _update_ema(self, gate) -> None:
+        """ema <- d ema + (1 - d) weights, with d = train.ema_decay, or 1 where gate is 0."""
         decay = 1.0 - (1.0 - self.cfg.ema_decay) * gate
 
         def update(strategy):  # in cross-replica context: mirrored variables are updated on every device
-            for average, variable in zip(self.ema_generator.trainable_variables,
-                                         self.generator.trainable_variables):
-                strategy.extended.update(average, lambda a, v: a.assign(decay * a + (1.0 - decay) * v),
-                                         args=(variable,))
+            for ema, variable in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
+                strategy.extended.update(ema, lambda a, v: a.assign(decay * a + (1.0 - decay) * v), args=(variable,))
 
         tf.distribute.get_replica_context().merge_call(update)
 
@@ -235,12 +233,12 @@ class SplitGAN(tf.keras.Model):
     def iteration_step(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """One iteration on one replica's inputs (data/pipeline.iteration_inputs), in the original's order.
         Returns the logs (float32 scalars), averaged over the replicas (each replica logs the whole batch's)."""
-        # 1. The generator step, then the average. The original has none in iteration 0: there the step is
+        # 1. The generator step, then the EMA generator's update. The original has none in iteration 0: there the step is
         #    gated to change nothing (a branch would stop a tf.distribute strategy from synchronising replicas).
         gate = tf.cast(self.iteration > 0, tf.float32)
         logs = self.generator_step(*self.generator_inputs(inputs), gate)
         if self.ema_generator is not None:
-            self._update_average(gate)
+            self._update_ema(gate)
         # 2. n_critic critic steps, each on its own real batch; d/skipped counts the skipped updates of all.
         critic_logs, critic_totals = repeat(lambda k: self.critic_step(*self.critic_inputs(inputs, k)),
                                             self.cfg.n_critic, in_loop=self.critic_loop and self.replicas.strategy is None)

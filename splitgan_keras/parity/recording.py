@@ -48,7 +48,7 @@ def record_parity(cfg: config_lib.Config, path: str, iterations: int, data: Opti
     cfg = config_lib.with_overrides(cfg, {"runtime.deterministic": True, "runtime.iterations_per_call": 1},
                                     "parity record")  # every iteration recorded
     runtime, data, gan = build.prepare(cfg, data)
-    print("parity record: %d iterations | %s | %s" % (iterations, runtime.describe(), data.source), flush=True)
+    print("parity record: %d iterations | %s | %s" % (iterations, runtime.describe(), data.description), flush=True)
     recorder = ParityRecorder(gan.generator, data.num_classes, cfg.train.seed)
     gan.fit(build.training_inputs(cfg, data, runtime, 0), epochs=1, steps_per_epoch=iterations, verbose=0,
             callbacks=[recorder])

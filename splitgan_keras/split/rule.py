@@ -57,7 +57,7 @@ def check_plan(plan: SplitPlan, labels_before: np.ndarray, classes_before: int) 
 
 @dataclasses.dataclass(frozen=True)
 class TwoMeansRule:
-    """The original's rule: every class with more than `min_split_size` examples is split in two
+    """The original's rule: every class with more than `split_above` examples is split in two
     by 2-means on its examples' features.
 
     Classes are visited in order. For class i, cluster 0 keeps label i and cluster 1 becomes the
@@ -65,7 +65,7 @@ class TwoMeansRule:
     ran with (n_init=10), seeded with `seed` before every class.
     """
 
-    min_split_size: int
+    split_above: int
     seed: int
     max_new_per_class = 1  # the most children one class can get in one split
 
@@ -76,7 +76,7 @@ class TwoMeansRule:
         parent_of_child, measures = [], {}
         for i in range(classes_before):
             members = np.flatnonzero(labels == i)
-            if len(members) <= self.min_split_size:
+            if len(members) <= self.split_above:
                 continue
             kmeans = KMeans(n_clusters=2, n_init=10, random_state=self.seed).fit(features[members])
             new_labels[members[kmeans.labels_ == 1]] = classes_before + len(parent_of_child)
@@ -87,4 +87,4 @@ class TwoMeansRule:
 
 def from_config(split_cfg, seed: int) -> TwoMeansRule:
     """The rule a run's config asks for (config.SplitConfig; the k-means seed is the run's seed)."""
-    return TwoMeansRule(split_cfg.min_split_size, seed)
+    return TwoMeansRule(split_cfg.split_above, seed)

@@ -86,7 +86,7 @@ def start_from_tf1(path: str, gan: gan_lib.SplitGAN, data: ImageData) -> None:
     """Loads a checkpoint of the original TF1 code into a new run's SplitGAN (weights, Adam, iteration)."""
     num_classes = tf1_import.load_tf1_checkpoint(path, gan.generator, gan.critic, gan.g_optimizer, gan.d_optimizer)
     if gan.ema_generator is not None:
-        gan.reset_average()
+        gan.reset_ema()
     if num_classes != data.num_classes:
         raise UserError("--init-from-tf1 %s has %d classes but the data set has %d: TF1 checkpoints do not store "
                         "the per-image labels of a split, so start from one saved before any split"

@@ -119,7 +119,7 @@ def _train(cfg, runtime, data, gan, store, source, run_evaluator, evaluation, ru
         raise UserError("--iterations-per-call %d does not divide the %d iterations from %d to %d (--stop-at or the "
                         "checkpoint resumed from); choose another value" % (k, end - start, start, end))
     log("%s | %s | generator %d, critic %d parameters | run dir %s"
-        % (runtime.describe(), data.source, build.parameter_count(gan.generator), build.parameter_count(gan.critic),
+        % (runtime.describe(), data.description, build.parameter_count(gan.generator), build.parameter_count(gan.critic),
            cfg.output.run_dir))
     class_names = pictures.ClassNames(data.appearance)
     grids = callbacks.SampleGrids(

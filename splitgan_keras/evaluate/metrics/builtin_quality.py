@@ -120,23 +120,23 @@ class QualityProbe:
     Args:
       colour_of_example: int [N], every training image's colour (the built-in labels).
       kind_of_example: int [N], every training image's kind (0 blob, 1 stripes).
-      class_state: returns (current class of every training image int [N], parent of every class
+      example_classes: returns (current class of every training image int [N], parent of every class
         int [C], -1 for initial classes), read at each measurement.
       samples_per_class: samples of every class per measurement.
       labels_carry_kind: the training labels are colour and kind, so every class carries a sub-class.
     """
 
     def __init__(self, colour_of_example: np.ndarray, kind_of_example: np.ndarray,
-                 class_state: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int,
+                 example_classes: Callable[[], Tuple[np.ndarray, np.ndarray]], samples_per_class: int,
                  labels_carry_kind: bool = False):
         self.colour_of_example, self.kind_of_example = colour_of_example, kind_of_example
-        self.class_state, self.samples_per_class = class_state, samples_per_class
+        self.example_classes, self.samples_per_class = example_classes, samples_per_class
         self.labels_carry_kind = labels_carry_kind
 
     def intended(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(colour int [C], kind int [C], carries a sub-class bool [C]) of every class, from its real
         images; -1 for a class that holds no image (a k-means cluster may come out empty)."""
-        example_labels, parents = self.class_state()
+        example_labels, parents = self.example_classes()
         carries_kind = np.ones(len(parents), bool) if self.labels_carry_kind else hierarchy.made_by_splits(parents)
         return (hierarchy.majority_per_class(self.colour_of_example, example_labels, len(parents)),
                 hierarchy.majority_per_class(self.kind_of_example, example_labels, len(parents)), carries_kind)

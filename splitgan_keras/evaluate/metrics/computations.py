@@ -1,7 +1,7 @@
 """How each kind of metric is computed (metric_names.KINDS names these functions).
 
 Each is function(evaluator, metric, drawn, tables) -> {value key: float}: `evaluator` (registry.Evaluator) gives
-the real images' features (real), the training set (data) and the class state (class_state); `drawn`
+the real images' features (real), the training set (data) and the class of every training image (example_classes); `drawn`
 (registry.DrawnSamples) the generator's samples and their Inception outputs, drawn once per count and shared by
 the metrics of an evaluation; a metric with a table of every class writes it to tables[metric.name].
 """
@@ -48,7 +48,7 @@ def precision_recall(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSample
 def intra_class_fid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
     """Each class's samples against the training images now in that class: on pool_3 (ifid) or on the built-in
     probe's features (builtin_ifid, which needs no Inception module)."""
-    example_labels, parents = evaluator.class_state()
+    example_labels, parents = evaluator.example_classes()
     if metric_names.INCEPTION in metric.kind.needs:
         generated = drawn.per_class_outputs(metric.samples)[1]
         real = evaluator.real("train").features(len(evaluator.data))
@@ -62,7 +62,7 @@ def intra_class_fid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples
 def builtin_quality_figures(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples",
                             tables: Tables) -> Dict[str, float]:
     appearance = evaluator.data.appearance
-    probe = builtin_quality.QualityProbe(appearance.colour, appearance.kind, evaluator.class_state, metric.samples,
+    probe = builtin_quality.QualityProbe(appearance.colour, appearance.kind, evaluator.example_classes, metric.samples,
                                          labels_carry_kind=appearance.labels_carry_kind)
     return {metric.name + "/" + key: value for key, value in probe.measure(drawn.source, drawn.seed).items()}
 

@@ -47,7 +47,7 @@ class RealFeatures:
         key = hashlib.sha256()
         key.update(self.data.images[:count].tobytes())
         key.update(inception.module_sha256(self._network().handle).encode())
-        name = re.sub(r"[^A-Za-z0-9]+", "-", self.data.source).strip("-")[:40]
+        name = re.sub(r"[^A-Za-z0-9]+", "-", self.data.description).strip("-")[:40]
         return os.path.join(self._cache_dir, "inception_%s_%s_%d_%s" % (name, self.split, count, key.hexdigest()[:16]))
 
     def features(self, n: int) -> np.ndarray:

@@ -27,7 +27,7 @@ _HINTS = {
     metric_names.TRAINING_IMAGES: "evaluate a run dir, or give --dataset/--data-dir",
     metric_names.TEST_IMAGES: "the data set has none (or give --dataset/--data-dir for a source without a run)",
     metric_names.APPEARANCE: "evaluate a run on it, or give --dataset builtin",
-    metric_names.CLASS_STATE: "evaluate a run dir or a checkpoint (an export has none)",
+    metric_names.EXAMPLE_CLASSES: "evaluate a run dir or a checkpoint (an export has none)",
 }
 
 
@@ -55,7 +55,7 @@ class Evaluator:
         the built-in probe), or None.
       cache_dir: folder of cached real statistics.
       progress: show progress bars.
-      class_state: returns (current class of every training image int [N], parent of every class
+      example_classes: returns (current class of every training image int [N], parent of every class
         int [C]) of the generator, or None.
       replicas: the run's replicas, which share the Inception passes (and, with a source made
         with the same replicas, the generation); then every process must evaluate together.
@@ -64,14 +64,14 @@ class Evaluator:
 
     def __init__(self, inception_handle: Optional[str] = None, data: Optional[ImageData] = None,
                  cache_dir: Optional[str] = None, progress: bool = False,
-                 class_state: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None,
+                 example_classes: Optional[Callable[[], Tuple[np.ndarray, np.ndarray]]] = None,
                  replicas: Replicas = Replicas(), test_data: Optional[ImageData] = None):
         self.inception_handle = inception_handle
         self.replicas = replicas
         self.data, self.test_data = data, test_data
         self.cache_dir = cache_dir or config_lib.user_cache_dir()
         self.progress = progress
-        self.class_state = class_state
+        self.example_classes = example_classes
         self._network = None
         self._real: Dict[str, real_features.RealFeatures] = {}  # split -> its features, kept between evaluations
 
@@ -84,7 +84,7 @@ class Evaluator:
             return self.test_data is not None
         if need == metric_names.APPEARANCE:
             return self.data is not None and self.data.appearance is not None
-        return self.class_state is not None
+        return self.example_classes is not None
 
     def check(self, names: List[str]) -> List[Metric]:
         """Parses the names and gets what they need now, so that a missing module fails early."""
@@ -136,7 +136,7 @@ class Evaluator:
             data, split = self.data, "train"
         else:
             return None
-        return {"split": split, "data": data.source,
+        return {"split": split, "data": data.description,
                 "images": len(data) if metric.kind.per_class else min(metric.samples, len(data))}
 
     @staticmethod

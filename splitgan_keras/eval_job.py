@@ -1,4 +1,4 @@
-"""eval.py's configuration (evaluate/evaluation.py): what it does with one source, in the config
+"""eval.py's job (evaluate/evaluation.py): what it does with one generator (or real images), in the config
 table's form (config.option), so that its parser and docs/options.md come from this table. Not part
 of a run's Config: its training set and Inception module are named by the run's own sections."""
 from __future__ import annotations
@@ -10,15 +10,15 @@ from splitgan_keras import metric_names
 from splitgan_keras.config import MAX_SEED, DataConfig, EvalConfig, option
 
 # The run's settings that eval.py takes too, with their flags (evaluate/evaluation.py).
-EVALUATE_SECTION_KEYS = ("data.dataset", "data.data_dir", "eval.inception", "eval.cache_dir")
+RUN_KEYS = ("data.dataset", "data.data_dir", "eval.inception", "eval.cache_dir")
 
 
 @dataclasses.dataclass(frozen=True)
-class EvaluateConfig:
-    """What eval.py does with one source (evaluate/evaluation.py); not part of a run's Config. Its
-    training set and Inception module are named by the run's own sections (EVALUATE_SECTION_KEYS)."""
-    source: Optional[str] = option(None, "a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
-                                         "(runs/x/export) or a checkpoint of the original TF1 code")
+class EvalJob:
+    """What eval.py does with the generator at `path` (evaluate/evaluation.py); not part of a run's Config. Its
+    training set and Inception module are named by the run's own sections (RUN_KEYS)."""
+    path: Optional[str] = option(None, "a run dir, a checkpoint (runs/x/checkpoints/ckpt-N), an exported generator "
+                                       "(runs/x/export) or a checkpoint of the original TF1 code")
     checkpoint: Optional[str] = option(None, "with a run dir: this checkpoint instead of the latest", "--checkpoint",
                                        metavar="CKPT")
     metrics: Tuple[str, ...] = option(
@@ -40,15 +40,15 @@ class EvaluateConfig:
                                       "--tf1-initial-classes", limits=(1, 512))
     real: Optional[str] = option(
         None, "instead of a generator, score real images with --metrics: the training set (train) or its test split "
-              "(test), the ceiling a generator is compared with; the data set of SOURCE (a run dir) or of --dataset. "
+              "(test), the ceiling a generator is compared with; the data set of PATH (a run dir) or of --dataset. "
               "Cached, so computed once per data set", "--real", ("train", "test"))
-    data: Optional[DataConfig] = option(None, "the training set where the source has no run config (an export, a TF1 "
+    data: Optional[DataConfig] = option(None, "the training set where PATH has no run config (an export, a TF1 "
                                               "checkpoint); None: the run's")
     eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)  # its inception and cache_dir
 
     def has_work(self) -> bool:
         return bool(self.metrics or self.grid or self.out or self.samples is not None or self.export_to)
 
-    def needs_source(self) -> bool:
-        """Whether the job scores a generator (a SOURCE), rather than real images of a data set."""
+    def needs_path(self) -> bool:
+        """Whether the job scores a generator (at PATH), rather than real images of a data set."""
         return self.real is None or self.data is None
