@@ -1,8 +1,12 @@
 """Labelled image grids: every image where it belongs, a label beside every row, the title above."""
-import numpy as np
+import logging
 
-from splitgan_keras.artefacts import pictures
+import numpy as np
+import tensorflow as tf
+
+from splitgan_keras.artefacts import pictures, sampling
 from splitgan_keras.data import builtin_data, image_data
+from splitgan_keras.models import networks
 
 
 def _rows():
@@ -40,3 +44,30 @@ def test_class_labels_name_parents_and_kinds():
     appearance = image_data.Appearance(np.zeros_like(kinds), kinds, builtin_data.KINDS)
     assert pictures.ClassNames(appearance)(example_labels, parents) == ["0 blob", "1 stripes", "2 <- 0 stripes",
                                                                   "3 <- 1 blob"]
+
+
+def test_class_labels_of_an_unsupervised_run_say_what_each_class_mostly_holds():
+    parents = np.array([-1, 0, 0])
+    example_labels = np.array([0, 0, 0, 0, 1, 1, 1])
+    colour, kind = np.array([2, 2, 2, 5, 0, 0, 0]), np.array([1, 1, 1, 1, 0, 0, 0])
+    appearance = image_data.unsupervised(image_data.ImageData(
+        np.zeros((7, 8, 8, 3), np.uint8), colour, 10, "seven", kind,
+        image_data.Appearance(colour, kind, builtin_data.KINDS, colour_names=builtin_data.COLOURS))).appearance
+    assert pictures.ClassNames(appearance)(example_labels, parents) == ["0 lime stripes 75%", "1 <- 0 red blob 100%",
+                                                                  "2 <- 0 empty"]
+
+
+def test_drawing_for_many_class_counts_does_not_warn_of_retracing():
+    # An unsupervised run draws its grids for 2, 4, ..., 32 classes: a batch shape each, traced once on purpose.
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    tf.get_logger().addHandler(handler)
+    try:
+        source = sampling.GeneratorSource(networks.Generator(width=8, image_size=16, initial_classes=1)
+                                          .build_variables())
+        for batch in range(1, 9):
+            source.generate(np.zeros((batch, networks.NOISE_DIM), np.float32), np.zeros(batch, np.int32))
+    finally:
+        tf.get_logger().removeHandler(handler)
+    assert not [r for r in records if "retracing" in r.getMessage()]

@@ -5,7 +5,8 @@ the protocol: like the original, samples come in batches of 100 whose labels are
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Tuple
+import logging
+from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -42,20 +43,9 @@ class GeneratorSource(SampleSource):
     def __init__(self, generator, replicas: Replicas = Replicas()):
         self.generator = generator
         self.image_size = generator.image_size
-        self._by_batch_size: Dict[int, Callable] = {}
+        self._generate = tf.function(lambda z, y: to_uint8(generator(z, y)))
         self._generate_batches = replicas.batch_runner(self._generate)
-
-    def _generate(self, z, y):
-        """uint8 images [B, H, W, 3] of a batch: noise float32 [B, 128], labels int32 [B]."""
-        return self._function_for(int(z.shape[0]))(z, y)
-
-    def _function_for(self, batch: int) -> Callable:
-        """The tf.function for batches of `batch` samples, one for each size: every shape is traced once either way,
-        and one function traced for many shapes (batch sizes vary with the count of classes) makes TensorFlow warn
-        of excessive retracing."""
-        if batch not in self._by_batch_size:
-            self._by_batch_size[batch] = tf.function(lambda z, y: to_uint8(self.generator(z, y)))
-        return self._by_batch_size[batch]
+        _quiet_about_batch_shapes()
 
     def num_active(self) -> int:
         return self.generator.class_state.num_active()
@@ -74,8 +64,24 @@ class GeneratorSource(SampleSource):
 
     def traced(self, batch: int) -> tf.types.experimental.ConcreteFunction:
         """The graph of one call on `batch` samples (for FLOP counts)."""
-        return self._function_for(batch).get_concrete_function(tf.TensorSpec([batch, NOISE_DIM], tf.float32),
-                                                               tf.TensorSpec([batch], tf.int32))
+        return self._generate.get_concrete_function(tf.TensorSpec([batch, NOISE_DIM], tf.float32),
+                                                    tf.TensorSpec([batch], tf.int32))
+
+
+class _BatchShapesTraced(logging.Filter):
+    """Drops TensorFlow's warning that a GeneratorSource function retraced "excessively": a pass draws batches whose
+    size follows the sample count and the classes (an unsupervised run's 2, 4, ..., 32), and each shape is traced
+    once on purpose (static shapes, as the NPU needs). Other functions' warnings pass."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("triggered tf.function retracing" in message and GeneratorSource.__name__ in message)
+
+
+def _quiet_about_batch_shapes() -> None:
+    logger = tf.get_logger()
+    if not any(isinstance(f, _BatchShapesTraced) for f in logger.filters):
+        logger.addFilter(_BatchShapesTraced())
 
 
 def _generate_in_batches(source, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
