@@ -97,6 +97,9 @@ class SplitConfig:
     feature_norm: str = option("batch", "normalisation of the critic features before k-means: batch (the original: "
                                         "each feature over groups of batch_size images) or image (each image's vector)",
                                None, ("batch", "image"))
+    feature_blocks: int = option(4, "the split clusters the critic's features after this many of its 4 blocks: 4, "
+                                    "the features its heads read (the original), or fewer (docs/faithfulness.md)",
+                                 limits=(1, 4))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,9 +5,11 @@ import os
 
 import numpy as np
 import pytest
+from sklearn.metrics import adjusted_rand_score
 
 from splitgan_keras import config
 from splitgan_keras.cli import flags as cli_flags, main as cli_main
+from splitgan_keras.data import builtin_data
 from splitgan_keras.errors import UserError
 from splitgan_keras.evaluate import sources
 from splitgan_keras.experiments import __main__ as experiments, ablation
@@ -16,7 +18,7 @@ TINY_BUDGET = {
     "data": {"builtin_size": 80},
     "model": {"width": 8, "image_size": 16},
     "train": {"iterations": 4, "batch_size": 4, "n_critic": 2},
-    "split": {"split_at": [1], "min_split_size": 3},
+    "split": {"split_at": [1], "split_above": 3},
     "output": {"log_every": 0, "sample_every": 0, "checkpoint_every": 0, "samples_per_class": 2},
 }
 
@@ -61,6 +63,11 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
     assert sources.load(results["conditions"]["no_split"]["runs"][0]["run_dir"]).source.num_active() == 10
     averaged = sources.load(results["conditions"]["split_ema"]["runs"][0]["run_dir"])
     assert averaged.cfg.train.ema_decay == 0.99 and averaged.source.num_active() == 20
+    # The final classes against the 20 hidden groups: the oracle's are the groups; no split leaves the colours.
+    appearance = builtin_data.appearance(TINY_BUDGET["data"]["builtin_size"])
+    assert all(run["final"]["groups_ari"] == 1.0 for run in results["conditions"]["oracle"]["runs"])
+    assert results["conditions"]["no_split"]["runs"][0]["final"]["groups_ari"] == pytest.approx(
+        adjusted_rand_score(appearance.groups(), appearance.colour))
     table = (tmp_path / "out" / "ablation.md").read_text()
     assert table.count("\n") == 6 and "| no_split |" in table and "n/a" in table and table.strip() in out
     assert (tmp_path / "out" / "ablation.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -71,6 +78,20 @@ def test_the_ablation_trains_every_condition_and_reports_them(tmp_path, capsys):
     for condition in results["conditions"]:
         assert again["conditions"][condition]["final"] == results["conditions"][condition]["final"]
         assert all(run["seconds"] == 0 for run in again["conditions"][condition]["runs"])
+
+
+@pytest.mark.slow
+def test_an_unsupervised_budget_compares_one_class_splits_and_the_supervised_oracle(tmp_path, capsys):
+    budget = dict(TINY_BUDGET, split=dict(TINY_BUDGET["split"], unsupervised=True))
+    assert experiments.main(["ablation", "--config", _budget_file(tmp_path, budget), "--seeds", "0", "--eval-every",
+                             "2", "--fid-samples", "20", "--conditions", "no_split,split,oracle",
+                             "--out", str(tmp_path / "out")]) == 0
+    results = json.loads((tmp_path / "out" / "ablation.json").read_text())
+    finals = {condition: entry["runs"][0]["final"] for condition, entry in results["conditions"].items()}
+    assert finals["no_split"]["groups_ari"] == 0.0 and finals["oracle"]["groups_ari"] == 1.0
+    assert sources.load(results["conditions"]["split"]["runs"][0]["run_dir"]).source.num_active() == 2
+    oracle = sources.load(results["conditions"]["oracle"]["runs"][0]["run_dir"])
+    assert not oracle.cfg.split.unsupervised and oracle.source.num_active() == 20
 
 
 @pytest.mark.slow
@@ -103,7 +124,7 @@ def test_flags_the_ablation_cannot_use_are_refused_before_training(tmp_path, cap
 
 @pytest.mark.parametrize("change, message", [
     ({"split": {"split_at": []}}, "needs a split schedule"),
-    ({"split": {"split_at": [1], "unsupervised": True}}, "supervised run on the built-in dataset"),
+    ({"data": {"builtin_size": 80, "builtin_labels": "colour_and_kind"}}, "labelled by colour (or unsupervised)"),
     ({"train": {"iterations": 5, "batch_size": 4, "n_critic": 2}}, "--eval-every 2 must divide"),
 ])
 def test_a_budget_the_ablation_cannot_use_is_refused_before_training(tmp_path, capsys, change, message):

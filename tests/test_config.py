@@ -148,6 +148,9 @@ def test_split_presets_are_the_original_schedules():
     assert schedule("cifar10.json") == [15620]
     assert schedule("cifar10_unsupervised.json") == [7810, 15620, 23430, 31240, 39050]
     assert schedule("stl10.json") == [15620, 31240, 46860, 62480, 78100]
+    for name in ("cifar10.json", "cifar10_unsupervised.json", "stl10.json"):  # the original's split features
+        cfg = config.with_overrides(config.Config(), config.read_json(os.path.join(CONFIGS, name)), name)
+        assert (cfg.split.feature_blocks, cfg.split.feature_norm) == (4, "batch"), name
 
 
 def test_configs_written_before_protocol_names_read_as_protocol_names(tmp_path):

@@ -112,6 +112,8 @@ def test_split_records(tmp_path):
     hierarchy = tf.io.decode_png((d / "hierarchy.png").read_bytes()).numpy()
     assert hierarchy.shape[0] == grid.shape[0] and hierarchy.shape[1] > 11 * (SIZE + 1)
     assert "hidden sub-class recovery: mean adjusted Rand index" in result.summary()
+    assert "\n  against the hidden groups (20): adjusted Rand index" in result.summary()  # the whole partition too
+    assert set(record["partition_scores"]) == {"hidden groups", "colours", "kinds"}
 
 
 def test_unsupervised_repeated_splits(tmp_path):
@@ -123,7 +125,19 @@ def test_unsupervised_repeated_splits(tmp_path):
         sizes.append(gan.generator.class_state.num_active())
     assert sizes == [2, 4, 8]
     assert gan.generator.class_state.parents().tolist() == [-1, 0, 0, 1, 0, 1, 2, 3]
-    assert splitter.history[0].recovery is not None  # scored against the dropped labels
+    # Scored as a whole partition against the hidden groups (colour x kind) and what the images show, not per
+    # split class (one class holds every group), in the line, the record and against a count made here.
+    first = splitter.history[0]
+    assert first.recovery is None and set(first.partition) == {"hidden groups", "colours", "kinds"}
+    groups = data.appearance.colour * 2 + data.appearance.kind
+    labels = np.loadtxt(os.path.join(first.record_dir, "labels_after.txt"), dtype=int)
+    purity = sum(np.bincount(groups[labels == c]).max() for c in np.unique(labels)) / len(labels)
+    assert first.partition["hidden groups"]["purity"] == pytest.approx(purity)
+    assert first.partition["hidden groups"]["groups"] == 20 and first.partition["kinds"]["groups"] == 2
+    record = json.loads(open(os.path.join(first.record_dir, "hierarchy.json")).read())
+    assert record["partition_scores"] == first.partition and record["subclass_recovery"] is None
+    assert first.summary().startswith("split after iteration 0: 1 -> 2 classes; against the hidden groups (20): "
+                                      "adjusted Rand index %.3f" % first.partition["hidden groups"]["ari"])
 
 
 def _final_state(run_dir, number):

@@ -33,7 +33,7 @@ def test_two_means_rule_separates_planted_blobs():
     f0, truth0 = _two_blobs(rng, 30, [1, 0, 0], [0, 1, 0])
     f1, truth1 = _two_blobs(rng, 30, [0, 0, 1], [1, 1, 1])
     labels = np.repeat([0, 1], 60)
-    plan = rule.TwoMeansRule(min_split_size=10, seed=0).plan(np.concatenate([f0, f1]), labels, 2)
+    plan = rule.TwoMeansRule(split_above=10, seed=0).plan(np.concatenate([f0, f1]), labels, 2)
     assert plan.parent_of_child.tolist() == [0, 1] and plan.classes_after(2) == 4
     rule.check_plan(plan, labels, 2)
     for parent, child, truth in ((0, 2, truth0), (1, 3, truth1)):
@@ -66,7 +66,7 @@ def test_classes_at_or_below_the_threshold_stay_whole():
     rng = np.random.default_rng(2)
     values = np.concatenate([_two_blobs(rng, 10, [1, 0], [0, 1])[0], _two_blobs(rng, 11, [1, 0], [0, 1])[0]])
     labels = np.repeat([0, 1], [20, 22])
-    plan = rule.TwoMeansRule(min_split_size=20, seed=0).plan(values, labels, 2)
+    plan = rule.TwoMeansRule(split_above=20, seed=0).plan(values, labels, 2)
     assert plan.parent_of_child.tolist() == [1]  # 20 images is not more than 20; 22 is
     np.testing.assert_array_equal(plan.labels[:20], 0)
     assert set(plan.measures) == {1}
@@ -128,3 +128,15 @@ def test_subclass_recovery_scores():
     mixed = recovery.subclass_recovery(before, rule.SplitPlan(np.array([0, 1, 0, 1, 0, 1, 0, 1]), np.array([0])),
                                        1, truth)
     assert mixed[0]["purity"] == 0.5 and mixed[0]["ari"] < 0.1
+
+
+def test_a_partition_is_scored_as_a_whole_against_each_truth():
+    groups = np.repeat(np.arange(4), 5)  # 4 groups of 5
+    perfect = recovery.partition_scores(groups + 7, {"g": groups})["g"]  # any class numbers
+    assert perfect == {"ari": 1.0, "nmi": pytest.approx(1.0), "purity": 1.0, "groups": 4}
+    halves = recovery.partition_scores(groups // 2, {"g": groups})["g"]  # pairs of groups merged
+    assert halves["purity"] == 0.5 and 0 < halves["ari"] < 1 and 0 < halves["nmi"] < 1
+    one_class = recovery.partition_scores(np.zeros(20, int), {"g": groups})["g"]
+    assert one_class["ari"] == 0.0 and one_class["nmi"] == pytest.approx(0.0) and one_class["purity"] == 0.25
+    assert recovery.describe({"colours": perfect}) == ("against the colours (4): adjusted Rand index 1.000, NMI 1.000, "
+                                                       "purity 1.000")

@@ -94,8 +94,9 @@ def write_sample_folder(path: str, images: np.ndarray, labels: np.ndarray) -> No
 
 
 class ClassNames:
-    """Row labels for the classes of a run (class_labels), with the sub-class (the kind) of the
-    classes made by splits where the data set knows what its images show.
+    """Row labels for the classes of a run (class_labels), where the data set knows what its images show: the
+    sub-class (the kind) of the classes made by splits, or, in an unsupervised run, every class's most common
+    colour and kind with their share.
 
     Args:
       appearance: the training set's data.image_data.Appearance, or None.
@@ -108,9 +109,27 @@ class ClassNames:
         """Labels of classes 0..len(parents)-1, given every training image's class int [N]."""
         if self.appearance is None:
             return class_labels(parents)
+        if not self.appearance.labels_carry_colour:  # unsupervised: what each class mostly holds, and how much
+            return class_labels(parents, self._contents(example_labels, len(parents)))
         kinds = np.where(hierarchy.made_by_splits(parents),
                          hierarchy.majority_per_class(self.appearance.kind, example_labels, len(parents)), -1)
         return class_labels(parents, [self.appearance.kind_names[k] if k >= 0 else "" for k in kinds])
+
+    def _contents(self, example_labels: np.ndarray, num_classes: int) -> List[str]:
+        """"red stripes 84%" per class: its real images' most common colour and kind, and their share."""
+        shown = self.appearance
+        groups = shown.groups()
+        majority = hierarchy.majority_per_class(groups, example_labels, num_classes)
+        names = []
+        for c, group in enumerate(majority):
+            if group < 0:
+                names.append("empty")
+                continue
+            colour, kind = divmod(int(group), len(shown.kind_names))
+            share = np.mean(groups[example_labels == c] == group)
+            colour_name = shown.colour_names[colour] if shown.colour_names else "colour %d" % colour
+            names.append("%s %s %d%%" % (colour_name, shown.kind_names[kind], round(100 * share)))
+        return names
 
 
 def class_labels(parents: np.ndarray, kind_names: Optional[Sequence[str]] = None) -> List[str]:
@@ -120,7 +139,7 @@ def class_labels(parents: np.ndarray, kind_names: Optional[Sequence[str]] = None
     Args:
       parents: int [C], the parent of every class, -1 for an initial class.
       kind_names: str [C] or None: what the real images of every class made by a split mostly show
-        (data.image_data.Appearance), "" for the others.
+        (data.image_data.Appearance; in an unsupervised run of every class), "" for the others.
     """
     labels = []
     for c, parent in enumerate(parents):

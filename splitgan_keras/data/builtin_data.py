@@ -18,6 +18,7 @@ from splitgan_keras.data.image_data import Appearance, ImageData
 
 NUM_CLASSES = 10
 KINDS = ("blob", "stripes")  # the sub-classes, by number
+COLOURS = ("red", "orange", "lime", "green", "mint", "cyan", "azure", "blue", "purple", "pink")  # class_colours' hues
 COLOUR_AND_KIND = "colour_and_kind"  # data.builtin_labels of the oracle: a class per colour and kind
 
 
@@ -64,7 +65,7 @@ def appearance(size: int, seed: int = 0, labels: str = "colour") -> Appearance:
     """What every image of `make(size, ..., seed)` shows (its colour and kind), without drawing
     the images; `labels`: data.builtin_labels."""
     colour, kind = _groups(np.random.default_rng(seed), size)
-    return Appearance(colour, kind, KINDS, labels_carry_kind=labels == COLOUR_AND_KIND)
+    return Appearance(colour, kind, KINDS, labels_carry_kind=labels == COLOUR_AND_KIND, colour_names=COLOURS)
 
 
 TEST_SHARE = 5  # the test split has a fifth of the training set's size, as CIFAR-10's (10000 and 50000)
@@ -101,7 +102,7 @@ def make(size: int, image_size: int = 32, seed: int = 0, test: bool = False) -> 
     pixels = np.clip(np.round(images * 255.0), 0, 255).astype(np.uint8)
     return ImageData(pixels, labels, NUM_CLASSES, "built-in dataset%s (seed %d, %d images)"
                      % (" test split" if test else "", seed, size),
-                     subclasses, Appearance(labels, subclasses, KINDS))
+                     subclasses, Appearance(labels, subclasses, KINDS, colour_names=COLOURS))
 
 
 def num_classes(labels: str) -> int:

@@ -21,12 +21,21 @@ class Appearance:
       kind_names: the kinds' names, e.g. ("blob", "stripes").
       labels_carry_kind: the training labels say the kind as well as the colour, so every class
         carries a sub-class (the built-in oracle's labels); else only classes made by splits do.
+      colour_names: the colours' names, by number ("red", ...).
+      labels_carry_colour: the training labels say the colour (the data set's own labels); not in an unsupervised
+        run, where every class is what the splits made of one.
     """
 
     colour: np.ndarray
     kind: np.ndarray
     kind_names: Tuple[str, ...]
     labels_carry_kind: bool = False
+    colour_names: Tuple[str, ...] = ()
+    labels_carry_colour: bool = True
+
+    def groups(self) -> np.ndarray:
+        """int [N]: the group (colour x kind) of every image, colour * len(kind_names) + kind."""
+        return self.colour * len(self.kind_names) + self.kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,8 +69,10 @@ def unsupervised(data: ImageData) -> ImageData:
     truth = data.labels if data.num_classes > 1 else None
     if data.subclasses is not None:
         truth = data.labels * (int(data.subclasses.max()) + 1) + data.subclasses
+    shown = (None if data.appearance is None else
+             dataclasses.replace(data.appearance, labels_carry_colour=False, labels_carry_kind=False))
     return ImageData(data.images, np.zeros(len(data.images), np.int32), 1, data.description + ", unsupervised",
-                     None if truth is None else truth.astype(np.int32), data.appearance)
+                     None if truth is None else truth.astype(np.int32), shown)
 
 
 def check(data: ImageData, image_size: int, min_examples: int) -> None:

@@ -16,9 +16,10 @@ def parser() -> argparse.ArgumentParser:
     commands = top.add_subparsers(dest="command", required=True)
     command = commands.add_parser(
         "ablation", help="no split against split against the oracle (and split with a moving average), on the "
-                         "built-in dataset",
+                         "built-in dataset, supervised or unsupervised (configs/quickstart_unsupervised.json)",
         description="Trains every condition (no_split, split, oracle, split_ema) for every seed under one budget and "
-                    "writes OUT/ablation.json, ablation.md (the table) and ablation.png (the figures over training). "
+                    "writes OUT/ablation.json, ablation.md (the table) and ablation.png (the figures over training); "
+                    "the final classes are scored against the 20 hidden groups. "
                     "Run it again to continue an interrupted ablation.")
     command.add_argument("--config", default="configs/quickstart.json",
                          help="the budget: a config with a split schedule (default: configs/quickstart.json)")

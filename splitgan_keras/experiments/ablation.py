@@ -2,16 +2,20 @@
 
 Under one budget (a config with a split schedule, e.g. configs/quickstart.json), for every seed:
 
-  no_split  the 10 colour classes all along (split.split_at emptied);
-  split     the config's schedule: 10 classes, split into 20 from the critic's features;
-  oracle    the 20 true groups (colour and kind) as labels from the start (data.builtin_labels);
+  no_split  the 10 colour classes all along (split.split_at emptied); with an unsupervised budget
+            (configs/quickstart_unsupervised.json), one class all along;
+  split     the config's schedule: 10 classes split into 20, or one class split again and again;
+  oracle    the 20 true groups (colour and kind) as labels from the start (data.builtin_labels),
+            supervised whatever the budget;
   split_ema the split condition with a moving average of the generator's weights (train.ema_decay)
             sampling, evaluating and exporting: what that addition beyond the original changes.
 
 Each run is an ordinary training run (train/session.py, as train.py starts it, in this process) in
 OUT/<condition>/seed<k>, evaluated every `eval_every` iterations with the built-in probe
 (builtin_quality100: colour and sub-class accuracy) and the built-in FID (builtin_fid<N>_train);
-the figures are read back from the runs' evaluation histories (evaluations.json). A run dir that already holds a
+the figures are read back from the runs' evaluation histories (evaluations.json), and the final classes
+of the training images, scored against the 20 hidden groups (adjusted Rand index), from the last
+checkpoint. A run dir that already holds a
 complete run is read, not trained again, and one that holds an interrupted run is resumed, so an
 interrupted ablation continues where it stopped.
 """
@@ -29,7 +33,9 @@ import tensorflow as tf
 
 from splitgan_keras import config as config_lib, config_checks, metric_names
 from splitgan_keras.cli import flags
-from splitgan_keras.artefacts import rundir
+from splitgan_keras.artefacts import checkpoints, rundir
+from splitgan_keras.data import datasets
+from splitgan_keras.split import recovery
 from splitgan_keras.errors import CommandEnd, UserError
 from splitgan_keras.train import session
 
@@ -38,7 +44,8 @@ COLOUR, SUBCLASS, FID = "colour", "subclass", "builtin_fid"  # the figures, as t
 # The built-in FID averaged over the evaluations of the second half of training: steadier than
 # the last evaluation alone, which moves by about 0.03 from one evaluation to the next.
 FID_SECOND_HALF = "builtin_fid_second_half"
-FIGURES = (COLOUR, SUBCLASS, FID, FID_SECOND_HALF)
+GROUPS_ARI = "groups_ari"  # the final classes against the hidden groups (colour x kind)
+FIGURES = (COLOUR, SUBCLASS, FID, FID_SECOND_HALF, GROUPS_ARI)
 QUALITY = metric_names.BUILTIN_QUALITY.name(metric_names.BUILTIN_QUALITY.default_samples)
 
 
@@ -60,9 +67,10 @@ class Budget:
 
     def condition_settings(self, condition: str) -> Dict[str, object]:
         """What makes `condition` from the budget (the moving average is set in every condition: off
-        in the three of the original, whatever the budget's config says)."""
+        in the three of the original, whatever the budget's config says; the oracle is supervised)."""
         return {"no_split": {"split.split_at": (), "train.ema_decay": 0.0}, "split": {"train.ema_decay": 0.0},
-                "oracle": {"split.split_at": (), "data.builtin_labels": "colour_and_kind", "train.ema_decay": 0.0},
+                "oracle": {"split.split_at": (), "split.unsupervised": False, "data.builtin_labels": "colour_and_kind",
+                           "train.ema_decay": 0.0},
                 "split_ema": {"train.ema_decay": self.ema_decay}}[condition]
 
     def run_settings(self, seed: int, run_dir: str) -> Dict[str, object]:
@@ -80,13 +88,14 @@ class Budget:
                          ("the ablation's run settings", self.run_settings(seed, run_dir))]
 
     def resolved(self) -> config_lib.Config:
-        """The split condition's configuration, checked: a supervised built-in run with a split."""
+        """The split condition's configuration, checked: a built-in run labelled by colour (or unsupervised)
+        with a split."""
         cfg = config_lib.resolve(self.layers("split", 0, "unused"))
         config_checks.validate(cfg)
-        if cfg.data.dataset != "builtin" or cfg.split.unsupervised or cfg.data.builtin_labels != "colour":
-            raise UserError("the ablation needs a supervised run on the built-in dataset labelled by colour; %s "
-                            "gives dataset %s%s" % (self.config_file, cfg.data.dataset,
-                                                    " (unsupervised)" if cfg.split.unsupervised else ""))
+        if cfg.data.dataset != "builtin" or cfg.data.builtin_labels != "colour":
+            raise UserError("the ablation needs a run on the built-in dataset labelled by colour (or unsupervised); "
+                            "%s gives dataset %s, labels %s" % (self.config_file, cfg.data.dataset,
+                                                                cfg.data.builtin_labels))
         if not cfg.split.split_at:
             raise UserError("the ablation's split condition needs a split schedule: %s has no split.split_at"
                             % self.config_file)
@@ -143,7 +152,17 @@ def run_one(budget: Budget, condition: str, seed: int, run_dir: str, iterations:
         raise UserError("%s: no evaluation after iteration %d in its %s; remove the run dir to train it again"
                         % (run_dir, iterations, rundir.EVALUATIONS_FILE))
     final[FID_SECOND_HALF] = float(np.mean([value for step, value in curves[FID] if step > iterations / 2]))
+    final[GROUPS_ARI] = groups_ari(run_dir)
     return {"run_dir": run_dir, "curves": curves, "final": final, "seconds": seconds}
+
+
+def groups_ari(run_dir: str) -> float:
+    """The adjusted Rand index of the training images' classes at the run's last checkpoint against the hidden
+    groups (colour x kind) of its built-in dataset."""
+    cfg = rundir.read_config(run_dir)
+    labels = checkpoints.read_example_labels(checkpoints.latest(rundir.path(cfg, rundir.CHECKPOINTS)))
+    truth = {recovery.GROUPS: datasets.appearance(cfg).groups()}
+    return recovery.partition_scores(labels, truth)[recovery.GROUPS]["ari"]
 
 
 def summarise(runs: Sequence[Dict]) -> Dict[str, Dict[str, float]]:

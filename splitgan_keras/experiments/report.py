@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 
@@ -15,14 +15,16 @@ _PLOTTED = (  # figure, what the table and the plot call it, as a percentage (el
     (ablation.SUBCLASS, "sub-class", True),
     (ablation.FID, "built-in FID (lower is better)", False),
 )
-_TABLE = _PLOTTED + ((ablation.FID_SECOND_HALF, "built-in FID, mean over the 2nd half", False),)
+_TABLE = _PLOTTED + ((ablation.FID_SECOND_HALF, "built-in FID, mean over the 2nd half", False),
+                     (ablation.GROUPS_ARI, "classes vs the 20 hidden groups (ARI)", None))
 
 
-def _cell(summary: Dict[str, Dict[str, float]], figure: str, percent: bool) -> str:
+def _cell(summary: Dict[str, Dict[str, float]], figure: str, percent: Optional[bool]) -> str:
+    """mean +- std: as a percentage, with four decimals, or (percent None: an index in [-1, 1]) with three."""
     if figure not in summary:
         return "n/a"
     scale = 100.0 if percent else 1.0
-    text = "%.1f%% +- %.1f" if percent else "%.4f +- %.4f"
+    text = "%.1f%% +- %.1f" if percent else ("%.3f +- %.3f" if percent is None else "%.4f +- %.4f")
     return text % (scale * summary[figure]["mean"], scale * summary[figure]["std"])
 
 

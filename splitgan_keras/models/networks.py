@@ -14,6 +14,7 @@ from splitgan_keras.models.class_state import ClassState
 
 MAX_CLASSES = 512
 NOISE_DIM = 128
+CRITIC_BLOCKS = 4  # the critic's residual blocks; the features its heads read come after the last
 
 
 class Generator(tf.keras.Model):
@@ -119,13 +120,18 @@ class Critic(tf.keras.Model):
         Returns:
           dict of float32 `score` [N], `class_logits` [N, max_classes], `features` [N, width].
         """
-        h = images
-        for block in self.blocks:
-            h = block(h)
-        features = tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
+        features = self.block_features(images, CRITIC_BLOCKS)
         return {"score": tf.squeeze(self.score_head(features), -1),
                 "class_logits": self.class_head(features),
                 "features": tf.cast(features, tf.float32)}
+
+    def block_features(self, images, blocks: int):
+        """The output of the first `blocks` blocks, ReLU, mean over positions: float [N, width]; with every block
+        (CRITIC_BLOCKS), the features the heads read (call's `features`)."""
+        h = images
+        for block in self.blocks[:blocks]:
+            h = block(h)
+        return tf.reduce_mean(tf.nn.relu(h), axis=[1, 2])
 
     def get_config(self):
         return {"width": self.width, "max_classes": self.max_classes}

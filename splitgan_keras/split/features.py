@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from splitgan_keras import runtime
 from splitgan_keras.models.gan import scale_real
+from splitgan_keras.models.networks import CRITIC_BLOCKS
 from splitgan_keras.replicas import Replicas
 
 FEATURE_BATCH = 500  # images per critic call in the feature pass
@@ -21,14 +22,16 @@ _L2_EPSILON = 1e-12  # tf.nn.l2_normalize's floor on the squared norm, as the or
 class FeaturePass:
     """Critic features of a whole data set, with fresh dequantisation noise as in training: a
     stateless draw per batch, seeded by the run's seed and the split's iteration (so a resumed
-    run's split draws what the uninterrupted run drew)."""
+    run's split draws what the uninterrupted run drew). `blocks`: after how many of the critic's
+    blocks (split.feature_blocks; all of them, the features its heads read, in the original)."""
 
-    def __init__(self, critic, seed: int, batch: int = FEATURE_BATCH, replicas: Replicas = Replicas()):
+    def __init__(self, critic, seed: int, batch: int = FEATURE_BATCH, replicas: Replicas = Replicas(),
+                 blocks: int = CRITIC_BLOCKS):
         self.critic, self.seed, self.batch = critic, seed, batch
 
         @tf.function
-        def features(pixels, noise):
-            return critic(scale_real(pixels, noise))["features"]
+        def features(pixels, noise):  # float32 [B, width], after `blocks` blocks (all: the original's)
+            return tf.cast(critic.block_features(scale_real(pixels, noise), blocks), tf.float32)
 
         self._features = features
         self._run = replicas.batch_runner(features)  # a strategy's replicas take the batches in turn

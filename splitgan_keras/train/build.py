@@ -79,7 +79,7 @@ def splitter(cfg: config_lib.Config, data: ImageData, gan: gan_lib.SplitGAN, sou
     records = None if not write_records else SplitRecords(
         data.images, source, rundir.path(cfg, rundir.SPLITS), run_log, class_names, cfg.train.seed)
     return step.ClassSplitter(gan, data, rule_lib.from_config(cfg.split, cfg.train.seed), cfg.train.batch_size,
-                              cfg.split.feature_norm, records, cfg.train.seed)
+                              cfg.split.feature_norm, records, cfg.train.seed, cfg.split.feature_blocks)
 
 
 def start_from_tf1(path: str, gan: gan_lib.SplitGAN, data: ImageData) -> None:

@@ -2,7 +2,7 @@
 
 labels_before.txt / labels_after.txt (one class per example), tree_before.txt / tree_after.txt,
 hierarchy.txt and hierarchy.json (classes, parents, sizes, the splits with the rule's measures,
-the hidden sub-class recovery), real_per_class.png and hierarchy.png (real | generated per class).
+the hidden sub-class recovery per split class, the whole partition's scores against the hidden truths), real_per_class.png and hierarchy.png (real | generated per class).
 """
 from __future__ import annotations
 
@@ -61,6 +61,9 @@ class SplitRecords:
         if result.recovery:
             scalars.update({"split/subclass_ari": recovery_lib.mean(result.recovery, "ari"),
                             "split/subclass_purity": recovery_lib.mean(result.recovery, "purity")})
+        for truth, scores in result.partition.items():  # e.g. split/hidden_groups_ari
+            scalars.update({"split/%s_%s" % (truth.replace(" ", "_"), name): scores[name]
+                            for name in ("ari", "nmi", "purity")})
         self.run_log.scalars(scalars, step)
 
     @staticmethod
@@ -80,7 +83,7 @@ class SplitRecords:
                             **plan.measures.get(int(parent), {}), parent_images=int(sizes[parent]),
                             child_images=int(sizes[result.classes_before + k]))
                        for k, parent in enumerate(plan.parent_of_child)],
-            "subclass_recovery": result.recovery})
+            "subclass_recovery": result.recovery, "partition_scores": result.partition})
 
     def _real_rows(self, labels: np.ndarray, num_classes: int, count: int) -> List[np.ndarray]:
         """The first `count` images (data-set order) of every class, uint8 [<= count, H, W, 3] each."""
