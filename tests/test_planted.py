@@ -97,6 +97,19 @@ def test_a_checkpoint_list_that_names_files_outside_is_confined_and_they_survive
     assert checkpoints.listed(str(directory)) == [str(directory / "ckpt-4"), str(directory / "ckpt-5")]
 
 
+def test_a_run_dir_named_relative_to_the_working_directory_keeps_its_checkpoints(tmp_path, monkeypatch, capsys):
+    # As the quick start names it (runs/quickstart): its state file's entries are inside, whatever the spelling.
+    monkeypatch.chdir(tmp_path)
+    status, out, err = train_cli(TINY + ["--run-dir", "run", "--iterations", 4, "--checkpoint-every", 2,
+                                         "--stop-at", 2], capsys)
+    assert status == 0, err
+    assert checkpoints.listed("run/checkpoints") == [str(tmp_path / "run" / "checkpoints" / "ckpt-2")]
+    status, out, err = train_cli(TINY + ["--run-dir", "run", "--iterations", 4, "--checkpoint-every", 2,
+                                         "--resume"], capsys)
+    assert status == 0 and "resumed from" in out and "left out" not in out + err, out + err
+    assert checkpoints.listed("run/checkpoints")[-1] == str(tmp_path / "run" / "checkpoints" / "ckpt-4")
+
+
 def test_the_confinement_is_reported_and_a_state_of_only_outside_entries_is_removed(tmp_path):
     directory = tmp_path / "checkpoints"
     directory.mkdir()

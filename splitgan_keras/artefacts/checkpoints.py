@@ -44,6 +44,9 @@ def _read_state(directory: str) -> Tuple[Optional[object], List[str]]:
       (state with only the checkpoints directly in `directory` named ckpt-N, in its order and as
       absolute paths; None when there is no usable state file), and the entries dropped.
     """
+    # Absolute: TensorFlow joins a relative entry to the folder as given, and a relative folder (a run dir named
+    # relative to the working directory) would then be joined twice in _inside and every entry look outside.
+    directory = os.path.abspath(directory)
     path = os.path.join(directory, STATE_FILE)
     try:
         st = os.lstat(path)
