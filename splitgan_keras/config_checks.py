@@ -81,7 +81,8 @@ def validate(cfg: Config) -> None:
          "must be a positive multiple of 8 (three 2x upsamplings from image_size/8), got %d" % m.image_size)
     dataset = dataset_names.spec(d.dataset)
     if dataset.data_dir:
-        need(d.data_dir is not None, "data.data_dir", "is required for --dataset %s: %s" % (d.dataset, dataset.data_dir))
+        need(d.data_dir is not None, "data.data_dir",
+             "is required for --dataset %s: %s" % (d.dataset, dataset.data_dir))
     else:
         readers = " or ".join(spec.name for spec in dataset_names.reading_files())
         need(d.data_dir is None, "data.data_dir",

@@ -75,7 +75,8 @@ _FRECHET = {"frechet": "tfgan's trace_sqrt_product on float64 statistics (unbias
 _PER_CLASS = {"per_class": "each class's samples against the training images now in that class"}
 
 INCEPTION_SCORE = MetricKind(
-    "is", "", "Inception Score of N samples with uniform labels, mean and std over 10 splits; the original reports is50k",
+    "is", "", "Inception Score of N samples with uniform labels, mean and std over 10 splits; the original "
+              "reports is50k",
     (INCEPTION,), _COMPUTED_IN + "inception_score", least=IS_SPLITS,  # one sample per split
     conventions={"inception_score": {"splits": IS_SPLITS, "std": "population std over the splits",
                                      "score": "tfgan.eval.classifier_score_from_logits on each split"}})
@@ -87,7 +88,8 @@ FID_TEST = MetricKind(
     (INCEPTION, TEST_IMAGES), _COMPUTED_IN + "frechet_inception_distance", least=2, conventions=_FRECHET, usual=10000)
 KID = MetricKind(
     "kid", "_train", "Kernel Inception Distance of N samples against the first N training images, with its "
-                     "standard error", (INCEPTION, TRAINING_IMAGES), _COMPUTED_IN + "kernel_inception_distance", least=2,
+                     "standard error", (INCEPTION, TRAINING_IMAGES), _COMPUTED_IN + "kernel_inception_distance",
+    least=2,
     conventions={"kid": {"kernel": "(x.y / D + 1)^3", "estimator": "tfgan's unbiased block estimator",
                          "block": KID_BLOCK}})
 PRECISION_RECALL = MetricKind(
@@ -102,14 +104,15 @@ IFID = MetricKind(
 BUILTIN_QUALITY = MetricKind(
     "builtin_quality", "", "how often N samples of every class show their class's colour and sub-class, read off "
                            "the pixels (the built-in dataset); builtin_quality is builtin_quality100",
-    (APPEARANCE, EXAMPLE_CLASSES), _COMPUTED_IN + "builtin_quality_figures", least=1, per_class=True, default_samples=100,
-    usual=100)
+    (APPEARANCE, EXAMPLE_CLASSES), _COMPUTED_IN + "builtin_quality_figures", least=1, per_class=True,
+    default_samples=100, usual=100)
 BUILTIN_FID = MetricKind(
     "builtin_fid", "_train", "the Frechet distance of N samples against the first N training images in the built-in "
                              "probe's feature space: the built-in FID", (TRAINING_IMAGES, APPEARANCE),
     _COMPUTED_IN + "builtin_fid", least=2, usual=2000)
 BUILTIN_IFID = MetricKind(
-    "builtin_ifid", "_train", "ifid in the built-in probe's feature space", (TRAINING_IMAGES, APPEARANCE, EXAMPLE_CLASSES),
+    "builtin_ifid", "_train", "ifid in the built-in probe's feature space",
+    (TRAINING_IMAGES, APPEARANCE, EXAMPLE_CLASSES),
     _COMPUTED_IN + "intra_class_fid", least=2, per_class=True, class_table=True, conventions=_PER_CLASS, usual=200)
 KINDS = (INCEPTION_SCORE, FID, FID_TEST, KID, PRECISION_RECALL, IFID, BUILTIN_QUALITY, BUILTIN_FID, BUILTIN_IFID)
 

@@ -127,6 +127,18 @@ def test_evaluator_checks_its_inputs(inception_dir):
         registry.Evaluator(data=builtin_data.make(20, 8)).check(["builtin_quality"])
 
 
+def test_a_metric_that_asks_for_more_real_images_than_there_are_is_refused_with_the_count_that_fits(inception_dir):
+    data = builtin_data.make(30, 8)
+    with pytest.raises(UserError, match=r"builtin_fid50_train compares 50 samples with the first 50 images of the "
+                                        r"train split, and built-in dataset .* has 30: use builtin_fid30_train"):
+        registry.Evaluator(data=data).check(["builtin_fid50_train"])
+    assert [m.name for m in registry.Evaluator(data=data).check(["builtin_fid30_train"])] == ["builtin_fid30_train"]
+    test = builtin_data.make(30, 8, test=True)
+    with pytest.raises(UserError, match="fid21_test compares 21 samples .* test split.* has 20: use fid20_test"):
+        registry.Evaluator(inception_dir, data, test_data=test).check(["fid21_test"])
+    assert registry.Evaluator(data=data, example_classes=lambda: None).check(["builtin_quality100"])  # per class
+
+
 @pytest.mark.parametrize("image_size", [16, 32, 48])
 def test_the_probe_reads_colour_and_kind_of_real_images(image_size):
     data = builtin_data.make(2000, image_size, seed=3)

@@ -97,8 +97,9 @@ def run(args) -> dict:
     inputs = next(iter(pipeline.iteration_inputs(data.images, cfg.train)))
     gan.iteration.assign(1)  # past iteration 0, where the generator step changes nothing
 
-    critic_step = tf.function(lambda: gan.critic_step(*gan.critic_inputs(inputs, 0)), jit_compile=cfg.runtime.xla or None)
-    generator_step = tf.function(lambda: gan.generator_step(*gan.generator_inputs(inputs)), jit_compile=cfg.runtime.xla or None)
+    jit = cfg.runtime.xla or None
+    critic_step = tf.function(lambda: gan.critic_step(*gan.critic_inputs(inputs, 0)), jit_compile=jit)
+    generator_step = tf.function(lambda: gan.generator_step(*gan.generator_inputs(inputs)), jit_compile=jit)
     iteration = tf.function(lambda: gan.iteration_step(inputs), jit_compile=cfg.runtime.xla or None)
     compiled = {name: {"first_call_s": first_call(fn), "ops": graph_ops(fn.get_concrete_function())}
                 for name, fn in (("iteration", iteration), ("critic_step", critic_step),

@@ -92,7 +92,8 @@ def main_eval(argv: Optional[List[str]] = None) -> int:
     try:
         job = flags.eval_job(args)
         if not args.compare and not job.path and job.needs_path():
-            parser.error("give a PATH to evaluate (a run dir, checkpoint or export), --real with --dataset, or --compare A B")
+            parser.error("give a PATH to evaluate (a run dir, checkpoint or export), --real with --dataset, "
+                         "or --compare A B")
         if job.path and not job.has_work():
             parser.error("nothing to do: ask for --metrics, --grid, --samples/--out or --export-to")
         if args.compare:

@@ -233,15 +233,16 @@ class SplitGAN(tf.keras.Model):
     def iteration_step(self, inputs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
         """One iteration on one replica's inputs (data/pipeline.iteration_inputs), in the original's order.
         Returns the logs (float32 scalars), averaged over the replicas (each replica logs the whole batch's)."""
-        # 1. The generator step, then the EMA generator's update. The original has none in iteration 0: there the step is
-        #    gated to change nothing (a branch would stop a tf.distribute strategy from synchronising replicas).
+        # 1. The generator step, then the EMA generator's update. The original has none in iteration 0: there the
+        #    step is gated to change nothing (a branch would stop a tf.distribute strategy synchronising replicas).
         gate = tf.cast(self.iteration > 0, tf.float32)
         logs = self.generator_step(*self.generator_inputs(inputs), gate)
         if self.ema_generator is not None:
             self._update_ema(gate)
         # 2. n_critic critic steps, each on its own real batch; d/skipped counts the skipped updates of all.
+        in_loop = self.critic_loop and self.replicas.strategy is None
         critic_logs, critic_totals = repeat(lambda k: self.critic_step(*self.critic_inputs(inputs, k)),
-                                            self.cfg.n_critic, in_loop=self.critic_loop and self.replicas.strategy is None)
+                                            self.cfg.n_critic, in_loop)
         logs.update(critic_logs)
         if "d/skipped" in critic_totals:
             logs["d/skipped"] = critic_totals["d/skipped"]

@@ -10,7 +10,8 @@ def repeat(step: Callable[[tf.Tensor], Logs], times: int, in_loop: bool) -> Tupl
     """Runs step(0), ..., step(times - 1), each after the previous one's updates.
 
     Args:
-      step: k (a Python int when unrolled, an int32 scalar in the loop) -> logs, a dict of scalars with the same names and dtypes at every k.
+      step: k (a Python int when unrolled, an int32 scalar in the loop) -> logs, a dict of scalars with the same
+        names and dtypes at every k.
       times: how many steps (a Python int, at least 1).
       in_loop: run them in a tf.while_loop, so that the graph holds one step, which a graph compiler (XLA, the
         NPU's graph engine) compiles once instead of `times` times; else unrolled. A tf.distribute strategy needs

@@ -15,7 +15,8 @@ def evaluator(cfg: config_lib.Config, data: ImageData, gan) -> registry.Evaluato
     """The metrics of this run, reading the live class state of `gan`."""
     return registry.Evaluator(
         cfg.eval.inception, data, cfg.eval.cache_dir,
-        example_classes=lambda: (gan.example_labels.numpy(), gan.generator.class_state.parents()), replicas=gan.replicas)
+        example_classes=lambda: (gan.example_labels.numpy(), gan.generator.class_state.parents()),
+        replicas=gan.replicas)
 
 
 def quality_line(run_evaluator: registry.Evaluator, source, seed: int) -> str:

@@ -2,7 +2,8 @@
 
 labels_before.txt / labels_after.txt (one class per example), tree_before.txt / tree_after.txt,
 hierarchy.txt and hierarchy.json (classes, parents, sizes, the splits with the rule's measures,
-the hidden sub-class recovery per split class, the whole partition's scores against the hidden truths), real_per_class.png and hierarchy.png (real | generated per class).
+the hidden sub-class recovery per split class, the whole partition's scores against the hidden
+truths), real_per_class.png and hierarchy.png (real | generated per class).
 """
 from __future__ import annotations
 

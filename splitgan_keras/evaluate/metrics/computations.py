@@ -1,8 +1,8 @@
 """How each kind of metric is computed (metric_names.KINDS names these functions).
 
 Each is function(evaluator, metric, drawn, tables) -> {value key: float}: `evaluator` (registry.Evaluator) gives
-the real images' features (real), the training set (data) and the class of every training image (example_classes); `drawn`
-(registry.DrawnSamples) the generator's samples and their Inception outputs, drawn once per count and shared by
+the real images' features (real), the training set (data) and the class of every training image
+(example_classes); `drawn` (registry.DrawnSamples) the generator's samples and their Inception outputs, drawn once per count and shared by
 the metrics of an evaluation; a metric with a table of every class writes it to tables[metric.name].
 """
 from __future__ import annotations

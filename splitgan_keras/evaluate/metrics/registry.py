@@ -93,6 +93,13 @@ class Evaluator:
             for need in metric.kind.needs:
                 if not self._has(need):
                     raise UserError("%s needs %s: %s" % (metric.name, need, _HINTS[need]))
+            reference = self._reference_images(metric)
+            if reference is not None and not metric.kind.per_class and metric.samples > len(reference[0]):
+                # A name promises its sample count: fewer real images would be a figure of another protocol.
+                data, split = reference
+                raise UserError("%s compares %d samples with the first %d images of the %s split, and %s has %d: "
+                                "use %s (or fewer)" % (metric.name, metric.samples, metric.samples, split,
+                                                       data.description, len(data), metric.kind.name(len(data))))
         return list(metrics)
 
     def network(self):
@@ -127,15 +134,22 @@ class Evaluator:
         return protocol.describe(metric, seed, self._reference(metric),
                                  self._network.handle if self._network is not None else None, generator)
 
-    def _reference(self, metric: Metric) -> Optional[dict]:
-        """The reference images of a metric, for its protocol (None: it has none)."""
+    def _reference_images(self, metric: Metric) -> Optional[Tuple[ImageData, str]]:
+        """(the real images a metric compares with, "train" or "test"), or None for a metric without them."""
         needs = metric.kind.needs
         if metric_names.TEST_IMAGES in needs:
-            data, split = self.test_data, "test"
-        elif metric_names.TRAINING_IMAGES in needs or metric_names.APPEARANCE in needs:
-            data, split = self.data, "train"
-        else:
+            return self.test_data, "test"
+        if metric_names.TRAINING_IMAGES in needs or metric_names.APPEARANCE in needs:
+            return self.data, "train"
+        return None
+
+    def _reference(self, metric: Metric) -> Optional[dict]:
+        """The reference images of a metric, for its protocol (None: it has none): all of them for a per-class
+        metric, else the first `samples` (check refuses a name that asks for more than there are)."""
+        reference = self._reference_images(metric)
+        if reference is None:
             return None
+        data, split = reference
         return {"split": split, "data": data.description,
                 "images": len(data) if metric.kind.per_class else min(metric.samples, len(data))}
 
