@@ -58,16 +58,16 @@ def _eval(args, capsys):
 
 @pytest.mark.slow
 def test_run_dir_metrics_grid_and_samples(run_dir, tmp_path, capsys, inception_dir, cache_dir):
-    status, out, err = _eval([run_dir, "--metrics", "is100,fid100_train,builtin_quality,builtin_fid50_train",
+    status, out, err = _eval([run_dir, "--metrics", "is100,fid64_train,builtin_quality,builtin_fid50_train",
                               "--inception", inception_dir,
                               "--json", tmp_path / "m.json", "--grid", tmp_path / "g.png", "--per-class", 3,
                               "--samples", 50, "--out", tmp_path / "s.npz"], capsys)
     assert status == 0, err
     assert "checkpoints/ckpt-4 (20 classes)" in out
     metrics = json.loads((tmp_path / "m.json").read_text())["metrics"]
-    assert {"is100", "is100_std", "fid100_train", "builtin_quality100/class_accuracy",
+    assert {"is100", "is100_std", "fid64_train", "builtin_quality100/class_accuracy",
             "builtin_quality100/subclass_accuracy_se", "builtin_fid50_train"} <= set(metrics)
-    assert metrics["is100"] >= 1.0 and metrics["fid100_train"] > 0 and metrics["builtin_fid50_train"] > 0
+    assert metrics["is100"] >= 1.0 and metrics["fid64_train"] > 0 and metrics["builtin_fid50_train"] > 0
     assert "is100 " in out and "+-" in out
     grid = tf.io.decode_png((tmp_path / "g.png").read_bytes()).numpy()
     assert grid.shape[0] == 20 * 17 + 1 and grid.shape[1] > 3 * 17 + 1  # 20 rows of 3, labels on the left

@@ -100,14 +100,14 @@ def test_a_checkpoint_list_that_names_files_outside_is_confined_and_they_survive
 def test_a_run_dir_named_relative_to_the_working_directory_keeps_its_checkpoints(tmp_path, monkeypatch, capsys):
     # As the quick start names it (runs/quickstart): its state file's entries are inside, whatever the spelling.
     monkeypatch.chdir(tmp_path)
-    status, out, err = train_cli(TINY + ["--run-dir", "run", "--iterations", 4, "--checkpoint-every", 2,
-                                         "--stop-at", 2], capsys)
+    status, out, err = train_cli(TINY + ["--run-dir", "run", "--iterations", 2, "--checkpoint-every", 1,
+                                         "--stop-at", 1], capsys)
     assert status == 0, err
-    assert checkpoints.listed("run/checkpoints") == [str(tmp_path / "run" / "checkpoints" / "ckpt-2")]
-    status, out, err = train_cli(TINY + ["--run-dir", "run", "--iterations", 4, "--checkpoint-every", 2,
+    assert checkpoints.listed("run/checkpoints") == [str(tmp_path / "run" / "checkpoints" / "ckpt-1")]
+    status, out, err = train_cli(TINY + ["--run-dir", "run", "--iterations", 2, "--checkpoint-every", 1,
                                          "--resume"], capsys)
     assert status == 0 and "resumed from" in out and "left out" not in out + err, out + err
-    assert checkpoints.listed("run/checkpoints")[-1] == str(tmp_path / "run" / "checkpoints" / "ckpt-4")
+    assert checkpoints.listed("run/checkpoints")[-1] == str(tmp_path / "run" / "checkpoints" / "ckpt-2")
 
 
 def test_the_confinement_is_reported_and_a_state_of_only_outside_entries_is_removed(tmp_path):
