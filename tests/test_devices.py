@@ -143,16 +143,22 @@ def test_threads_cannot_change_once_tensorflow_runs():
         runtime.set_threads(current + 5)
 
 
+def _fresh_python(code, variable, preset):
+    """Runs `code` in a new Python whose environment has `variable` unset, or set to `preset`."""
+    env = {k: v for k, v in os.environ.items() if k != variable}
+    if preset is not None:
+        env[variable] = preset
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 @pytest.mark.parametrize("preset", [None, "0"])
 def test_the_package_turns_onednn_on_before_tensorflow_unless_the_user_chose(preset):
-    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
-    if preset is not None:
-        env["TF_ENABLE_ONEDNN_OPTS"] = preset
     code = ("import sys, os, splitgan_keras; assert 'tensorflow' not in sys.modules; "
             "from splitgan_keras import cpu_backend; print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'), "
             "cpu_backend.describe())")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = _fresh_python(code, "TF_ENABLE_ONEDNN_OPTS", preset)
     reliable = cpu_backend.onednn_reliable(cpu_backend.installed_tensorflow(), cpu_backend.cpu_vendor())
     expected = preset if preset is not None else ("1" if reliable else "None")
     assert result.stdout.startswith(expected + " ")
@@ -162,13 +168,9 @@ def test_the_package_turns_onednn_on_before_tensorflow_unless_the_user_chose(pre
 
 @pytest.mark.parametrize("preset", [None, "0"])
 def test_tensorflows_start_up_lines_are_quiet_on_the_cpu_unless_the_user_chose(preset):
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    if preset is not None:
-        env["TF_CPP_MIN_LOG_LEVEL"] = preset
     code = ("import os, splitgan_keras, tensorflow as tf; print(os.environ['TF_CPP_MIN_LOG_LEVEL']); "
             "tf.function(lambda x: tf.nn.conv2d(x, tf.ones([3, 3, 3, 2]), 1, 'SAME'))(tf.ones([1, 8, 8, 3]))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, result.stderr
+    result = _fresh_python(code, "TF_CPP_MIN_LOG_LEVEL", preset)
     assert result.stdout.split() == [preset or "3"]  # this machine has no GPU or NPU
     if preset is None:
         assert result.stderr == ""  # TensorFlow 2.15 writes cuDNN/cuFFT/cuBLAS "Unable to register" lines at level 0
