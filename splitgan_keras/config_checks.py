@@ -10,6 +10,7 @@ from splitgan_keras import dataset_names, metric_names
 from splitgan_keras.config import Config, describe, sections
 from splitgan_keras.errors import UserError
 from splitgan_keras.eval_job import EvalJob
+from splitgan_keras.evaluate.metrics import inception_module
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
 SAMPLE_FILE = re.compile(r"class\d+_\d+\.png")  # eval.py --out DIR's files: a folder of only these may be replaced
@@ -55,6 +56,8 @@ def validate_evaluation(job: EvalJob) -> None:
     if job.per_class < 1:
         raise UserError("--per-class must be at least 1, got %d" % job.per_class)
     metrics = metric_names.parse_all(job.metrics)
+    if job.eval.inception and metric_names.INCEPTION in metric_names.needed(metrics):
+        inception_module.check_folder(job.eval.inception)  # before TensorFlow loads
     if job.real is not None and (not metrics or job.grid or job.out or job.export_to):
         raise UserError("--real %s scores real images with --metrics, and only that (no --grid, --samples/--out or "
                         "--export-to)" % job.real)

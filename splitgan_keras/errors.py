@@ -54,6 +54,18 @@ def shown(value, limit: int = SHOWN_CHARS, quote: bool = True) -> str:
     return "%s...(%d characters more)" % (text[:limit], len(text) - limit)
 
 
+def reason(error: Exception) -> str:
+    """What `error` says. A CommandEnd raised while TensorFlow traced a function comes back from autograph as a
+    new exception of its type whose message is a trace of the converted code around the original message;
+    autograph keeps that message (as "<type>: <message>") in the exception's ag_error_metadata, where it is
+    taken from."""
+    cause = getattr(getattr(error, "ag_error_metadata", None), "cause_message", None)
+    prefix = type(error).__name__ + ": "
+    if isinstance(cause, str) and cause.startswith(prefix):
+        return cause[len(prefix):]
+    return str(error)
+
+
 def error_line(error: Exception) -> str:
     """"error: <reason>", on one line of at most about LINE_CHARS characters."""
-    return "error: " + one_line(str(error))
+    return "error: " + one_line(reason(error))

@@ -13,6 +13,7 @@ removed as the leftovers of a killed write; anything else beside the target is t
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -169,3 +170,20 @@ def staged_directory(path: str):
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def content_sha256(paths: Iterable[str], root: str) -> str:
+    """SHA-256 over files: each one's path relative to `root` (with "/"), a NUL, and its bytes, in the order
+    given. What identifies a checkpoint, a SavedModel or an Inception module that a figure was computed with."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode() + b"\0")
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def tree_files(folder: str) -> list:
+    """The paths of the files under `folder`, in path order (links to folders are not followed)."""
+    return sorted(os.path.join(top, name) for top, _, names in os.walk(folder) for name in names)

@@ -40,6 +40,9 @@ class MetricKind:
       compute: "module:function", imported when first used and called as
         function(evaluator, metric, samples, tables) -> {value key: float} (see registry.py).
       least: the fewest samples that make sense.
+      draws: what its computation reads of the samples the evaluation draws for it (DrawnSamples.read):
+        "inception" their Inception outputs (logits, pool_3), "probe" the built-in probe's features,
+        "images" the images; "" for a metric that draws its own (builtin_quality).
       per_class: N counts the samples of every class, not the samples in all; its reference is every
         training image.
       class_table: its figures come with a table of every class (tables[name], per_class.ClassFigure).
@@ -53,6 +56,7 @@ class MetricKind:
     needs: Tuple[str, ...]
     compute: str
     least: int
+    draws: str = ""
     per_class: bool = False
     class_table: bool = False
     conventions: Mapping[str, Any] = dataclasses.field(default_factory=dict, compare=False)  # kinds stay hashable
@@ -72,35 +76,43 @@ class MetricKind:
 
 _COMPUTED_IN = "splitgan_keras.evaluate.metrics.computations:"
 _FRECHET = {"frechet": "tfgan's trace_sqrt_product on float64 statistics (unbiased covariance)"}
+_KID = {"kernel": "(x.y / D + 1)^3", "estimator": "tfgan's unbiased block estimator", "block": KID_BLOCK}
 _PER_CLASS = {"per_class": "each class's samples against the training images now in that class"}
 
 INCEPTION_SCORE = MetricKind(
     "is", "", "Inception Score of N samples with uniform labels, mean and std over 10 splits; the original "
               "reports is50k",
-    (INCEPTION,), _COMPUTED_IN + "inception_score", least=IS_SPLITS,  # one sample per split
+    (INCEPTION,), _COMPUTED_IN + "inception_score", least=IS_SPLITS, draws="inception",  # one sample per split
     conventions={"inception_score": {"splits": IS_SPLITS, "std": "population std over the splits",
                                      "score": "tfgan.eval.classifier_score_from_logits on each split"}})
 FID = MetricKind(
     "fid", "_train", "FID of N samples against the first N training images; the usual protocol is fid50k_train",
-    (INCEPTION, TRAINING_IMAGES), _COMPUTED_IN + "frechet_inception_distance", least=2, conventions=_FRECHET)
+    (INCEPTION, TRAINING_IMAGES), _COMPUTED_IN + "frechet_inception_distance", least=2, draws="inception",
+    conventions=_FRECHET)
 FID_TEST = MetricKind(
     "fid", "_test", "FID against the first N images of the test split, as the clean-fid and StudioGAN leaderboards",
-    (INCEPTION, TEST_IMAGES), _COMPUTED_IN + "frechet_inception_distance", least=2, conventions=_FRECHET, usual=10000)
+    (INCEPTION, TEST_IMAGES), _COMPUTED_IN + "frechet_inception_distance", least=2, draws="inception",
+    conventions=_FRECHET, usual=10000)
 KID = MetricKind(
     "kid", "_train", "Kernel Inception Distance of N samples against the first N training images, with its "
                      "standard error", (INCEPTION, TRAINING_IMAGES), _COMPUTED_IN + "kernel_inception_distance",
-    least=2,
-    conventions={"kid": {"kernel": "(x.y / D + 1)^3", "estimator": "tfgan's unbiased block estimator",
-                         "block": KID_BLOCK}})
+    least=2, draws="inception",
+    conventions={"kid": _KID})
 PRECISION_RECALL = MetricKind(
     "pr", "_train", "improved precision and recall, k = 3 nearest neighbours on pool_3, of N samples against the "
                     "first N training images", (INCEPTION, TRAINING_IMAGES), _COMPUTED_IN + "precision_recall",
-    least=PR_NEIGHBOURS + 1,  # k neighbours besides the point itself
+    least=PR_NEIGHBOURS + 1, draws="inception",  # k neighbours besides the point itself
     conventions={"precision_recall": {"k": PR_NEIGHBOURS, "paper": "Kynkaanniemi et al. 2019"}}, usual=10000)
 IFID = MetricKind(
     "ifid", "_train", "intra-class FID: N samples of every class against the training images of that class, per "
                       "class, their mean and the worst", (INCEPTION, TRAINING_IMAGES, EXAMPLE_CLASSES),
-    _COMPUTED_IN + "intra_class_fid", least=2, per_class=True, class_table=True, conventions=_PER_CLASS, usual=5000)
+    _COMPUTED_IN + "intra_class_fid", least=2, draws="inception", per_class=True, class_table=True,
+    conventions=_PER_CLASS, usual=5000)
+IKID = MetricKind(
+    "ikid", "_train", "intra-class KID: N samples of every class against the training images of that class, per "
+                      "class, with its standard error; unbiased however few images a class has, where iFID is not",
+    (INCEPTION, TRAINING_IMAGES, EXAMPLE_CLASSES), _COMPUTED_IN + "intra_class_kid", least=2, draws="inception",
+    per_class=True, class_table=True, conventions=dict(_PER_CLASS, kid=_KID), usual=5000)
 BUILTIN_QUALITY = MetricKind(
     "builtin_quality", "", "how often N samples of every class show their class's colour and sub-class, read off "
                            "the pixels (the built-in dataset); builtin_quality is builtin_quality100",
@@ -109,12 +121,14 @@ BUILTIN_QUALITY = MetricKind(
 BUILTIN_FID = MetricKind(
     "builtin_fid", "_train", "the Frechet distance of N samples against the first N training images in the built-in "
                              "probe's feature space: the built-in FID", (TRAINING_IMAGES, APPEARANCE),
-    _COMPUTED_IN + "builtin_fid", least=2, usual=2000)
+    _COMPUTED_IN + "builtin_fid", least=2, draws="probe", usual=2000)
 BUILTIN_IFID = MetricKind(
     "builtin_ifid", "_train", "ifid in the built-in probe's feature space",
     (TRAINING_IMAGES, APPEARANCE, EXAMPLE_CLASSES),
-    _COMPUTED_IN + "intra_class_fid", least=2, per_class=True, class_table=True, conventions=_PER_CLASS, usual=200)
-KINDS = (INCEPTION_SCORE, FID, FID_TEST, KID, PRECISION_RECALL, IFID, BUILTIN_QUALITY, BUILTIN_FID, BUILTIN_IFID)
+    _COMPUTED_IN + "intra_class_fid", least=2, draws="probe", per_class=True, class_table=True,
+    conventions=_PER_CLASS, usual=200)
+KINDS = (INCEPTION_SCORE, FID, FID_TEST, KID, PRECISION_RECALL, IFID, IKID, BUILTIN_QUALITY, BUILTIN_FID,
+         BUILTIN_IFID)
 
 
 def help_text(kinds: Sequence[MetricKind] = ()) -> str:

@@ -1,6 +1,7 @@
 """eval.py on every input kind, its errors, and evaluation during training."""
 import contextlib
 import glob
+import hashlib
 import io
 import json
 import os
@@ -48,6 +49,14 @@ def test_the_builtin_figure_is_a_function_of_the_checkpoint(run_dir, tmp_path, c
     shown = "colour %.1f%% (+- %.1f)" % (100 * figures[0]["builtin_quality100/class_accuracy"],
                                          100 * figures[0]["builtin_quality100/class_accuracy_se"])
     assert len(reported) == 1 and shown in reported[0], (reported, shown)
+
+
+def _sha256_of_files(paths):
+    """SHA-256 over files as the protocols take it: each file's name, a NUL, its bytes."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(os.path.basename(path).encode() + b"\0" + open(path, "rb").read())
+    return digest.hexdigest()
 
 
 def _eval(args, capsys):
@@ -192,21 +201,29 @@ def test_every_figure_in_the_json_carries_its_protocol(run_dir, tmp_path, capsys
     for run, seed in enumerate((0, 0, 1)):
         status, out, err = _eval(args + ["--seed", seed, "--json", tmp_path / ("%d.json" % run)], capsys)
         assert status == 0, err
+    assert "Inception module %s (SHA-256 " % inception_dir in out and "not known to be tfgan's" in out
     assert "builtin_ifid5_train per class" in out and tf.io.decode_png((tmp_path / "classes.png").read_bytes()).shape[0]
     written, again, other_seed = (json.loads((tmp_path / ("%d.json" % run)).read_text()) for run in range(3))
-    assert written["generator"] == {"checkpoint": str(run_dir / "checkpoints" / "ckpt-4"), "iteration": 4}
+    assert {key: written["generator"][key] for key in ("checkpoint", "iteration")} == {
+        "checkpoint": str(run_dir / "checkpoints" / "ckpt-4"), "iteration": 4}
     assert {"is20", "is20_std", "fid20_test", "kid30_train", "kid30_train_se", "pr30_train/precision",
             "pr30_train/recall", "builtin_ifid5_train", "builtin_ifid5_train/worst_class"} <= set(written["metrics"])
     protocols = written["protocols"]
     assert set(protocols) == {"is20", "fid20_test", "kid30_train", "pr30_train", "builtin_ifid5_train"}
-    from splitgan_keras.evaluate.metrics import inception
-    assert protocols["is20"]["features"]["sha256"] == inception.module_sha256(str(inception_dir))
+    from splitgan_keras.evaluate.metrics import inception_module
+    assert protocols["is20"]["features"]["sha256"] == inception_module.module_sha256(str(inception_dir))
+    assert protocols["is20"]["features"]["network"] == inception_module.UNKNOWN_NAME  # the stand-in is not tfgan's
     assert protocols["is20"]["inception_score"]["splits"] == 10 and "resize_bilinear" in protocols["is20"]["features"][
         "resizer"]
     assert protocols["fid20_test"]["reference"]["split"] == "test" and protocols["fid20_test"]["reference"][
         "images"] == 20
-    assert protocols["kid30_train"]["reference"] == {"split": "train", "images": 30,
-                                                     "data": "built-in dataset (seed 0, 64 images)"}
+    from splitgan_keras.artefacts import rundir
+    from splitgan_keras.data import datasets
+    training = datasets.load(rundir.read_config(str(run_dir)))
+    assert protocols["kid30_train"]["reference"] == {
+        "split": "train", "images": 30, "data": "built-in dataset (seed 0, 64 images)",
+        "sha256": hashlib.sha256(training.images[:30].tobytes()).hexdigest()}  # the images' content, not their name
+    assert written["generator"]["sha256"] == _sha256_of_files(sorted(glob.glob(str(run_dir / "checkpoints" / "ckpt-4.*"))))
     assert all(p["generator"] == written["generator"] and p["seed"] == 0 for p in protocols.values())
     assert all(other_seed["protocols"][name]["id"] != p["id"] for name, p in protocols.items())
     assert all(again["protocols"][name]["id"] == p["id"] for name, p in protocols.items())  # the same protocol

@@ -1,8 +1,12 @@
 """The field's metrics beside IS and FID (KID, precision and recall), the figures per class and per
 split, the protocol of every figure, and the hash that keys the cached real features."""
+import dataclasses
+import hashlib
 import math
 import os
+import re
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -11,8 +15,9 @@ from scipy.spatial.distance import cdist
 
 from inception_standin import build as build_inception
 from stand_in_sources import ImagesSource, Members, split_along_kinds
+from splitgan_keras import metric_names
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate.metrics import inception, per_class, real_features, registry, scores
+from splitgan_keras.evaluate.metrics import inception, inception_module, per_class, real_features, registry, scores
 
 
 def _activations(seed, n, d=16, shift=0.0, scale=1.0):
@@ -98,6 +103,34 @@ def test_per_class_figures_show_a_child_that_draws_its_siblings_cluster():
     assert per_class.chart("ifid100_train", figures).startswith(b"\x89PNG")
 
 
+def _kid(real, generated):
+    """KID from its definition: the unbiased squared MMD with the kernel (x.y / D + 1)^3 (one block)."""
+    d = real.shape[1]
+    k_rr, k_gg, k_rg = ((a @ b.T / d + 1) ** 3 for a, b in ((real, real), (generated, generated), (real, generated)))
+    n, m = len(real), len(generated)
+    return float((k_rr.sum() - np.trace(k_rr)) / (n * (n - 1)) + (k_gg.sum() - np.trace(k_gg)) / (m * (m - 1))
+                 - 2 * k_rg.mean())
+
+
+def test_the_intra_class_kid_is_each_classs_kid_and_the_fid_says_when_classes_are_small():
+    parents = np.array([-1, 0, -1])
+    real = np.concatenate([_activations(5, 200, 4), _activations(6, 200, 4, shift=5),
+                           _activations(7, 200, 4, shift=-5)])
+    example_labels = np.repeat([0, 1, 2], 200)
+    generated = np.concatenate([_activations(8, 100, 4), _activations(9, 100, 4), _activations(10, 100, 4, shift=-5)])
+    figures = per_class.class_figures(generated, real, example_labels, parents, kernel=True)
+    for f in figures:
+        assert f.distance == pytest.approx(_kid(real[example_labels == f.label].astype(np.float64),
+                                                generated[100 * f.label:100 * (f.label + 1)].astype(np.float64)),
+                                           rel=1e-3)  # tfgan sums float32 kernels of about 1e3
+    assert figures[1].nearest_relative == 0 and not figures[1].closer_to_own()  # it draws its sibling's cluster
+    # 200 training images per class against 2048 Inception features: the FID table says so once; the KID needs no note.
+    caveat = per_class.caveat(metric_names.parse("ifid100_train"), figures)
+    assert caveat.startswith("3 of 3 classes have at most 200 training images (as few as 200), no more than the 2048")
+    assert "note: " + caveat in per_class.table("ifid100_train", figures, caveat).splitlines()[1]
+    assert per_class.caveat(metric_names.parse("ikid100_train"), figures) == ""
+
+
 def test_relatives_are_parent_children_and_siblings():
     parents = np.array([-1, -1, 0, 0, 2])
     assert per_class.relatives(parents, 0) == [2, 3]
@@ -142,9 +175,22 @@ def test_every_figure_states_its_protocol(tmp_path):
     other_seed = evaluator.report(names, source, 1, {"export": "x"}).protocols
     other_count = evaluator.report(["builtin_fid60_train"], source, 0, {"export": "x"}).protocols
     fid = first["builtin_fid50_train"]
-    assert fid["reference"] == {"split": "train", "data": data.description, "images": 50} and fid["seed"] == 0
+    assert fid["reference"] == {"split": "train", "data": data.description, "images": 50,
+                                "sha256": hashlib.sha256(data.images[:50].tobytes()).hexdigest()} and fid["seed"] == 0
     assert fid["samples"] == 50 and "uniform" in fid["samples_drawn"] and fid["generator"] == {"export": "x"}
     assert {"tensorflow", "tensorflow-gan"} <= set(fid["software"])
+    # The code: its files' hash always; its commit (and whether the package differs from it) from a checkout.
+    assert re.fullmatch("[0-9a-f]{64}", fid["code"]["files_sha256"]) and fid["code"]["version"]
+    checkout = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if os.path.isdir(os.path.join(checkout, ".git")):
+        head = subprocess.run(["git", "-C", checkout, "rev-parse", "HEAD"], capture_output=True, text=True).stdout
+        assert fid["code"]["commit"] == head.strip() and isinstance(fid["code"]["modified"], bool)
+    # Other images under the same name and count: another protocol.
+    changed = dataclasses.replace(data, images=data.images.copy())
+    changed.images[7, 0, 0, 0] ^= 1
+    moved = registry.Evaluator(data=changed, example_classes=lambda: (example_labels, parents)).report(
+        ["builtin_fid50_train"], source, 0, {"export": "x"}).protocols["builtin_fid50_train"]
+    assert moved["reference"]["sha256"] != fid["reference"]["sha256"] and moved["id"] != fid["id"]
     assert first["builtin_quality10"]["samples_drawn"] == "10 of every class"
     assert [again[n]["id"] for n in names] == [first[n]["id"] for n in names]  # another generator, one protocol
     assert all(other_seed[n]["id"] != first[n]["id"] for n in names)
@@ -153,13 +199,13 @@ def test_every_figure_states_its_protocol(tmp_path):
     assert not np.array_equal(test.images[:40], data.images[:40])
 
 
-def test_the_inception_hash_keys_the_cached_real_features(tmp_path):
+def test_the_inception_hash_and_the_preprocessing_key_the_cached_real_features(tmp_path, monkeypatch):
     first = build_inception(tmp_path / "a", seed=0)
     copy = tmp_path / "copy"
     shutil.copytree(first, copy)
     other = build_inception(tmp_path / "b", seed=1)
-    assert inception.module_sha256(first) == inception.module_sha256(str(copy))
-    assert inception.module_sha256(first) != inception.module_sha256(other)
+    assert inception_module.module_sha256(first) == inception_module.module_sha256(str(copy))
+    assert inception_module.module_sha256(first) != inception_module.module_sha256(other)
     data = builtin_data.make(30, 16, seed=0)
     cache = tmp_path / "cache"
     values = {}
@@ -171,6 +217,11 @@ def test_the_inception_hash_keys_the_cached_real_features(tmp_path):
     assert len([n for n in os.listdir(cache) if n.endswith(".npy")]) == 2  # one per module, the first reused
     np.testing.assert_array_equal(values[first][0], values[first][1])
     assert not np.allclose(values[first][0], values[other][0])
+    # Another preprocessing (a change of resize) is another key: the features are computed anew, not reused.
+    monkeypatch.setattr(inception, "PREPROCESSING", inception.PREPROCESSING + " (changed)")
+    network = inception.InceptionNetwork(first)
+    real_features.RealFeatures(data, "train", lambda: network, str(cache)).features(20)
+    assert len([n for n in os.listdir(cache) if n.endswith(".npy")]) == 3
 
 
 def test_kid_and_precision_recall_through_the_evaluator(inception_dir, tmp_path):

@@ -15,11 +15,12 @@ from splitgan_keras.evaluate.metrics import registry
 
 def mean_pixel(evaluator, metric, drawn, tables):
     """The toy metric's computation: the mean pixel value of `metric.samples` samples."""
-    return {metric.name: float(drawn.images(metric.samples).mean())}
+    images, = drawn.read(metric)
+    return {metric.name: float(images.mean())}
 
 
 TOY = metric_names.MetricKind("toy_mean", "", "the mean pixel value of N samples", (), "test_extension_points:mean_pixel",
-                              least=2, conventions={"mean": "over every pixel and channel"}, usual=16)
+                              least=2, draws="images", conventions={"mean": "over every pixel and channel"}, usual=16)
 
 
 @pytest.fixture

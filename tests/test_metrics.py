@@ -70,7 +70,7 @@ def test_inception_loader_errors(tmp_path):
     with pytest.raises(UserError, match="--inception .* does not exist; on a machine with network, download"):
         inception.InceptionNetwork(str(tmp_path / "missing"))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(UserError, match="is not a TF-Hub module folder"):
+    with pytest.raises(UserError, match="is not a SavedModel folder"):
         inception.InceptionNetwork(str(tmp_path / "empty"))
 
     class WrongOutputs(tf.Module):
@@ -79,9 +79,8 @@ def test_inception_loader_errors(tmp_path):
             return {"predictions": tf.zeros([tf.shape(x)[0], 10])}
 
     tf.saved_model.save(WrongOutputs(), str(tmp_path / "wrong"))
-    network = inception.InceptionNetwork(str(tmp_path / "wrong"))
-    with pytest.raises(UserError, match="not a dict with 'logits' and 'pool_3'"):
-        network.outputs(np.zeros((2, 8, 8, 3), np.uint8))
+    with pytest.raises(UserError, match="returns a dict of 'predictions', not a dict with 'logits' and 'pool_3'"):
+        inception.InceptionNetwork(str(tmp_path / "wrong"))
 
 
 @pytest.mark.parametrize("name, kind, samples", [("is50k", "is", 50000), ("is500", "is", 500),

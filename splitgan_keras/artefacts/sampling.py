@@ -6,7 +6,7 @@ the protocol: like the original, samples come in batches of 100 whose labels are
 from __future__ import annotations
 
 import logging
-from typing import Tuple
+from typing import Callable, Iterator, List, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
@@ -84,13 +84,46 @@ def _quiet_about_batch_shapes() -> None:
         logger.addFilter(_BatchShapesTraced())
 
 
-def _generate_in_batches(source, noise: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    size = source.image_size
-    images = np.empty((len(labels), size, size, 3), np.uint8)
-    batches = np.array_split(np.arange(len(labels)), max(1, -(-len(labels) // SAMPLE_BATCH)))
-    for batch, generated in zip(batches, source.generate_batches((noise[b], labels[b]) for b in batches)):
-        images[batch] = generated
-    return images
+Chunk = Tuple[Union[slice, np.ndarray], np.ndarray]  # (where the images go among all the samples, uint8 images)
+
+
+def _batches(n: int) -> List[np.ndarray]:
+    """The batches of n samples: about SAMPLE_BATCH each, as even as can be (part of the protocol)."""
+    return np.array_split(np.arange(n), max(1, -(-n // SAMPLE_BATCH)))
+
+
+def _generate_chunks(source, labels: np.ndarray, noise_for: Callable[[int, int], np.ndarray],
+                     chunk: int) -> Iterator[Tuple[int, int, np.ndarray]]:
+    """(start, stop, uint8 images [stop - start, H, W, 3]) of samples start..stop of labels int32 [n], in order,
+    whole batches at a time, at most `chunk` samples (or one batch) each: the batches are those of all n at
+    once, so the samples do not depend on `chunk`. noise_for(start, stop) -> float32 [stop - start, NOISE_DIM]
+    is called once per chunk, in order."""
+    group: List[np.ndarray] = []
+    for batch in _batches(len(labels)) + [None]:
+        if group and (batch is None or batch[-1] + 1 - group[0][0] > chunk):
+            start, stop = int(group[0][0]), int(group[-1][-1]) + 1
+            noise = noise_for(start, stop)
+            images = np.empty((stop - start, source.image_size, source.image_size, 3), np.uint8)
+            local = [b - start for b in group]
+            for b, generated in zip(local, source.generate_batches((noise[b], labels[start:stop][b]) for b in local)):
+                images[b] = generated
+            yield start, stop, images
+            group = []
+        if batch is not None:
+            group.append(batch)
+
+
+def per_class_chunks(source, per_class: int, seed: int, chunk: int) -> Iterator[Chunk]:
+    """The samples of per_class_samples, at most `chunk` (or one batch) at a time: (positions int [m] in the
+    class-major order, uint8 images [m, H, W, 3])."""
+    num_active = source.num_active()
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(num_active, dtype=np.int32), per_class)
+    noise = _noise(rng, len(labels))
+    order = rng.permutation(len(labels))
+    noise, labels = noise[order], labels[order]
+    for start, stop, images in _generate_chunks(source, labels, lambda a, b: noise[a:b], chunk):
+        yield order[start:stop], images
 
 
 def per_class_samples(source, per_class: int, seed: int) -> np.ndarray:
@@ -98,14 +131,8 @@ def per_class_samples(source, per_class: int, seed: int) -> np.ndarray:
 
     Labels are shuffled across batches of about SAMPLE_BATCH, so each batch is a uniform mix.
     """
-    num_active = source.num_active()
-    rng = np.random.default_rng(seed)
-    labels = np.repeat(np.arange(num_active, dtype=np.int32), per_class)
-    noise = rng.standard_normal((len(labels), NOISE_DIM)).astype(np.float32)
-    order = rng.permutation(len(labels))
-    images = np.empty((len(labels), source.image_size, source.image_size, 3), np.uint8)
-    images[order] = _generate_in_batches(source, noise[order], labels[order])
-    return images
+    return _gathered(per_class_chunks(source, per_class, seed, _ALL), source.num_active() * per_class,
+                     source.image_size)
 
 
 def class_samples(source, classes, per_class: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -122,14 +149,42 @@ def class_samples(source, classes, per_class: int, seed: int) -> Tuple[np.ndarra
     return every[chosen].reshape((-1, source.image_size, source.image_size, 3)), np.repeat(chosen, per_class)
 
 
+def uniform_chunks(source, n: int, seed: int, chunk: int) -> Iterator[Chunk]:
+    """The samples of uniform_samples, at most `chunk` (or one batch) at a time: (slice of the n, uint8 images
+    [m, H, W, 3]). Noise is drawn per chunk, so memory holds one chunk's images and noise, not all n."""
+    rng = np.random.default_rng(seed)
+    labels = (rng.uniform(size=n) * source.num_active()).astype(np.int32)
+    # One stream drawn in consecutive parts gives the numbers of one draw of them all: the samples do not
+    # depend on `chunk` (a test checks).
+    for start, stop, images in _generate_chunks(source, labels, lambda a, b: _noise(rng, b - a), chunk):
+        yield slice(start, stop), images
+
+
 def uniform_samples(source, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     """n samples with labels drawn uniformly from the active classes, as the original's IS samples.
 
     Returns:
       (uint8 [n, H, W, 3], int32 [n] labels).
     """
-    rng = np.random.default_rng(seed)
-    labels = (rng.uniform(size=n) * source.num_active()).astype(np.int32)
-    noise = rng.standard_normal((n, NOISE_DIM)).astype(np.float32)
-    return _generate_in_batches(source, noise, labels), labels
+    labels = (np.random.default_rng(seed).uniform(size=n) * source.num_active()).astype(np.int32)
+    return _gathered(uniform_chunks(source, n, seed, _ALL), n, source.image_size), labels
 
+
+_ALL = 2 ** 62  # a chunk that holds every sample
+
+
+def _noise(rng: np.random.Generator, n: int) -> np.ndarray:
+    """float32 [n, NOISE_DIM] standard normal noise, drawn in parts: one float64 draw of them all would hold
+    twice their memory."""
+    noise = np.empty((n, NOISE_DIM), np.float32)
+    for start in range(0, n, 65536):
+        noise[start:start + 65536] = rng.standard_normal((min(65536, n - start), NOISE_DIM))
+    return noise
+
+
+def _gathered(chunks: Iterator[Chunk], n: int, image_size: int) -> np.ndarray:
+    """uint8 [n, H, W, 3]: the chunks' images, each at its positions."""
+    images = np.empty((n, image_size, image_size, 3), np.uint8)
+    for positions, part in chunks:
+        images[positions] = part
+    return images

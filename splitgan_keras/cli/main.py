@@ -10,6 +10,7 @@ from typing import List, Optional
 from splitgan_keras import config as config_lib, config_checks, metric_names
 from splitgan_keras.cli import flags
 from splitgan_keras.errors import INTERRUPTED, CommandEnd, UserError, error_line
+from splitgan_keras.evaluate.metrics import inception_module
 
 
 def _check_inputs(cfg, args) -> None:
@@ -19,10 +20,14 @@ def _check_inputs(cfg, args) -> None:
     if args.init_from_tf1 and not os.path.isfile(args.init_from_tf1 + ".index"):
         raise UserError("--init-from-tf1 %s: no checkpoint there (expected %s.index and its data file)"
                         % (args.init_from_tf1, args.init_from_tf1))
+    _check_inception(cfg)
+
+
+def _check_inception(cfg) -> None:
+    """A local --inception that the run's evaluations will load is a SavedModel folder."""
     needs = metric_names.needed(metric_names.parse_all(cfg.eval.metrics))
     if cfg.eval.every and cfg.eval.inception and metric_names.INCEPTION in needs:
-        from splitgan_keras.evaluate.metrics import inception
-        inception.check_local_module(cfg.eval.inception)
+        inception_module.check_folder(cfg.eval.inception)
 
 
 def sigterm_as_ctrl_c() -> None:
@@ -58,6 +63,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         lock = rundir_lock.RunDirLock(config_lib.run_dir_of(requested))
         try:
             cfg = session.resolve(requested, args.resume, lock if writes and not waits else None)
+            _check_inception(cfg)
             if args.dry_run:
                 _check_inputs(cfg, args)
                 print(json.dumps(config_lib.to_dict(cfg), indent=2, sort_keys=True))

@@ -1,6 +1,7 @@
 """eval.py's work on one source: metrics, sample grid, samples file, export.
 
-The JSON file of --json (JSON_FORMAT; docs/evaluation.md): {"format", "source", "generator", "seed",
+The JSON file of --json (JSON_FORMAT; docs/evaluation.md), rewritten as each metric completes: {"format",
+"complete" (false while metrics are pending), "pending": [metric names], "source", "generator", "seed",
 "metrics": {name: value}, "protocols": {metric: protocol.describe(...)}, "classes": {per-class metric:
 [per_class.ClassFigure as an object]}}; NaN is written as null.
 """
@@ -10,6 +11,7 @@ import dataclasses
 import io
 import math
 import os
+import sys
 from typing import Optional
 
 import numpy as np
@@ -24,7 +26,7 @@ from splitgan_keras.evaluate import real_scores, sources
 from splitgan_keras.evaluate.metrics import per_class, registry
 
 
-JSON_FORMAT = "splitgan-keras evaluation 2"
+JSON_FORMAT = "splitgan-keras evaluation 3"
 
 
 def _run_config(loaded: sources.Loaded, job: EvalJob) -> Optional[config_lib.Config]:
@@ -75,31 +77,57 @@ def _plain(value):
 
 
 def _measure(job: EvalJob, loaded: sources.Loaded) -> dict:
-    """The job's metrics: printed, per-class tables and charts, the JSON file; returns the values."""
+    """The job's metrics: each printed, and the JSON file rewritten, as it completes (a signal keeps the figures
+    done); then the per-class tables and charts. Returns the values."""
     needs = metric_names.needed(metric_names.parse_all(job.metrics))
     data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
     test = _test_split(loaded, job) if metric_names.TEST_IMAGES in needs else None
     evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
                                    example_classes=_example_classes(loaded), test_data=test)
-    if job.real:
-        report = real_scores.report(evaluator, job.metrics, loaded, job.seed)
-    else:
-        report = evaluator.report(list(job.metrics), loaded.source, job.seed, loaded.record)
-    print(evaluator.format(report.values), flush=True)
+    evaluator.check(list(job.metrics))  # loads the module, so that the line below can say which
+    if metric_names.INCEPTION in needs:
+        print(evaluator.network().summary(), flush=True)
+    names = [m.name for m in metric_names.parse_all(job.metrics)]
+    done: list = []
+
+    def completed(report: registry.Report, metric: metric_names.Metric) -> None:
+        done.append(metric.name)
+        print(evaluator.format(registry.values_of(report.values, metric.name)), flush=True)
+        if job.json_path:
+            _write_json(job, loaded, report, [name for name in names if name not in done])
+
+    try:
+        if job.real:
+            report = real_scores.report(evaluator, job.metrics, loaded, job.seed, completed)
+        else:
+            report = evaluator.report(list(job.metrics), loaded.source, job.seed, loaded.record, completed)
+    except KeyboardInterrupt:
+        if job.json_path and done:
+            print("stopped by a signal after %d of %d metrics: %s holds %s (\"complete\": false)"
+                  % (len(done), len(names), job.json_path, ", ".join(done)), file=sys.stderr, flush=True)
+        raise
+    if len(names) > 1:
+        print(evaluator.format(report.values), flush=True)
     for name, figures in report.tables.items():
-        print(per_class.table(name, figures), flush=True)
+        print(per_class.table(name, figures, per_class.caveat(metric_names.parse(name), figures)), flush=True)
         if job.class_chart:
             path = job.class_chart if len(report.tables) == 1 else "%s_%s.png" % (os.path.splitext(job.class_chart)[0],
                                                                                   name)
             files.write_bytes(path, per_class.chart(name, figures, "%s of %s" % (name, loaded.description)))
             print("wrote %s" % path, flush=True)
-    if job.json_path:
-        files.write_json(job.json_path, {
-            "format": JSON_FORMAT, "source": loaded.description, "generator": loaded.record, "seed": job.seed,
-            "metrics": {key: _plain(value) for key, value in report.values.items()}, "protocols": report.protocols,
-            "classes": {name: [{key: _plain(value) for key, value in dataclasses.asdict(f).items()} for f in figures]
-                        for name, figures in report.tables.items()}})
     return report.values
+
+
+def _write_json(job: EvalJob, loaded: sources.Loaded, report: registry.Report, pending: list) -> None:
+    """The --json file (JSON_FORMAT) of the figures done so far; "complete" once none is pending."""
+    files.write_json(job.json_path, {
+        "format": JSON_FORMAT, "complete": not pending, "pending": pending, "source": loaded.description,
+        "generator": loaded.record, "seed": job.seed,
+        "metrics": {key: _plain(value) for key, value in report.values.items()}, "protocols": report.protocols,
+        "classes": {name: [{key: _plain(value) for key, value in dataclasses.asdict(f).items()} for f in figures]
+                    for name, figures in report.tables.items()},
+        "notes": {name: note for name, note in ((name, per_class.caveat(metric_names.parse(name), figures))
+                                                for name, figures in report.tables.items()) if note}})
 
 
 def _check_classes(job: EvalJob, loaded: sources.Loaded) -> None:

@@ -9,7 +9,7 @@ import dataclasses
 import hashlib
 import json
 import os
-from typing import Dict
+from typing import Callable, Dict, Optional
 
 from splitgan_keras import config as config_lib, config_checks, dataset_names, files, json_input
 from splitgan_keras.artefacts import rundir
@@ -18,6 +18,7 @@ from splitgan_keras.errors import UserError
 from splitgan_keras.eval_job import EvalJob
 from splitgan_keras.evaluate import sources
 from splitgan_keras.evaluate.metrics import registry
+from splitgan_keras.metric_names import Metric
 
 
 def load(job: EvalJob) -> sources.Loaded:
@@ -39,13 +40,10 @@ def load(job: EvalJob) -> sources.Loaded:
                           {"real": job.real, "data": images.description}, cfg=cfg, example_labels=training.labels)
 
 
-def _belongs(key: str, name: str) -> bool:
-    """Whether a value key ("is50000_std", "pr100_train/recall") is one of metric `name`'s."""
-    return key == name or key.startswith((name + "_", name + "/"))
-
-
-def report(evaluator: registry.Evaluator, names, loaded: sources.Loaded, seed: int) -> registry.Report:
-    """evaluator.report of the real source, each metric read from the cache where it was computed before."""
+def report(evaluator: registry.Evaluator, names, loaded: sources.Loaded, seed: int,
+           done: Optional[Callable[[registry.Report, Metric], None]] = None) -> registry.Report:
+    """evaluator.report of the real source, each metric read from the cache where it was computed before;
+    done(report so far, metric) as each metric is there (registry.Evaluator.report)."""
     images = hashlib.sha256(loaded.source.images_digest().encode() + evaluator.data.images.tobytes()).hexdigest()
     cached, missing, paths = registry.Report({}, {}, {}), [], {}
     for metric in evaluator.check(list(names)):
@@ -59,14 +57,20 @@ def report(evaluator: registry.Evaluator, names, loaded: sources.Loaded, seed: i
             cached.values.update(entry["values"])
             cached.protocols[metric.name] = entry["protocol"]
             print("%s of the real images: from the cache (%s)" % (metric.name, paths[metric.name]), flush=True)
-    if missing:
-        fresh = evaluator.report(missing, loaded.source, seed, loaded.record)
-        for name in missing:
-            values = {k: v for k, v in fresh.values.items() if _belongs(k, name)}
-            files.write_json(paths[name], {"values": values, "protocol": fresh.protocols[name]})
-        cached.values.update(fresh.values)
-        cached.protocols.update(fresh.protocols)
+            if done:
+                done(cached, metric)
+
+    def computed(fresh: registry.Report, metric: Metric) -> None:
+        values = registry.values_of(fresh.values, metric.name)
+        files.write_json(paths[metric.name], {"values": values, "protocol": fresh.protocols[metric.name]})
+        cached.values.update(values)
+        cached.protocols[metric.name] = fresh.protocols[metric.name]
         cached.tables.update(fresh.tables)
+        if done:
+            done(cached, metric)
+
+    if missing:
+        evaluator.report(missing, loaded.source, seed, loaded.record, computed)
     return cached
 
 

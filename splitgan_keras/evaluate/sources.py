@@ -5,6 +5,7 @@ it has them, the Keras generator, the run's configuration and the training label
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import math
 import os
@@ -138,7 +139,8 @@ def _read_run_checkpoint(run_dir: str, checkpoint: str) -> Loaded:
         raise UserError("checkpoint %s does not fit the run's configuration (%s): %s"
                         % (checkpoint, os.path.join(run_dir, rundir.CONFIG_FILE), str(e).splitlines()[0]))
     return Loaded(sampling.GeneratorSource(generator), "checkpoint %s" % checkpoint,
-                  {"checkpoint": os.path.abspath(checkpoint), "iteration": iteration}, generator, cfg, labels)
+                  {"checkpoint": os.path.abspath(checkpoint), "iteration": iteration,
+                   "sha256": _checkpoint_sha256(checkpoint)}, generator, cfg, labels)
 
 
 def _from_latest_good(run_dir: str) -> Loaded:
@@ -160,6 +162,18 @@ def _from_latest_good(run_dir: str) -> Loaded:
                 raise
 
 
+def _checkpoint_sha256(prefix: str) -> str:
+    """SHA-256 of a checkpoint's files (<prefix>.index, <prefix>.data-*, a TF1 <prefix>.meta), for protocols."""
+    return _files_sha256(os.path.dirname(os.path.abspath(prefix)), sorted(glob.glob(glob.escape(prefix) + ".*")))
+
+
+def _files_sha256(root: str, paths) -> str:
+    try:
+        return files.content_sha256(paths, root)
+    except OSError as e:  # removed meanwhile (a training's retention), or unreadable
+        raise UserError("cannot read %s to hash it (%s)" % (e.filename, e.strerror))
+
+
 def _run_dir_of_checkpoint(checkpoint: str) -> Optional[str]:
     """The run dir holding <run>/checkpoints/ckpt-N or <run>/checkpoints/best/ckpt-N."""
     folder = os.path.dirname(os.path.abspath(checkpoint))
@@ -175,7 +189,8 @@ def _from_tf1(path: str, shapes: dict, start_classes: int) -> Loaded:
     generator = _built_generator(width, 8 * start, start_classes)
     tf1_import.load_tf1_checkpoint(path, generator)
     return Loaded(sampling.GeneratorSource(generator), "TF1 checkpoint %s (width %d, %dx%d)"
-                  % (path, width, 8 * start, 8 * start), {"tf1_checkpoint": os.path.abspath(path)}, generator)
+                  % (path, width, 8 * start, 8 * start),
+                  {"tf1_checkpoint": os.path.abspath(path), "sha256": _checkpoint_sha256(path)}, generator)
 
 
 def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int = 10) -> Loaded:
@@ -183,7 +198,8 @@ def load(path: str, checkpoint: Optional[str] = None, tf1_initial_classes: int =
     if files.restore_retired(path):  # an export replaced by a process killed between its renames
         print("restored %s from the export it was replacing" % path, flush=True)
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return Loaded(ExportedSource(path), "exported generator %s" % path, {"export": os.path.abspath(path)})
+        return Loaded(ExportedSource(path), "exported generator %s" % path,
+                      {"export": os.path.abspath(path), "sha256": _files_sha256(path, files.tree_files(path))})
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, rundir.CONFIG_FILE)):
         return _from_run_checkpoint(path, checkpoint) if checkpoint else _from_latest_good(path)
     if os.path.isfile(path + ".index"):

@@ -89,6 +89,9 @@ def kinds(images: np.ndarray) -> np.ndarray:
     return (stripe_energy(images) >= STRIPE_ENERGY).astype(int)
 
 
+PROBE_FEATURES = 8
+
+
 def features(images: np.ndarray) -> np.ndarray:
     """float64 [N, 8]: what the probe reads off each uint8 image [N, H, W, 3], as a vector for a
     Frechet distance: the hue vectors of its brightest and of its darkest tenth of pixels (its
@@ -102,10 +105,13 @@ def features(images: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(real_images: np.ndarray, generated_images: np.ndarray) -> float:
-    """The built-in FID: tfgan's Frechet distance between the probe features (features()) of two
-    sets of uint8 images [N, H, W, 3] (N >= 2 each; they need not be the same size)."""
-    return float(tfgan.eval.frechet_classifier_distance_from_activations(
-        tf.constant(features(real_images)), tf.constant(features(generated_images))))
+    """The built-in FID of two sets of uint8 images [N, H, W, 3] (N >= 2 each; they need not be the same size)."""
+    return feature_distance(features(real_images), features(generated_images))
+
+
+def feature_distance(real: np.ndarray, generated: np.ndarray) -> float:
+    """tfgan's Frechet distance between two sets of probe features (features()) [N, 8] and [M, 8]."""
+    return float(tfgan.eval.frechet_classifier_distance_from_activations(tf.constant(real), tf.constant(generated)))
 
 
 def _accuracy(hits: np.ndarray) -> Tuple[float, float]:

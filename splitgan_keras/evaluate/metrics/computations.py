@@ -2,8 +2,9 @@
 
 Each is function(evaluator, metric, drawn, tables) -> {value key: float}: `evaluator` (registry.Evaluator) gives
 the real images' features (real), the training set (data) and the class of every training image
-(example_classes); `drawn` (registry.DrawnSamples) the generator's samples and their Inception outputs, drawn once per count and shared by
-the metrics of an evaluation; a metric with a table of every class writes it to tables[metric.name].
+(example_classes); `drawn` (registry.DrawnSamples) what the metric reads of the generator's samples (drawn.read:
+their Inception outputs, probe features or images, by its kind's `draws`), drawn once per count and shared by the
+metrics of an evaluation; a metric with a table of every class writes it to tables[metric.name].
 """
 from __future__ import annotations
 
@@ -20,14 +21,14 @@ Tables = Dict[str, List[per_class.ClassFigure]]
 
 
 def inception_score(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
-    mean, std = scores.inception_score(drawn.outputs(metric.samples)[0])
+    mean, std = scores.inception_score(drawn.read(metric)[0])
     return {metric.name: mean, metric.name + "_std": std}
 
 
 def frechet_inception_distance(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples",
                                tables: Tables) -> Dict[str, float]:
     split = "test" if metric_names.TEST_IMAGES in metric.kind.needs else "train"
-    pool = drawn.outputs(metric.samples)[1]
+    pool = drawn.read(metric)[1]
     return {metric.name: scores.frechet_distance(evaluator.real(split).statistics(metric.samples),
                                                  scores.activation_statistics(pool))}
 
@@ -35,27 +36,36 @@ def frechet_inception_distance(evaluator: "Evaluator", metric: Metric, drawn: "D
 def kernel_inception_distance(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples",
                               tables: Tables) -> Dict[str, float]:
     kid, se = scores.kernel_distance(evaluator.real("train").features(metric.samples),
-                                     drawn.outputs(metric.samples)[1])
+                                     drawn.read(metric)[1])
     return {metric.name: kid, metric.name + "_se": se}
 
 
 def precision_recall(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
     precision, recall = scores.precision_recall(evaluator.real("train").features(metric.samples),
-                                                drawn.outputs(metric.samples)[1])
+                                                drawn.read(metric)[1])
     return {metric.name + "/precision": precision, metric.name + "/recall": recall}
 
 
 def intra_class_fid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
     """Each class's samples against the training images now in that class: on pool_3 (ifid) or on the built-in
     probe's features (builtin_ifid, which needs no Inception module)."""
+    return _per_class(evaluator, metric, drawn, tables, kernel=False)
+
+
+def intra_class_kid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
+    """ifid's figures with KID in the place of the Frechet distance: unbiased for classes of few images."""
+    return _per_class(evaluator, metric, drawn, tables, kernel=True)
+
+
+def _per_class(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables,
+               kernel: bool) -> Dict[str, float]:
     example_labels, parents = evaluator.example_classes()
+    generated = drawn.read(metric)[-1]  # pool_3 of the Inception outputs, or the probe's features
     if metric_names.INCEPTION in metric.kind.needs:
-        generated = drawn.per_class_outputs(metric.samples)[1]
         real = evaluator.real("train").features(len(evaluator.data))
     else:
-        generated = builtin_quality.features(drawn.per_class_images(metric.samples))
         real = builtin_quality.features(evaluator.data.images)
-    tables[metric.name] = per_class.class_figures(generated, real, example_labels, parents)
+    tables[metric.name] = per_class.class_figures(generated, real, example_labels, parents, kernel)
     return per_class.summary(metric.name, tables[metric.name])
 
 
@@ -68,5 +78,5 @@ def builtin_quality_figures(evaluator: "Evaluator", metric: Metric, drawn: "Draw
 
 
 def builtin_fid(evaluator: "Evaluator", metric: Metric, drawn: "DrawnSamples", tables: Tables) -> Dict[str, float]:
-    return {metric.name: builtin_quality.frechet_distance(evaluator.data.images[:metric.samples],
-                                                          drawn.images(metric.samples))}
+    real = builtin_quality.features(evaluator.data.images[:metric.samples])
+    return {metric.name: builtin_quality.feature_distance(real, drawn.read(metric)[0])}

@@ -6,7 +6,6 @@ of 299x299 and returns `logits` [N, 1008] and `pool_3` [N, 2048].
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tarfile
 from typing import Optional, Tuple
@@ -17,14 +16,21 @@ import tensorflow_gan as tfgan
 
 from splitgan_keras import config as config_lib, runtime
 from splitgan_keras.errors import UserError
+from splitgan_keras.evaluate.metrics import inception_module
+from splitgan_keras.evaluate.metrics.progress import Progress
 from splitgan_keras.replicas import Replicas
 
 DEFAULT_HANDLE = tfgan.eval.INCEPTION_TFHUB
 LOGITS, POOL = tfgan.eval.INCEPTION_OUTPUT, tfgan.eval.INCEPTION_FINAL_POOL
 IMAGE_SIZE = tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE
+LOGIT_CLASSES, POOL_FEATURES = 1008, 2048  # what the 2015 graph returns per image
 BATCH = 100  # the original's Inception Score batch
-_HOW_TO_GET = ("on a machine with network, download %s?tf-hub-format=compressed, extract the archive and pass its "
-               "folder with --inception DIR" % DEFAULT_HANDLE)
+
+
+# What preprocess does, in words: the protocols state it, and it keys the cached real features (a change of it must
+# not reuse features computed the old way).
+PREPROCESSING = ("uint8 -> [-1, 1], then tf.compat.v1.image.resize_bilinear to %dx%d (align_corners=False), as the "
+                 "2015 graph of the OpenAI Inception Score" % (IMAGE_SIZE, IMAGE_SIZE))
 
 
 def preprocess(pixels):
@@ -41,22 +47,11 @@ def _flatten(tensor):
     return tf.reshape(tensor, [tf.shape(tensor)[0], -1])
 
 
-def check_local_module(handle: str) -> None:
-    """Raises UserError unless `handle` is a URL or a folder that holds a module."""
-    if "://" in handle:
-        return
-    if not os.path.isdir(handle):
-        raise UserError("--inception %s does not exist; %s" % (handle, _HOW_TO_GET))
-    if not os.path.isfile(os.path.join(handle, "saved_model.pb")):
-        raise UserError("--inception %s is not a TF-Hub module folder (no saved_model.pb in it); %s"
-                        % (handle, _HOW_TO_GET))
-
-
 def load_module(handle: str):
     """tensorflow_hub.load(handle) (what tfgan's classifier_fn_from_tfhub calls), with clear errors."""
     import tensorflow_hub as hub
 
-    check_local_module(handle)
+    inception_module.check_folder(handle)
     if "://" in handle and not os.environ.get("TFHUB_CACHE_DIR"):
         # tensorflow_hub's own default is /tmp/tfhub_modules, a folder another local user can make
         # first and fill with a module of theirs, which loading would run. It reads only this
@@ -66,31 +61,46 @@ def load_module(handle: str):
         return hub.load(handle)
     except (OSError, ValueError, tarfile.TarError, tf.errors.OpError) as e:  # network, download, cache, format
         raise UserError("cannot load the Inception module %s (%s: %s); %s"
-                        % (handle, type(e).__name__, str(e).splitlines()[0][:200], _HOW_TO_GET))
+                        % (handle, type(e).__name__, str(e).splitlines()[0][:200], inception_module.HOW_TO_GET))
 
 
-_SHA256 = {}  # module folder -> its sha256: hashing the real module's 90 MB once per process is enough
+def module_folder(handle: str) -> str:
+    """The folder a module is loaded from: `handle`, or for a TF-Hub URL the folder tensorflow_hub keeps it in."""
+    if "://" not in handle:
+        return handle
+    import tensorflow_hub as hub
+    return hub.resolve(handle)
 
 
-def module_sha256(handle: str) -> str:
-    """SHA-256 over a module's files (each file's path within the folder and its bytes, in path
-    order): what identifies the weights a figure was computed with. A TF-Hub handle is hashed in
-    the folder tensorflow_hub keeps it in (load_module has put it there)."""
-    if "://" in handle:
-        import tensorflow_hub as hub
-        handle = hub.resolve(handle)
-    folder = os.path.realpath(handle)
-    if folder not in _SHA256:
-        digest = hashlib.sha256()
-        paths = sorted(os.path.relpath(os.path.join(top, name), folder)
-                       for top, _, names in os.walk(folder) for name in names)
-        for path in paths:
-            digest.update(path.replace(os.sep, "/").encode() + b"\0")
-            with open(os.path.join(folder, path), "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    digest.update(block)
-        _SHA256[folder] = digest.hexdigest()
-    return _SHA256[folder]
+def check_interface(module, handle: str) -> None:
+    """Raises UserError unless `module` takes float32 images [N, 299, 299, 3] and returns a dict with LOGITS of
+    1008 and POOL of 2048 values per image, as tfgan's Inception module does. Traced, not run, where the shapes
+    are static; run once on two blank images where they are not. Outside any tf.function, so that a refusal is
+    its own line, not an autograph trace."""
+    where = "the Inception module %s" % handle
+    if not callable(module):
+        raise UserError("%s cannot be called (a SavedModel of %s without __call__): not an Inception module"
+                        % (where, type(module).__name__))
+    images = tf.TensorSpec([None, IMAGE_SIZE, IMAGE_SIZE, 3], tf.float32)
+    try:
+        traced = tf.function(module, autograph=False).get_concrete_function(images)
+    except (TypeError, ValueError) as e:  # a signature of other shapes or types
+        raise UserError("%s does not take float32 images [N, %d, %d, 3] (%s)"
+                        % (where, IMAGE_SIZE, IMAGE_SIZE, str(e).strip().splitlines()[0][:200]))
+    out = traced.structured_outputs
+    if not isinstance(out, dict) or LOGITS not in out or POOL not in out:
+        what = ("a dict of %s" % ", ".join(map(repr, sorted(out))) if isinstance(out, dict)
+                else "a tensor" if tf.is_tensor(out) else type(out).__name__)
+        raise UserError("%s returns %s, not a dict with %r and %r: not tfgan's Inception module"
+                        % (where, what, LOGITS, POOL))
+    shapes = {key: out[key].shape[1:].num_elements() for key in (LOGITS, POOL)}
+    if None in shapes.values():
+        ran = traced(tf.zeros([2, IMAGE_SIZE, IMAGE_SIZE, 3]))
+        shapes = {key: int(np.prod(ran[key].shape[1:])) for key in (LOGITS, POOL)}
+    for key, size in ((LOGITS, LOGIT_CLASSES), (POOL, POOL_FEATURES)):
+        if shapes[key] != size:
+            raise UserError("%s returns %d %r values per image; tfgan's Inception module returns %d"
+                            % (where, shapes[key], key, size))
 
 
 class InceptionNetwork:
@@ -108,30 +118,43 @@ class InceptionNetwork:
                  replicas: Replicas = Replicas()):
         self.handle = handle or DEFAULT_HANDLE
         self.batch = batch
-        module = module or load_module(self.handle)
+        if module is None:
+            module = load_module(self.handle)
+            check_interface(module, self.handle)
+            self.sha256 = inception_module.module_sha256(module_folder(self.handle))
+        else:
+            self.sha256 = None  # a callable given in code has no files to hash
 
         @tf.function
         def run(pixels):
             out = module(preprocess(pixels))
-            if not isinstance(out, dict) or LOGITS not in out or POOL not in out:
-                raise UserError("the Inception module %s returns %s, not a dict with %r and %r: not tfgan's "
-                                "Inception module" % (self.handle, type(out).__name__, LOGITS, POOL))
             return _flatten(out[LOGITS]), _flatten(out[POOL])
 
         self._run = run
         self._run_batches = replicas.batch_runner(run)
 
+    def identity(self) -> dict:
+        """What the module is, for protocols: {"network", "module", "sha256"}."""
+        name = inception_module.name(self.sha256) if self.sha256 else "a callable given in code"
+        return {"network": name, "module": self.handle, "sha256": self.sha256}
+
+    def summary(self) -> str:
+        """One line for people: which module computes the figures."""
+        return inception_module.summary(self.handle, module_folder(self.handle)) if self.sha256 else (
+            "Inception module: a callable given in code")
+
     def traced(self, image_shape) -> tf.types.experimental.ConcreteFunction:
         """The graph of one call on a batch of uint8 images of `image_shape` [H, W, 3] (for FLOP counts)."""
         return self._run.get_concrete_function(tf.TensorSpec([self.batch] + list(image_shape), tf.uint8))
 
-    def outputs(self, images: np.ndarray, progress: bool = False) -> Tuple[np.ndarray, np.ndarray]:
-        """(logits float32 [N, K], pool_3 float32 [N, 2048]) of uint8 images [N, H, W, 3].
+    def outputs(self, images: np.ndarray, progress: str = "") -> Tuple[np.ndarray, np.ndarray]:
+        """(logits float32 [N, K], pool_3 float32 [N, 2048]) of uint8 images [N, H, W, 3]; `progress` says what
+        the pass is for its progress lines ("": none).
 
         The outputs are written into arrays of their final size as the batches come: collecting
         the batches and concatenating them would hold every output twice (0.6 GB more at 50000)."""
         n = len(images)
-        bar = tf.keras.utils.Progbar(n, unit_name="image") if progress else None
+        bar = Progress(progress, n, bool(progress))
         starts = range(0, n, self.batch)
         batches = ((runtime.pad_batch(images[start:start + self.batch], self.batch),) for start in starts)
         logits = pool = None
@@ -142,6 +165,5 @@ class InceptionNetwork:
                 pool = np.empty((n, out_pool.shape[1]), np.float32)
             logits[start:start + count] = out_logits[:count]
             pool[start:start + count] = out_pool[:count]
-            if bar:
-                bar.add(count)
+            bar.add(count)
         return logits, pool

@@ -1,5 +1,5 @@
 """Figures per class: the Frechet distance of every class's samples against that class's training
-images (intra-class FID, as StudioGAN's iFID), and, for the classes splits made, against the
+images (intra-class FID, as StudioGAN's iFID) or their KID (intra-class KID), and, for the classes splits made, against the
 training images of their relatives in the tree (parent, children, siblings). A class made by a split
 should generate its own k-means cluster, and be closer to it than to its relatives' clusters: the
 method's own evidence, which no image-level metric shows.
@@ -16,9 +16,11 @@ from typing import Dict, List
 
 import numpy as np
 
-from splitgan_keras.evaluate.metrics import scores
+from splitgan_keras.evaluate.metrics import builtin_quality, inception, scores
+from splitgan_keras.metric_names import Metric
 from splitgan_keras.models import hierarchy
 
+_FEATURES = {"inception": inception.POOL_FEATURES, "probe": builtin_quality.PROBE_FEATURES}  # by MetricKind.draws
 _CLASS_KEY = re.compile(r"/class_\d+$")  # the metric value of one class: "<metric>/class_<c>"
 
 
@@ -66,7 +68,7 @@ def relatives(parents: np.ndarray, label: int) -> List[int]:
 
 
 def class_figures(generated: np.ndarray, real: np.ndarray, example_labels: np.ndarray,
-                  parents: np.ndarray) -> List[ClassFigure]:
+                  parents: np.ndarray, kernel: bool = False) -> List[ClassFigure]:
     """Every class's figures, in tree order (children after their parents).
 
     Args:
@@ -74,24 +76,47 @@ def class_figures(generated: np.ndarray, real: np.ndarray, example_labels: np.nd
       real: float [M, D], the features of every training image.
       example_labels: int [M], the class of every training image.
       parents: int [C], the parent of every class.
+      kernel: the distance is tfgan's KID (unbiased at any class size) instead of the Frechet distance.
     """
     num_classes = len(parents)
     generated = generated.reshape(num_classes, -1, generated.shape[-1])
     counts = np.bincount(example_labels, minlength=num_classes)
-    real_stats = {c: scores.activation_statistics(real[example_labels == c])
-                  for c in range(num_classes) if counts[c] > 1}
+    measured = [c for c in range(num_classes) if counts[c] > 1]
+    if kernel:
+        real_of = {c: np.asarray(real[example_labels == c], np.float32) for c in measured}
+    else:
+        real_of = {c: scores.activation_statistics(real[example_labels == c]) for c in measured}
     figures = []
     for label, depth in hierarchy.tree_order(parents):
-        own = scores.activation_statistics(generated[label])
+        own = generated[label] if kernel else scores.activation_statistics(generated[label])
 
         def distance(to: int) -> float:
-            return scores.frechet_distance(own, real_stats[to]) if to in real_stats else math.nan
+            if to not in real_of:
+                return math.nan
+            return scores.kernel_distance(real_of[to], own)[0] if kernel else scores.frechet_distance(own, real_of[to])
 
-        near = {r: distance(r) for r in relatives(parents, label) if r in real_stats}
+        near = {r: distance(r) for r in relatives(parents, label) if r in real_of}
         nearest = min(near, key=near.get) if near else -1
         figures.append(ClassFigure(label, int(parents[label]), depth, int(counts[label]), distance(label), nearest,
                                    near.get(nearest, math.nan)))
     return figures
+
+
+def caveat(metric: Metric, figures: List[ClassFigure]) -> str:
+    """What a reader of the metric's per-class figures must know, or "": for Frechet distances, how many classes
+    have no more training images than features (a singular covariance, and a bias upward that grows as the count
+    falls), and what to read instead."""
+    if metric.kind.draws not in _FEATURES or "kid" in metric.kind.conventions:
+        return ""
+    features = _FEATURES[metric.kind.draws]
+    small = [f for f in figures if f.real_images <= features]
+    if not small:
+        return ""
+    return ("%d of %d classes have at most %d training images (as few as %d), no more than the %d features: their "
+            "covariance is singular and their Frechet distance biased upward by the small count, so compare classes "
+            "of like counts, or read the intra-class KID (ikid), which is unbiased at any count"
+            % (len(small), len(figures), max(f.real_images for f in small), min(f.real_images for f in small),
+               features))
 
 
 def summary(name: str, figures: List[ClassFigure]) -> Dict[str, float]:
@@ -111,10 +136,12 @@ def summary(name: str, figures: List[ClassFigure]) -> Dict[str, float]:
     return values
 
 
-def table(name: str, figures: List[ClassFigure]) -> str:
-    """A text table of the figures, one class per line, indented by depth."""
+def table(name: str, figures: List[ClassFigure], note: str = "") -> str:
+    """A text table of the figures, one class per line, indented by depth, after the note if there is one."""
     lines = ["%s per class (tree order): class, training images, distance to its own images; for classes made by "
              "splits, the nearest relative and the distance to its images" % name]
+    if note:
+        lines.append("note: " + note)
     for f in figures:
         text = "%s%d%s: %d images, %.4g" % ("  " * f.depth, f.label, " <- %d" % f.parent if f.parent >= 0 else "",
                                             f.real_images, f.distance)

@@ -1,6 +1,6 @@
 """The Inception features of a data set's images, computed once: cached on disk under a key of
-the images' bytes, their count and the Inception module's SHA-256, so that statistics computed
-with one module are never used with another (another module: another key, computed anew).
+the images' bytes, their count, the Inception module's SHA-256 and the preprocessing, so that statistics computed
+with one module (or one resize) are never used with another (another key, computed anew).
 
 Files in the cache folder, each written whole (two processes may share the folder):
   inception_<data>_<split>_<count>_<key>.npy        pool_3 features, float32 [count, 2048]
@@ -30,7 +30,7 @@ class RealFeatures:
       split: "train" or "test", for the file names and protocols.
       network: returns the loaded inception.InceptionNetwork.
       cache_dir: the cache folder.
-      progress: show progress bars.
+      progress: print progress lines.
     """
 
     def __init__(self, data: ImageData, split: str, network: Callable[[], inception.InceptionNetwork],
@@ -46,7 +46,8 @@ class RealFeatures:
     def _path(self, count: int) -> str:
         key = hashlib.sha256()
         key.update(self.data.images[:count].tobytes())
-        key.update(inception.module_sha256(self._network().handle).encode())
+        key.update(self._network().sha256.encode())
+        key.update(inception.PREPROCESSING.encode())
         name = re.sub(r"[^A-Za-z0-9]+", "-", self.data.description).strip("-")[:40]
         return os.path.join(self._cache_dir, "inception_%s_%s_%d_%s" % (name, self.split, count, key.hexdigest()[:16]))
 
@@ -56,7 +57,8 @@ class RealFeatures:
         cached = _read(lambda: np.load(path, mmap_mode="r"))
         if cached is not None and cached.shape[0] == self.count(n):
             return cached
-        _, pool = self._network().outputs(self.data.images[:self.count(n)], self._progress)
+        what = "Inception features of the first %d images of the %s split" % (self.count(n), self.split)
+        _, pool = self._network().outputs(self.data.images[:self.count(n)], what if self._progress else "")
         files.write_with(path, lambda f: np.save(f, pool))  # float32 already: astype would copy it
         return np.load(path, mmap_mode="r")
 

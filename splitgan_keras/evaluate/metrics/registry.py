@@ -7,6 +7,7 @@ its real weights (tfgan.eval.INCEPTION_TFHUB).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -16,7 +17,8 @@ from splitgan_keras import config as config_lib, metric_names
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.data.image_data import ImageData
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate.metrics import inception, per_class, protocol, real_features
+from splitgan_keras.evaluate.metrics import builtin_quality, inception, memory, per_class, protocol, real_features
+from splitgan_keras.evaluate.metrics.progress import Progress
 from splitgan_keras.metric_names import Metric
 from splitgan_keras.replicas import Replicas
 
@@ -74,6 +76,7 @@ class Evaluator:
         self.example_classes = example_classes
         self._network = None
         self._real: Dict[str, real_features.RealFeatures] = {}  # split -> its features, kept between evaluations
+        self._digests: Dict[Tuple[str, int], str] = {}  # (split, count) -> SHA-256 of those images
 
     def _has(self, need: str) -> bool:
         if need == metric_names.INCEPTION:
@@ -107,6 +110,12 @@ class Evaluator:
             self._network = inception.InceptionNetwork(self.inception_handle, replicas=self.replicas)
         return self._network
 
+    def readers(self) -> Dict[str, Callable[[np.ndarray], Tuple[np.ndarray, ...]]]:
+        """What DrawnSamples reads of the samples, by metric_names.MetricKind.draws."""
+        return {"inception": lambda images: self.network().outputs(images),
+                "probe": lambda images: (builtin_quality.features(images),),
+                "images": lambda images: (images,)}
+
     def real(self, split: str) -> real_features.RealFeatures:
         """The Inception features of the training images ("train") or of the test split ("test")."""
         if split not in self._real:
@@ -118,21 +127,26 @@ class Evaluator:
         """The values of report(): {metric: value, ...}."""
         return self.report(names, source, seed).values
 
-    def report(self, names: List[str], source, seed: int = 0, generator: Optional[dict] = None) -> Report:
+    def report(self, names: List[str], source, seed: int = 0, generator: Optional[dict] = None,
+               done: Optional[Callable[[Report, Metric], None]] = None) -> Report:
         """The named metrics of the generator behind `source` (a sampling.SampleSource), with the
-        protocol of each; `generator` says what the source is, for the protocols."""
+        protocol of each; `generator` says what the source is, for the protocols. done(report so far, metric)
+        is called as each metric completes, so that its figures can be shown and kept at once."""
         metrics = self.check(names)
-        drawn = DrawnSamples(source, seed, self.network, self.progress)
+        drawn = DrawnSamples(source, seed, metrics, self.readers(), self.progress)
+        memory.check(drawn.kept_per_sample(), metrics, source.num_active())
         report = Report({}, {}, {})
         for metric in metrics:
             report.values.update(_computation(metric.kind)(self, metric, drawn, report.tables))
             report.protocols[metric.name] = self.protocol(metric, seed, generator or {})
+            if done:
+                done(report, metric)
         return report
 
     def protocol(self, metric: Metric, seed: int, generator: dict) -> dict:
         """What the figures of `metric` are computed on (protocol.describe), known before computing them."""
         return protocol.describe(metric, seed, self._reference(metric),
-                                 self._network.handle if self._network is not None else None, generator)
+                                 self._network.identity() if self._network is not None else None, generator)
 
     def _reference_images(self, metric: Metric) -> Optional[Tuple[ImageData, str]]:
         """(the real images a metric compares with, "train" or "test"), or None for a metric without them."""
@@ -145,13 +159,25 @@ class Evaluator:
 
     def _reference(self, metric: Metric) -> Optional[dict]:
         """The reference images of a metric, for its protocol (None: it has none): all of them for a per-class
-        metric, else the first `samples` (check refuses a name that asks for more than there are)."""
+        metric (with the class of each), else the first `samples` (check refuses a name that asks for more than
+        there are); with the SHA-256 of their bytes."""
         reference = self._reference_images(metric)
         if reference is None:
             return None
         data, split = reference
-        return {"split": split, "data": data.description,
-                "images": len(data) if metric.kind.per_class else min(metric.samples, len(data))}
+        count = len(data) if metric.kind.per_class else min(metric.samples, len(data))
+        described = {"split": split, "data": data.description, "images": count,
+                     "sha256": self._digest(split, data.images, count)}
+        if metric.kind.per_class and self.example_classes is not None:
+            described["classes_sha256"] = hashlib.sha256(
+                np.ascontiguousarray(self.example_classes()[0], np.int64).tobytes()).hexdigest()
+        return described
+
+    def _digest(self, split: str, images: np.ndarray, count: int) -> str:
+        """SHA-256 of the first `count` images of a split, computed once per evaluator."""
+        if (split, count) not in self._digests:
+            self._digests[(split, count)] = hashlib.sha256(np.ascontiguousarray(images[:count]).tobytes()).hexdigest()
+        return self._digests[(split, count)]
 
     @staticmethod
     def format(results: Dict[str, float]) -> str:
@@ -166,43 +192,78 @@ class Evaluator:
         return ", ".join(parts)
 
 
+def values_of(values: Dict[str, float], name: str) -> Dict[str, float]:
+    """The entries of metric `name` among report values: name, name_std / name_se, name/<figure>."""
+    return {key: value for key, value in values.items() if key == name or key.startswith((name + "_", name + "/"))}
+
+
 def _computation(kind: metric_names.MetricKind) -> Callable:
     """The function kind.compute names ("module:function")."""
     module, _, function = kind.compute.partition(":")
     return getattr(importlib.import_module(module), function)
 
 
+CHUNK = 1000  # samples drawn and scored at a time: their images are what memory holds of them (3 MB at 32x32)
+
+
 class DrawnSamples:
-    """The samples of one evaluation, drawn once per count and shared by the metrics of that count
-    (is50k and fid50k_train score the same 50000 images), with their Inception outputs."""
+    """The samples of one evaluation, drawn once per count (and per-class or not) and shared by the metrics of
+    that count (is50k and fid50k_train score the same 50000 images). They are drawn and scored CHUNK at a time:
+    what is kept of them is what the metrics read (metric_names.MetricKind.draws), not the images.
 
-    def __init__(self, source, seed: int, network: Callable[[], inception.InceptionNetwork], progress: bool):
+    Args:
+      source: a sampling.SampleSource.
+      seed: the seed of the noise and labels.
+      metrics: the evaluation's metrics, whose draws are computed in one pass per count.
+      readers: {draws: reader(uint8 images [m, H, W, 3]) -> tuple of arrays [m, ...]}.
+      progress: print a line as each tenth of a pass is done.
+    """
+
+    def __init__(self, source, seed: int, metrics: List[Metric],
+                 readers: Dict[str, Callable[[np.ndarray], Tuple[np.ndarray, ...]]], progress: bool = False):
         self.source, self.seed = source, seed
-        self._network, self._progress = network, progress
-        self._images, self._outputs = {}, {}  # count -> uint8 [count, H, W, 3]; count -> (logits, pool)
-        self._per_class_images, self._per_class_outputs = {}, {}  # the same, per_class -> class-major samples
+        self._readers, self._progress = readers, progress
+        self._wanted: Dict[Tuple[int, bool], List[Metric]] = {}  # (samples, per_class) -> the metrics that read them
+        for metric in metrics:
+            if metric.kind.draws:
+                self._wanted.setdefault((metric.samples, metric.kind.per_class), []).append(metric)
+        self._read: Dict[Tuple[int, bool], Dict[str, Tuple[np.ndarray, ...]]] = {}
 
-    def images(self, count: int) -> np.ndarray:
-        """uint8 [count, H, W, 3] with uniform labels."""
-        if count not in self._images:
-            self._images[count], _ = sampling.uniform_samples(self.source, count, self.seed)
-        return self._images[count]
+    def kept_per_sample(self) -> Dict[Tuple[int, bool, str], int]:
+        """{(samples, per_class, draws): bytes kept of each sample}, for memory.check."""
+        size = self.source.image_size
+        per_sample = {"inception": 4 * (inception.LOGIT_CLASSES + inception.POOL_FEATURES),
+                      "probe": 8 * builtin_quality.PROBE_FEATURES, "images": size * size * 3}
+        return {(samples, per_class, m.kind.draws): per_sample[m.kind.draws]
+                for (samples, per_class), wanted in self._wanted.items() for m in wanted}
 
-    def outputs(self, count: int) -> Tuple[np.ndarray, np.ndarray]:
-        """(logits [count, K], pool_3 [count, D]) of images(count)."""
-        if count not in self._outputs:
-            self._outputs[count] = self._network().outputs(self.images(count), self._progress)
-        return self._outputs[count]
+    def read(self, metric: Metric) -> Tuple[np.ndarray, ...]:
+        """What metric.kind.draws reads of the metric's samples: for "inception" (logits float32 [n, 1008],
+        pool_3 float32 [n, 2048]), for "probe" (features [n, 8],), for "images" (uint8 [n, H, W, 3],); n
+        samples with uniform labels, or for a per-class metric num_active * samples, class-major."""
+        key = (metric.samples, metric.kind.per_class)
+        if key not in self._read:
+            self._read[key] = self._draw(*key)
+        return self._read[key][metric.kind.draws]
 
-    def per_class_images(self, per_class: int) -> np.ndarray:
-        """uint8 [num_active * per_class, H, W, 3], class-major (sampling.per_class_samples)."""
-        if per_class not in self._per_class_images:
-            self._per_class_images[per_class] = sampling.per_class_samples(self.source, per_class, self.seed)
-        return self._per_class_images[per_class]
-
-    def per_class_outputs(self, per_class: int) -> Tuple[np.ndarray, np.ndarray]:
-        """(logits, pool_3) of per_class_images(per_class)."""
-        if per_class not in self._per_class_outputs:
-            self._per_class_outputs[per_class] = self._network().outputs(self.per_class_images(per_class),
-                                                                         self._progress)
-        return self._per_class_outputs[per_class]
+    def _draw(self, samples: int, per_class: bool) -> Dict[str, Tuple[np.ndarray, ...]]:
+        wanted = self._wanted[(samples, per_class)]
+        draws = sorted({m.kind.draws for m in wanted})
+        if per_class:
+            total = samples * self.source.num_active()
+            chunks = sampling.per_class_chunks(self.source, samples, self.seed, CHUNK)
+        else:
+            total, chunks = samples, sampling.uniform_chunks(self.source, samples, self.seed, CHUNK)
+        progress = Progress("drawing and scoring %d samples%s for %s" % (
+            total, " (%d of every class)" % samples if per_class else "", ", ".join(m.name for m in wanted)),
+            total, self._progress)
+        kept: Dict[str, Tuple[np.ndarray, ...]] = {}
+        for positions, images in chunks:
+            for name in draws:
+                parts = self._readers[name](images)
+                if name not in kept:
+                    kept[name] = tuple(np.empty((total,) + part.shape[1:], part.dtype) for part in parts)
+                for whole, part in zip(kept[name], parts):
+                    whole[positions] = part
+            progress.add(len(images))
+        return kept
