@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Usage: scripts/check-install.sh [3.11|3.9]...   (default: both)
+# Usage: scripts/check-install.sh [3.11|3.9|3.13]...   (default: all three)
 # Installs the project the way most users do, `pip install` of its wheel into a clean virtual
 # environment with no constraints file, then trains a tiny run with the installed `splitgan-train`
 # and evaluates it with `splitgan-eval`, outside the checkout. Proves that the package's own
-# metadata resolves to a working stack on both ends of the supported window.
+# metadata resolves to a working stack on every stack's Python (3.13: TF 2.21 with tf_keras, no tensorflow-gan).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -17,6 +17,9 @@ check() {
     bash scripts/python39.sh "$venv"
     # shellcheck source=scripts/tf26-env.sh
     source scripts/tf26-env.sh
+  elif [ "$version" = 3.13 ]; then
+    "$(bash scripts/find-python.sh 3.13)" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --upgrade pip
   else
     "${PYTHON:-python3}" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
@@ -34,7 +37,7 @@ check() {
   test -s "$work/grid-$version.png"
 }
 
-for version in "${@:-3.11 3.9}"; do
+for version in "${@:-3.11 3.9 3.13}"; do
   for v in $version; do check "$v"; done
 done
 echo "check-install: passed"

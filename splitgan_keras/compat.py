@@ -1,5 +1,5 @@
-"""What differs between the two supported stacks: TF 2.6.5 / Keras 2.6 (the Ascend adapter's) and
-TF 2.15 / Keras 2 (CI's). The only module that asks which TensorFlow it runs on.
+"""What differs between the three supported stacks: TF 2.6.5 / Keras 2.6 (the Ascend adapter's), TF 2.15 /
+Keras 2 and TF 2.21 / tf_keras (Keras 2 for TF >= 2.16). The only module that asks which TensorFlow it runs on.
 
   - the OptimizerV2 Adam, whose slots the class split copies: `tf.keras.optimizers.Adam` on 2.6,
     `tf.keras.optimizers.legacy.Adam` from 2.11 (the new class has no `get_slot`);
@@ -9,17 +9,25 @@ TF 2.15 / Keras 2 (CI's). The only module that asks which TensorFlow it runs on.
     TF_DETERMINISTIC_OPS variable before;
   - bfloat16 convolutions on the CPU: TF 2.6's CPU Conv2D returns float32 for bfloat16 inputs,
     which breaks Keras' mixed_bfloat16 policy (checked by running one, not by version number);
-  - the coordination service that newer MultiWorkerMirroredStrategy starts (TF 2.6 has none).
+  - the coordination service that newer MultiWorkerMirroredStrategy starts (TF 2.6 has none);
+  - tensorflow-gan, whose package cannot be imported on TF >= 2.16 (it imports tf.estimator): its metric
+    functions come from tfgan_functions.py there.
 """
 from __future__ import annotations
 
 import functools
 import os
+import types
 
 import tensorflow as tf
 from tensorflow.python.eager import context as eager_context
 
-_TF_VERSION = tuple(int(part) for part in tf.__version__.split(".")[:2])  # (2, 6) or (2, 15)
+_TF_VERSION = tuple(int(part) for part in tf.__version__.split(".")[:2])  # (2, 6), (2, 15) or (2, 21)
+
+if _TF_VERSION >= (2, 16) and not tf.keras.__name__.startswith("tf_keras"):
+    raise ImportError("splitgan-keras needs Keras 2, and tf.keras is Keras 3 (%s): TensorFlow was imported before "
+                      "splitgan_keras without TF_USE_LEGACY_KERAS=1; import splitgan_keras first, or set it (with "
+                      "tf_keras installed)" % tf.keras.__name__)
 
 OptimizerV2Adam = getattr(tf.keras.optimizers, "legacy", tf.keras.optimizers).Adam
 
@@ -75,3 +83,21 @@ def without_coordination_service() -> None:
     context = eager_context.context()
     if hasattr(context, "configure_coordination_service") and context.coordination_service is None:
         context.configure_coordination_service(service_type="")
+
+
+@functools.lru_cache(maxsize=None)
+def gan_metrics():
+    """The metric functions of tensorflow-gan's tfgan.eval that the metrics call: classifier_score_from_logits,
+    trace_sqrt_product, frechet_classifier_distance_from_activations and
+    kernel_classifier_distance_and_std_from_activations. tensorflow-gan's own where it imports (TF 2.6 to 2.15),
+    else the same functions of tfgan_functions.py."""
+    try:
+        import tensorflow_gan as tfgan
+    except (ImportError, AttributeError):  # not installed, or TF >= 2.16 (no tf.estimator for it to import)
+        from splitgan_keras import tfgan_functions
+        return tfgan_functions
+    return types.SimpleNamespace(
+        classifier_score_from_logits=tfgan.eval.classifier_score_from_logits,
+        trace_sqrt_product=tfgan.eval.classifier_metrics.trace_sqrt_product,
+        frechet_classifier_distance_from_activations=tfgan.eval.frechet_classifier_distance_from_activations,
+        kernel_classifier_distance_and_std_from_activations=tfgan.eval.kernel_classifier_distance_and_std_from_activations)

@@ -6,11 +6,10 @@ import dataclasses
 import os
 import re
 
-from splitgan_keras import dataset_names, metric_names
+from splitgan_keras import dataset_names, inception_module, metric_names
 from splitgan_keras.config import Config, describe, sections
 from splitgan_keras.errors import UserError
 from splitgan_keras.eval_job import EvalJob
-from splitgan_keras.evaluate.metrics import inception_module
 
 MAX_BUILTIN_BYTES = 8 * 2 ** 30  # the built-in dataset's images, uint8 in memory
 SAMPLE_FILE = re.compile(r"class\d+_\d+\.png")  # eval.py --out DIR's files: a folder of only these may be replaced

@@ -210,7 +210,7 @@ def test_every_figure_in_the_json_carries_its_protocol(run_dir, tmp_path, capsys
             "pr30_train/recall", "builtin_ifid5_train", "builtin_ifid5_train/worst_class"} <= set(written["metrics"])
     protocols = written["protocols"]
     assert set(protocols) == {"is20", "fid20_test", "kid30_train", "pr30_train", "builtin_ifid5_train"}
-    from splitgan_keras.evaluate.metrics import inception_module
+    from splitgan_keras import inception_module
     assert protocols["is20"]["features"]["sha256"] == inception_module.module_sha256(str(inception_dir))
     assert protocols["is20"]["features"]["network"] == inception_module.UNKNOWN_NAME  # the stand-in is not tfgan's
     assert protocols["is20"]["inception_score"]["splits"] == 10 and "resize_bilinear" in protocols["is20"]["features"][

@@ -15,9 +15,9 @@ from scipy.spatial.distance import cdist
 
 from inception_standin import build as build_inception
 from stand_in_sources import ImagesSource, Members, split_along_kinds
-from splitgan_keras import metric_names
+from splitgan_keras import inception_module, metric_names
 from splitgan_keras.data import builtin_data
-from splitgan_keras.evaluate.metrics import inception, inception_module, per_class, real_features, registry, scores
+from splitgan_keras.evaluate.metrics import inception, per_class, real_features, registry, scores
 
 
 def _activations(seed, n, d=16, shift=0.0, scale=1.0):

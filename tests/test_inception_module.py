@@ -8,12 +8,12 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_gan as tfgan
 
 from stand_in_sources import ImagesSource
+from splitgan_keras import inception_module
 from splitgan_keras.data import builtin_data
 from splitgan_keras.errors import UserError, error_line
-from splitgan_keras.evaluate.metrics import inception, inception_module, registry
+from splitgan_keras.evaluate.metrics import inception, registry
 
 ANY_IMAGES = tf.TensorSpec(shape=None, dtype=tf.float32)
 
@@ -147,10 +147,6 @@ def test_the_module_hash_covers_every_file_and_refuses_links(tmp_path, inception
     os.symlink("/etc/hostname", linked / "variables" / "outside")
     with pytest.raises(UserError, match="not a regular file"):
         inception_module.module_sha256(str(linked))
-
-
-def test_the_project_names_tfgans_handle():
-    assert inception_module.TFGAN_HANDLE == tfgan.eval.INCEPTION_TFHUB
 
 
 def test_a_user_error_raised_while_a_function_is_traced_is_its_own_line():

@@ -7,10 +7,9 @@ import signal
 import sys
 from typing import List, Optional
 
-from splitgan_keras import config as config_lib, config_checks, metric_names
+from splitgan_keras import config as config_lib, config_checks, inception_module, metric_names
 from splitgan_keras.cli import flags
 from splitgan_keras.errors import INTERRUPTED, CommandEnd, UserError, error_line
-from splitgan_keras.evaluate.metrics import inception_module
 
 
 def _check_inputs(cfg, args) -> None:

@@ -36,8 +36,8 @@ from typing import Callable, Dict, Tuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_gan as tfgan
 
+from splitgan_keras import compat
 from splitgan_keras.artefacts import sampling
 from splitgan_keras.data import builtin_data
 from splitgan_keras.models import hierarchy
@@ -111,7 +111,7 @@ def frechet_distance(real_images: np.ndarray, generated_images: np.ndarray) -> f
 
 def feature_distance(real: np.ndarray, generated: np.ndarray) -> float:
     """tfgan's Frechet distance between two sets of probe features (features()) [N, 8] and [M, 8]."""
-    return float(tfgan.eval.frechet_classifier_distance_from_activations(tf.constant(real), tf.constant(generated)))
+    return float(compat.gan_metrics().frechet_classifier_distance_from_activations(tf.constant(real), tf.constant(generated)))
 
 
 def _accuracy(hits: np.ndarray) -> Tuple[float, float]:

@@ -12,17 +12,18 @@ from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_gan as tfgan
 
 from splitgan_keras import config as config_lib, runtime
 from splitgan_keras.errors import UserError
-from splitgan_keras.evaluate.metrics import inception_module
+from splitgan_keras import inception_module
 from splitgan_keras.evaluate.metrics.progress import Progress
 from splitgan_keras.replicas import Replicas
 
-DEFAULT_HANDLE = tfgan.eval.INCEPTION_TFHUB
-LOGITS, POOL = tfgan.eval.INCEPTION_OUTPUT, tfgan.eval.INCEPTION_FINAL_POOL
-IMAGE_SIZE = tfgan.eval.INCEPTION_DEFAULT_IMAGE_SIZE
+# tfgan.eval's INCEPTION_TFHUB, INCEPTION_OUTPUT, INCEPTION_FINAL_POOL and INCEPTION_DEFAULT_IMAGE_SIZE (a test
+# checks them where tensorflow-gan imports; it cannot on TF >= 2.16).
+DEFAULT_HANDLE = inception_module.TFGAN_HANDLE
+LOGITS, POOL = "logits", "pool_3"
+IMAGE_SIZE = 299
 LOGIT_CLASSES, POOL_FEATURES = 1008, 2048  # what the 2015 graph returns per image
 BATCH = 100  # the original's Inception Score batch
 

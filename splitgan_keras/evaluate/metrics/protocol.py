@@ -55,7 +55,7 @@ def _git(checkout: str, package: str) -> Dict[str, Any]:
 def software() -> Dict[str, str]:
     """The installed versions of what computes the figures."""
     versions = {}
-    for name in ("tensorflow", "tensorflow-gan", "scikit-learn", "splitgan-keras"):
+    for name in ("tensorflow", "tf-keras", "tensorflow-gan", "scikit-learn", "splitgan-keras"):
         try:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:  # run from a checkout that was never installed

@@ -9,8 +9,8 @@ from typing import Tuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_gan as tfgan
 
+from splitgan_keras import compat
 from splitgan_keras.metric_names import IS_SPLITS, KID_BLOCK, PR_NEIGHBOURS
 
 
@@ -28,7 +28,7 @@ def inception_score(logits: np.ndarray, splits: int = IS_SPLITS) -> Tuple[float,
         raise ValueError("the Inception Score needs at least %d samples, got %d" % (splits, len(logits)))
     # Each part in float64 on its own: the whole array at once would be 400 MB more at 50000 samples.
     parts = np.array_split(np.asarray(logits), splits)
-    values = [float(tfgan.eval.classifier_score_from_logits(tf.constant(p, tf.float64))) for p in parts]
+    values = [float(compat.gan_metrics().classifier_score_from_logits(tf.constant(p, tf.float64))) for p in parts]
     return float(np.mean(values)), float(np.std(values))
 
 
@@ -61,7 +61,7 @@ def frechet_distance(stats_a: Tuple[np.ndarray, np.ndarray], stats_b: Tuple[np.n
     50000 x 2048), so this calls the matrix square-root trace that tfgan's function uses inside.
     """
     (m_a, c_a), (m_b, c_b) = stats_a, stats_b
-    sqrt_trace = tfgan.eval.classifier_metrics.trace_sqrt_product(tf.constant(c_a), tf.constant(c_b))
+    sqrt_trace = compat.gan_metrics().trace_sqrt_product(tf.constant(c_a), tf.constant(c_b))
     return float(np.sum((m_a - m_b) ** 2) + np.trace(c_a) + np.trace(c_b) - 2.0 * float(sqrt_trace))
 
 
@@ -69,7 +69,7 @@ def kernel_distance(real: np.ndarray, generated: np.ndarray) -> Tuple[float, flo
     """(KID, its standard error): tfgan's unbiased block estimator of the squared MMD with the
     polynomial kernel (x.y / D + 1)^3, between activations real [N, D] and generated [M, D]. The
     error is the spread between blocks of KID_BLOCK samples: NaN with fewer samples (one block)."""
-    kid, std = tfgan.eval.kernel_classifier_distance_and_std_from_activations(
+    kid, std = compat.gan_metrics().kernel_classifier_distance_and_std_from_activations(
         tf.constant(real, tf.float32), tf.constant(generated, tf.float32), max_block_size=KID_BLOCK)
     return float(kid), float(std)
 

@@ -84,11 +84,11 @@ def summary(handle: str, folder: str) -> str:
 
 
 def main(argv=None) -> int:
-    """python -m splitgan_keras.evaluate.metrics.inception_module DIR: prints the folder's SHA-256 and name."""
+    """python -m splitgan_keras.inception_module DIR: prints the folder's SHA-256 and name."""
     import sys
     folders = sys.argv[1:] if argv is None else argv
     if not folders:
-        print("usage: python -m splitgan_keras.evaluate.metrics.inception_module DIR...", file=sys.stderr)
+        print("usage: python -m splitgan_keras.inception_module DIR...", file=sys.stderr)
         return 2
     for folder in folders:
         try:
