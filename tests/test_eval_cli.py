@@ -171,6 +171,7 @@ def test_evaluation_during_training_keeps_the_best_checkpoint(tmp_path, capsys, 
                                          "--inception", inception_dir, "--set", "eval.best_after=0"], capsys)
     assert status == 0, err
     assert out.count("evaluation after iteration") == 2 and "is20 " in out
+    assert out.count("Inception module %s (SHA-256 " % inception_dir) == 1  # said once, at the start
     best = json.loads((run / "checkpoints" / "best" / "best.json").read_text())
     assert best["metric"] == "is20" and best["iteration"] in (2, 4)
     assert os.path.exists(run / "checkpoints" / "best" / (best["checkpoint"] + ".index"))

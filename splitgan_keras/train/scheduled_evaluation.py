@@ -34,6 +34,8 @@ def periodic_evaluation(cfg: config_lib.Config, source, store: checkpoints.Train
     if not cfg.eval.every:
         return None
     metrics = run_evaluator.check(list(cfg.eval.metrics))
+    if metric_names.INCEPTION in metric_names.needed(metrics):
+        print(run_evaluator.network().summary(), flush=True)  # which module computes the figures
     names = [m.name for m in metrics]
     best_metric = next((m.name for m in metrics if m.kind == metric_names.INCEPTION_SCORE), "")
     best = checkpoints.BestCheckpoint(store, rundir.path(cfg, rundir.CHECKPOINTS, "best"), best_metric) \
