@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import tarfile
+import warnings
 from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from splitgan_keras import config as config_lib, runtime
-from splitgan_keras.errors import UserError
+from splitgan_keras.errors import UserError, shown
 from splitgan_keras import inception_module
 from splitgan_keras.evaluate.metrics.progress import Progress
 from splitgan_keras.replicas import Replicas
@@ -48,10 +49,18 @@ def _flatten(tensor):
     return tf.reshape(tensor, [tf.shape(tensor)[0], -1])
 
 
+def _hub():
+    """tensorflow_hub, imported on first use. Its import of pkg_resources warns that pkg_resources is deprecated
+    (setuptools 80): a warning about tensorflow_hub's own code that a user can do nothing about, so not shown."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+        import tensorflow_hub
+    return tensorflow_hub
+
+
 def load_module(handle: str):
     """tensorflow_hub.load(handle) (what tfgan's classifier_fn_from_tfhub calls), with clear errors."""
-    import tensorflow_hub as hub
-
+    hub = _hub()
     inception_module.check_folder(handle)
     if "://" in handle and not os.environ.get("TFHUB_CACHE_DIR"):
         # tensorflow_hub's own default is /tmp/tfhub_modules, a folder another local user can make
@@ -67,10 +76,7 @@ def load_module(handle: str):
 
 def module_folder(handle: str) -> str:
     """The folder a module is loaded from: `handle`, or for a TF-Hub URL the folder tensorflow_hub keeps it in."""
-    if "://" not in handle:
-        return handle
-    import tensorflow_hub as hub
-    return hub.resolve(handle)
+    return handle if "://" not in handle else _hub().resolve(handle)
 
 
 def check_interface(module, handle: str) -> None:
@@ -90,13 +96,17 @@ def check_interface(module, handle: str) -> None:
                         % (where, IMAGE_SIZE, IMAGE_SIZE, str(e).strip().splitlines()[0][:200]))
     out = traced.structured_outputs
     if not isinstance(out, dict) or LOGITS not in out or POOL not in out:
-        what = ("a dict of %s" % ", ".join(map(repr, sorted(out))) if isinstance(out, dict)
+        what = ("a dict of %s" % shown(", ".join(map(repr, sorted(out))), quote=False) if isinstance(out, dict)
                 else "a tensor" if tf.is_tensor(out) else type(out).__name__)
         raise UserError("%s returns %s, not a dict with %r and %r: not tfgan's Inception module"
                         % (where, what, LOGITS, POOL))
     shapes = {key: out[key].shape[1:].num_elements() for key in (LOGITS, POOL)}
     if None in shapes.values():
-        ran = traced(tf.zeros([2, IMAGE_SIZE, IMAGE_SIZE, 3]))
+        try:
+            ran = traced(tf.zeros([2, IMAGE_SIZE, IMAGE_SIZE, 3]))
+        except tf.errors.OpError as e:
+            raise UserError("%s fails on two blank images (%s: %s)"
+                            % (where, type(e).__name__, str(e).strip().splitlines()[0][:200]))
         shapes = {key: int(np.prod(ran[key].shape[1:])) for key in (LOGITS, POOL)}
     for key, size in ((LOGITS, LOGIT_CLASSES), (POOL, POOL_FEATURES)):
         if shapes[key] != size:
