@@ -63,8 +63,7 @@ def _gib(n: float) -> str:
     return "%.1f GiB" % (n / 2 ** 30) if n >= 2 ** 28 else "%.0f MiB" % (n / 2 ** 20)
 
 
-def check(kept: Dict[Tuple[int, bool, str], int], metrics: Iterable[Metric], num_active: int,
-          available: Optional[int] = None) -> None:
+def check(kept: Dict[Tuple[int, bool, str], int], metrics: Iterable[Metric], num_active: int) -> None:
     """Raises UserError when the features kept for `metrics` do not fit, naming the largest metric and the
     sample count that would fit.
 
@@ -72,9 +71,8 @@ def check(kept: Dict[Tuple[int, bool, str], int], metrics: Iterable[Metric], num
       kept: bytes kept per sample of each (samples, per_class, draws) of the evaluation (registry.DrawnSamples).
       metrics: the evaluation's metrics.
       num_active: the source's classes (a per-class metric draws samples of every class).
-      available: the memory to fit in; None: available_bytes().
     """
-    available = available_bytes() if available is None else available
+    available = available_bytes()
     if available is None:
         return
 

@@ -1,10 +1,10 @@
 """What a figure was computed on, stated beside it, so that two figures made by different protocols
 are never taken for one another: the sample count and how the samples were drawn, the reference
-images (split, count, content hash), the feature network (the Inception module's SHA-256 and what it is known
-to be, the resizer), the
-metric's own conventions (IS splits, KID kernel, k of precision and recall), the seed, the
-generator (with its files' SHA-256), the software and the code (commit, or version and files' SHA-256). `id` is a hash of all of it but the generator: two figures with one
-name and one id were computed alike (docs/evaluation.md describes the layout).
+images (split, count, content hash), the feature network (the Inception module's SHA-256 and what it
+is known to be, the resizer), the metric's own conventions (IS splits, KID kernel, k of precision and
+recall), the seed, the generator (with its files' SHA-256), the software and the code (version, files'
+SHA-256, commit). `id` is a hash of all of it but the generator: two figures with one name and one id
+were computed alike (docs/evaluation.md describes the layout).
 """
 from __future__ import annotations
 
