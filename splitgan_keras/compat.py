@@ -96,8 +96,9 @@ def gan_metrics():
     except (ImportError, AttributeError):  # not installed, or TF >= 2.16 (no tf.estimator for it to import)
         from splitgan_keras import tfgan_functions
         return tfgan_functions
+    metrics = tfgan.eval
     return types.SimpleNamespace(
-        classifier_score_from_logits=tfgan.eval.classifier_score_from_logits,
-        trace_sqrt_product=tfgan.eval.classifier_metrics.trace_sqrt_product,
-        frechet_classifier_distance_from_activations=tfgan.eval.frechet_classifier_distance_from_activations,
-        kernel_classifier_distance_and_std_from_activations=tfgan.eval.kernel_classifier_distance_and_std_from_activations)
+        classifier_score_from_logits=metrics.classifier_score_from_logits,
+        trace_sqrt_product=metrics.classifier_metrics.trace_sqrt_product,
+        frechet_classifier_distance_from_activations=metrics.frechet_classifier_distance_from_activations,
+        kernel_classifier_distance_and_std_from_activations=metrics.kernel_classifier_distance_and_std_from_activations)

@@ -224,7 +224,8 @@ def test_every_figure_in_the_json_carries_its_protocol(run_dir, tmp_path, capsys
     assert protocols["kid30_train"]["reference"] == {
         "split": "train", "images": 30, "data": "built-in dataset (seed 0, 64 images)",
         "sha256": hashlib.sha256(training.images[:30].tobytes()).hexdigest()}  # the images' content, not their name
-    assert written["generator"]["sha256"] == _sha256_of_files(sorted(glob.glob(str(run_dir / "checkpoints" / "ckpt-4.*"))))
+    checkpoint_files = sorted(glob.glob(str(run_dir / "checkpoints" / "ckpt-4.*")))
+    assert written["generator"]["sha256"] == _sha256_of_files(checkpoint_files)
     assert all(p["generator"] == written["generator"] and p["seed"] == 0 for p in protocols.values())
     assert all(other_seed["protocols"][name]["id"] != p["id"] for name, p in protocols.items())
     assert all(again["protocols"][name]["id"] == p["id"] for name, p in protocols.items())  # the same protocol

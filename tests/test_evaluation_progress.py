@@ -132,8 +132,8 @@ def run_export(tmp_path_factory):
 
 def test_the_json_is_complete_once_every_metric_is_done(run_export, tmp_path, capsys):
     figures = tmp_path / "figures.json"
-    assert cli_main.main_eval([run_export, "--dataset", "builtin", "--metrics", "builtin_fid20_train,builtin_fid30_train",
-                               "--json", str(figures)]) == 0
+    assert cli_main.main_eval([run_export, "--dataset", "builtin", "--metrics",
+                               "builtin_fid20_train,builtin_fid30_train", "--json", str(figures)]) == 0
     written = json.loads(figures.read_text())
     assert written["complete"] is True and written["pending"] == []
     assert {"builtin_fid20_train", "builtin_fid30_train"} == set(written["metrics"])

@@ -111,7 +111,8 @@ def frechet_distance(real_images: np.ndarray, generated_images: np.ndarray) -> f
 
 def feature_distance(real: np.ndarray, generated: np.ndarray) -> float:
     """tfgan's Frechet distance between two sets of probe features (features()) [N, 8] and [M, 8]."""
-    return float(compat.gan_metrics().frechet_classifier_distance_from_activations(tf.constant(real), tf.constant(generated)))
+    distance = compat.gan_metrics().frechet_classifier_distance_from_activations
+    return float(distance(tf.constant(real), tf.constant(generated)))
 
 
 def _accuracy(hits: np.ndarray) -> Tuple[float, float]:

@@ -1,7 +1,7 @@
 """Figures per class: the Frechet distance of every class's samples against that class's training
-images (intra-class FID, as StudioGAN's iFID) or their KID (intra-class KID), and, for the classes splits made, against the
-training images of their relatives in the tree (parent, children, siblings). A class made by a split
-should generate its own k-means cluster, and be closer to it than to its relatives' clusters: the
+images (intra-class FID, as StudioGAN's iFID) or their KID (intra-class KID), and, for the classes
+splits made, against the training images of their relatives in the tree (parent, children, siblings).
+A class made by a split should generate its own k-means cluster, and be closer to it than to its relatives' clusters: the
 method's own evidence, which no image-level metric shows.
 
 Pure functions of features (Inception pool_3, or the built-in probe's); registry.py draws the samples.
