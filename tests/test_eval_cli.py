@@ -197,10 +197,12 @@ def test_a_missing_inception_module_stops_training_before_anything_is_written(tm
 
 @pytest.mark.slow
 def test_every_figure_in_the_json_carries_its_protocol(run_dir, tmp_path, capsys, inception_dir, cache_dir):
-    args = [run_dir, "--metrics", "is20,fid20_test,kid30_train,pr30_train,builtin_ifid5_train", "--inception",
-            inception_dir, "--class-chart", tmp_path / "classes.png"]
-    for run, seed in enumerate((0, 0, 1)):
-        status, out, err = _eval(args + ["--seed", seed, "--json", tmp_path / ("%d.json" % run)], capsys)
+    every = "is20,fid20_test,kid30_train,pr30_train,builtin_ifid5_train"
+    some = "is20,kid30_train,builtin_ifid5_train"  # another seed: no FID's two 2048x2048 square roots again
+    for run, (seed, metrics) in enumerate(((0, every), (0, every), (1, some))):
+        status, out, err = _eval([run_dir, "--metrics", metrics, "--inception", inception_dir, "--class-chart",
+                                  tmp_path / "classes.png", "--seed", seed, "--json", tmp_path / ("%d.json" % run)],
+                                 capsys)
         assert status == 0, err
     assert "Inception module %s (SHA-256 " % inception_dir in out and "not known to be tfgan's" in out
     assert "builtin_ifid5_train per class" in out and tf.io.decode_png((tmp_path / "classes.png").read_bytes()).shape[0]
@@ -227,7 +229,7 @@ def test_every_figure_in_the_json_carries_its_protocol(run_dir, tmp_path, capsys
     checkpoint_files = sorted(glob.glob(str(run_dir / "checkpoints" / "ckpt-4.*")))
     assert written["generator"]["sha256"] == _sha256_of_files(checkpoint_files)
     assert all(p["generator"] == written["generator"] and p["seed"] == 0 for p in protocols.values())
-    assert all(other_seed["protocols"][name]["id"] != p["id"] for name, p in protocols.items())
+    assert all(p["id"] != protocols[name]["id"] for name, p in other_seed["protocols"].items())
     assert all(again["protocols"][name]["id"] == p["id"] for name, p in protocols.items())  # the same protocol
     rows = written["classes"]["builtin_ifid5_train"]
     assert len(rows) == 20 and {"label", "parent", "distance", "nearest_relative"} <= set(rows[0])
