@@ -78,14 +78,20 @@ def _frechet(a, b):
     return float(np.sum((m_a - m_b) ** 2) + np.trace(c_a + c_b - 2 * scipy.linalg.sqrtm(c_a @ c_b).real))
 
 
-def test_per_class_figures_show_a_child_that_draws_its_siblings_cluster():
-    # Class 1 was split off class 0; class 0 kept the cluster at 0, class 1 got the one at 5.
-    # Class 1's samples come from class 0's cluster: it generates its sibling's images.
+def _child_drawing_its_siblings_cluster():
+    """(generated [300, 4], real [600, 4], example labels [600], parents [3]): class 1 was split off class 0; class 0
+    kept the cluster at 0, class 1 got the one at 5; class 1's samples come from class 0's cluster (it generates its
+    sibling's images). 100 samples and 200 training images per class."""
     parents = np.array([-1, 0, -1])
     real = np.concatenate([_activations(5, 200, 4), _activations(6, 200, 4, shift=5),
                            _activations(7, 200, 4, shift=-5)])
     example_labels = np.repeat([0, 1, 2], 200)
     generated = np.concatenate([_activations(8, 100, 4), _activations(9, 100, 4), _activations(10, 100, 4, shift=-5)])
+    return generated, real, example_labels, parents
+
+
+def test_per_class_figures_show_a_child_that_draws_its_siblings_cluster():
+    generated, real, example_labels, parents = _child_drawing_its_siblings_cluster()
     figures = per_class.class_figures(generated, real, example_labels, parents)
     assert [f.label for f in figures] == [0, 1, 2]  # tree order: the child after its parent
     by_label = {f.label: f for f in figures}
@@ -113,11 +119,7 @@ def _kid(real, generated):
 
 
 def test_the_intra_class_kid_is_each_classs_kid_and_the_fid_says_when_classes_are_small():
-    parents = np.array([-1, 0, -1])
-    real = np.concatenate([_activations(5, 200, 4), _activations(6, 200, 4, shift=5),
-                           _activations(7, 200, 4, shift=-5)])
-    example_labels = np.repeat([0, 1, 2], 200)
-    generated = np.concatenate([_activations(8, 100, 4), _activations(9, 100, 4), _activations(10, 100, 4, shift=-5)])
+    generated, real, example_labels, parents = _child_drawing_its_siblings_cluster()
     figures = per_class.class_figures(generated, real, example_labels, parents, kernel=True)
     for f in figures:
         assert f.distance == pytest.approx(_kid(real[example_labels == f.label].astype(np.float64),
