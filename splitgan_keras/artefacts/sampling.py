@@ -153,7 +153,7 @@ def uniform_chunks(source, n: int, seed: int, chunk: int) -> Iterator[Chunk]:
     """The samples of uniform_samples, at most `chunk` (or one batch) at a time: (slice of the n, uint8 images
     [m, H, W, 3]). Noise is drawn per chunk, so memory holds one chunk's images and noise, not all n."""
     rng = np.random.default_rng(seed)
-    labels = (rng.uniform(size=n) * source.num_active()).astype(np.int32)
+    labels = _uniform_labels(rng, n, source.num_active())
     # One stream drawn in consecutive parts gives the numbers of one draw of them all: the samples do not
     # depend on `chunk` (a test checks).
     for start, stop, images in _generate_chunks(source, labels, lambda a, b: _noise(rng, b - a), chunk):
@@ -166,8 +166,13 @@ def uniform_samples(source, n: int, seed: int) -> Tuple[np.ndarray, np.ndarray]:
     Returns:
       (uint8 [n, H, W, 3], int32 [n] labels).
     """
-    labels = (np.random.default_rng(seed).uniform(size=n) * source.num_active()).astype(np.int32)
+    labels = _uniform_labels(np.random.default_rng(seed), n, source.num_active())  # uniform_chunks' first draw
     return _gathered(uniform_chunks(source, n, seed, _ALL), n, source.image_size), labels
+
+
+def _uniform_labels(rng: np.random.Generator, n: int, num_active: int) -> np.ndarray:
+    """int32 [n]: labels uniform over the active classes, the first draw from a seed's stream (as the original's)."""
+    return (rng.uniform(size=n) * num_active).astype(np.int32)
 
 
 _ALL = 2 ** 62  # a chunk that holds every sample

@@ -79,7 +79,8 @@ def _plain(value):
 def _measure(job: EvalJob, loaded: sources.Loaded) -> dict:
     """The job's metrics: each printed, and the JSON file rewritten, as it completes (a signal keeps the figures
     done); then the per-class tables and charts. Returns the values."""
-    needs = metric_names.needed(metric_names.parse_all(job.metrics))
+    metrics = metric_names.parse_all(job.metrics)
+    needs = metric_names.needed(metrics)
     data = _training_set(loaded, job) if needs & {metric_names.TRAINING_IMAGES, metric_names.APPEARANCE} else None
     test = _test_split(loaded, job) if metric_names.TEST_IMAGES in needs else None
     evaluator = registry.Evaluator(job.eval.inception, data, job.eval.cache_dir, progress=True,
@@ -87,7 +88,7 @@ def _measure(job: EvalJob, loaded: sources.Loaded) -> dict:
     evaluator.check(list(job.metrics))  # loads the module, so that the line below can say which
     if metric_names.INCEPTION in needs:
         print(evaluator.network().summary(), flush=True)
-    names = [m.name for m in metric_names.parse_all(job.metrics)]
+    names = [m.name for m in metrics]
     done: list = []
 
     def completed(report: registry.Report, metric: metric_names.Metric) -> None:
