@@ -17,11 +17,10 @@ check() {
     bash scripts/python39.sh "$venv"
     # shellcheck source=scripts/tf26-env.sh
     source scripts/tf26-env.sh
-  elif [ "$version" = 3.13 ]; then
-    "$(bash scripts/find-python.sh 3.13)" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --upgrade pip
   else
-    "${PYTHON:-python3}" -m venv "$venv"
+    local python=${PYTHON:-python3}
+    if [ "$version" = 3.13 ]; then python=$(bash scripts/find-python.sh 3.13); fi
+    "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
   fi
   "$venv/bin/python" -m pip wheel --quiet --no-deps --wheel-dir "$work/dist-$version" "$root"
